@@ -1,0 +1,203 @@
+//! The catalog: table definitions stored as ordinary keys in the catalog's key space, so every
+//! DDL is a WAL record and the schema is versioned by LSN together with the data.
+
+use crate::error::{Result, user_error};
+use crate::txn::ReadView;
+use crate::types::arrow_type;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use thunderdb_common::keys::{encode_datum, encode_key, index_prefix, prefix_end};
+use thunderdb_common::row::{decode_row, encode_row};
+use thunderdb_common::{Datum, IndexId, SqlState, SqlType, TableId, ThunderError};
+
+const TABLES: IndexId = IndexId(1);
+const COUNTERS: IndexId = IndexId(2);
+const CATALOG_FORMAT: u8 = 1;
+
+/// Name of the hidden column carrying each row's storage key in DML scans.
+pub const KEY_COLUMN: &str = "__thunder_key";
+
+/// A column of a table.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ColumnDef {
+    /// Stable id used in the row encoding; never reused within a table.
+    pub id: u16,
+    pub name: String,
+    pub ty: SqlType,
+    pub not_null: bool,
+    /// Default expression as SQL text.
+    pub default: Option<String>,
+}
+
+/// A secondary index. Entries are `table | index | indexed columns [| primary key]` → primary
+/// key; unique indexes leave the primary key out of the key unless an indexed value is NULL.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct IndexDef {
+    pub id: IndexId,
+    pub name: String,
+    /// Positions in `TableDef::columns`.
+    pub columns: Vec<usize>,
+    pub unique: bool,
+}
+
+/// A CHECK constraint.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CheckDef {
+    pub name: String,
+    pub expr: String,
+}
+
+/// A table's definition as of some LSN.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TableDef {
+    pub id: TableId,
+    pub name: String,
+    pub columns: Vec<ColumnDef>,
+    /// Positions of the primary key columns; empty means a hidden row id is the key.
+    pub primary_key: Vec<usize>,
+    pub pk_name: Option<String>,
+    pub indexes: Vec<IndexDef>,
+    pub checks: Vec<CheckDef>,
+    pub schema_version: u32,
+    pub next_column_id: u16,
+    pub next_index_id: u32,
+}
+
+impl TableDef {
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The storage key of a row; `row_id` is used when the table has no primary key.
+    pub fn row_key(&self, row: &[Datum], row_id: i64) -> Vec<u8> {
+        if self.primary_key.is_empty() {
+            encode_key(self.id, IndexId::PRIMARY, &[Datum::Int64(row_id)])
+        } else {
+            let mut key = index_prefix(self.id, IndexId::PRIMARY);
+            for &i in &self.primary_key {
+                encode_datum(&mut key, &row[i]);
+            }
+            key
+        }
+    }
+
+    pub fn encode_row(&self, row: &[Datum]) -> Vec<u8> {
+        let cols: Vec<(u16, &Datum)> = self.columns.iter().zip(row).map(|(c, d)| (c.id, d)).collect();
+        encode_row(self.schema_version, &cols)
+    }
+
+    pub fn decode_row(&self, bytes: &[u8]) -> Result<Vec<Datum>> {
+        let row = decode_row(bytes)?;
+        Ok(self.columns.iter().map(|c| row.get(c.id)).collect())
+    }
+
+    /// The index entry key for `row` whose storage key is `pk`.
+    pub fn index_key(&self, index: &IndexDef, row: &[Datum], pk: &[u8]) -> Vec<u8> {
+        let mut key = index_prefix(self.id, index.id);
+        let mut has_null = false;
+        for &i in &index.columns {
+            has_null |= row[i].is_null();
+            encode_datum(&mut key, &row[i]);
+        }
+        // NULLs never collide in a unique index (NULLS DISTINCT), so they get the key suffix.
+        if !index.unique || has_null {
+            key.extend_from_slice(&pk[8..]);
+        }
+        key
+    }
+
+    /// Arrow schema of the table; with `with_key`, plus the hidden storage key column.
+    pub fn arrow_schema(&self, with_key: bool) -> SchemaRef {
+        let mut fields: Vec<Field> = self.columns.iter().map(|c| Field::new(&c.name, arrow_type(&c.ty), !c.not_null)).collect();
+        if with_key {
+            fields.push(Field::new(KEY_COLUMN, DataType::Binary, false));
+        }
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The key range holding the rows.
+    pub fn row_range(&self) -> (Vec<u8>, Vec<u8>) {
+        let start = index_prefix(self.id, IndexId::PRIMARY);
+        let end = prefix_end(&start).expect("index prefix is never all 0xFF");
+        (start, end)
+    }
+
+    /// Every relation name this table owns (itself, its primary key and its indexes).
+    pub fn relation_names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.name.as_str()).chain(self.pk_name.as_deref()).chain(self.indexes.iter().map(|i| i.name.as_str()))
+    }
+}
+
+/// All tables visible at one snapshot.
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    pub tables: BTreeMap<String, Arc<TableDef>>,
+}
+
+fn table_key(name: &str) -> Vec<u8> {
+    encode_key(TableId::CATALOG, TABLES, &[Datum::Text(name.to_string())])
+}
+
+fn counter_key(name: &str) -> Vec<u8> {
+    encode_key(TableId::CATALOG, COUNTERS, &[Datum::Text(name.to_string())])
+}
+
+fn corrupt(e: impl std::fmt::Display) -> ThunderError {
+    ThunderError::internal(format!("corrupt catalog entry: {e}"))
+}
+
+impl Catalog {
+    /// Reads the catalog through `view` (the snapshot plus the transaction's own DDL).
+    pub async fn load(view: &ReadView) -> Result<Catalog> {
+        let start = index_prefix(TableId::CATALOG, TABLES);
+        let end = prefix_end(&start).expect("catalog prefix");
+        let mut tables = BTreeMap::new();
+        for (_, value) in view.scan(&start, &end, None).await? {
+            let def = decode_table(&value)?;
+            tables.insert(def.name.clone(), Arc::new(def));
+        }
+        Ok(Catalog { tables })
+    }
+
+    pub fn table(&self, name: &str) -> Result<&Arc<TableDef>> {
+        self.tables.get(name).ok_or_else(|| user_error(SqlState::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist")))
+    }
+
+    /// The table owning a relation (table, primary key or index) of this name.
+    pub fn relation_owner(&self, name: &str) -> Option<&Arc<TableDef>> {
+        self.tables.values().find(|t| t.relation_names().any(|n| n == name))
+    }
+}
+
+fn decode_table(bytes: &[u8]) -> Result<TableDef> {
+    match bytes.split_first() {
+        Some((&CATALOG_FORMAT, body)) => bincode::deserialize(body).map_err(corrupt),
+        _ => Err(corrupt("unknown format")),
+    }
+}
+
+/// Writes (or replaces) a table definition in the transaction.
+pub fn put_table(view: &ReadView, def: &TableDef) -> Result<()> {
+    let mut bytes = vec![CATALOG_FORMAT];
+    bytes.extend(bincode::serialize(def).map_err(corrupt)?);
+    view.put(table_key(&def.name), bytes);
+    Ok(())
+}
+
+pub fn delete_table(view: &ReadView, name: &str) {
+    view.delete(table_key(name));
+}
+
+/// Allocates the next table id. The counter is a key like any other, so two transactions that
+/// create tables concurrently conflict instead of sharing an id.
+pub async fn allocate_table_id(view: &ReadView) -> Result<TableId> {
+    let key = counter_key("table_id");
+    let next = match view.get(&key).await? {
+        Some(v) => u32::from_le_bytes(v.as_ref().try_into().map_err(corrupt)?),
+        None => TableId::FIRST_USER,
+    };
+    view.put(key, (next + 1).to_le_bytes().to_vec());
+    Ok(TableId(next))
+}

@@ -1,0 +1,129 @@
+//! Conversions between Arrow arrays (what DataFusion computes) and `Datum`s (what storage keeps).
+
+use crate::error::{DfResultExt, Result, user_error};
+use crate::types::arrow_type;
+use datafusion::arrow::array::*;
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
+use datafusion::arrow::datatypes::IntervalMonthDayNano;
+use datafusion::arrow::util::display::FormatOptions;
+use std::sync::Arc;
+use thunderdb_common::{Datum, SqlState, SqlType};
+
+/// Casts `array` to the Arrow type of `ty`, failing (not nulling) on values that do not fit, and
+/// enforcing length limits of varchar(n)/char(n).
+pub fn cast_to(array: &ArrayRef, ty: &SqlType, column: &str) -> Result<ArrayRef> {
+    let target = arrow_type(ty);
+    let cast = if array.data_type() == &target {
+        array.clone()
+    } else {
+        let opts = CastOptions { safe: false, format_options: FormatOptions::default() };
+        cast_with_options(array, &target, &opts).map_df()?
+    };
+    if let SqlType::Varchar(Some(n)) | SqlType::Char(n @ _) = ty
+        && let Some(strings) = cast.as_any().downcast_ref::<StringArray>()
+    {
+        let limit = *n as usize;
+        if strings.iter().flatten().any(|s| s.chars().count() > limit) {
+            let name = if matches!(ty, SqlType::Char(_)) { "character" } else { "character varying" };
+            return Err(user_error(SqlState::STRING_DATA_RIGHT_TRUNCATION, format!("value too long for type {name}({limit})"))
+                .with_detail(format!("column \"{column}\"")));
+        }
+    }
+    Ok(cast)
+}
+
+/// The datum at `row` of an array already cast to `arrow_type(ty)`.
+pub fn datum_at(array: &ArrayRef, row: usize, ty: &SqlType) -> Result<Datum> {
+    if array.is_null(row) {
+        return Ok(Datum::Null);
+    }
+    let bad = || user_error(SqlState::INTERNAL_ERROR, format!("unexpected array type {} for {:?}", array.data_type(), ty));
+    macro_rules! get {
+        ($arr:ty) => {
+            array.as_any().downcast_ref::<$arr>().ok_or_else(bad)?.value(row)
+        };
+    }
+    Ok(match ty {
+        SqlType::Bool => Datum::Bool(get!(BooleanArray)),
+        SqlType::Int16 => Datum::Int16(get!(Int16Array)),
+        SqlType::Int32 => Datum::Int32(get!(Int32Array)),
+        SqlType::Int64 => Datum::Int64(get!(Int64Array)),
+        SqlType::Float32 => Datum::Float32(get!(Float32Array)),
+        SqlType::Float64 => Datum::Float64(get!(Float64Array)),
+        SqlType::Numeric { scale, .. } => Datum::Decimal(get!(Decimal128Array), *scale),
+        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Uuid | SqlType::Json => Datum::Text(get!(StringArray).to_string()),
+        SqlType::Bytea => Datum::Bytes(get!(BinaryArray).to_vec()),
+        SqlType::Date => Datum::Date(get!(Date32Array)),
+        SqlType::Time => Datum::Time(get!(Time64MicrosecondArray)),
+        SqlType::Timestamp => Datum::Timestamp(get!(TimestampMicrosecondArray)),
+        SqlType::TimestampTz => Datum::TimestampTz(get!(TimestampMicrosecondArray)),
+        SqlType::Interval => {
+            let v = get!(IntervalMonthDayNanoArray);
+            Datum::Interval { months: v.months, days: v.days, nanos: v.nanoseconds }
+        }
+    })
+}
+
+/// Builds the Arrow column of type `arrow_type(ty)` holding `datums`. A datum of another type
+/// than the column's (possible only for rows written before an ALTER) reads as NULL.
+pub fn build_array(ty: &SqlType, datums: &[Datum]) -> ArrayRef {
+    macro_rules! build {
+        ($arr:ty, $pat:pat => $v:expr) => {
+            Arc::new(datums.iter().map(|d| match d { $pat => Some($v), _ => None }).collect::<$arr>()) as ArrayRef
+        };
+    }
+    match ty {
+        SqlType::Bool => build!(BooleanArray, Datum::Bool(b) => *b),
+        SqlType::Int16 => build!(Int16Array, Datum::Int16(v) => *v),
+        SqlType::Int32 => build!(Int32Array, Datum::Int32(v) => *v),
+        SqlType::Int64 => build!(Int64Array, Datum::Int64(v) => *v),
+        SqlType::Float32 => build!(Float32Array, Datum::Float32(v) => *v),
+        SqlType::Float64 => build!(Float64Array, Datum::Float64(v) => *v),
+        SqlType::Numeric { precision, scale } => {
+            let arr: Decimal128Array = datums.iter().map(|d| match d { Datum::Decimal(v, _) => Some(*v), _ => None }).collect();
+            Arc::new(arr.with_precision_and_scale(*precision, *scale).expect("catalog precision and scale are valid"))
+        }
+        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Uuid | SqlType::Json => {
+            Arc::new(datums.iter().map(|d| match d { Datum::Text(s) => Some(s.as_str()), _ => None }).collect::<StringArray>())
+        }
+        SqlType::Bytea => Arc::new(datums.iter().map(|d| match d { Datum::Bytes(b) => Some(b.as_slice()), _ => None }).collect::<BinaryArray>()),
+        SqlType::Date => build!(Date32Array, Datum::Date(v) => *v),
+        SqlType::Time => build!(Time64MicrosecondArray, Datum::Time(v) => *v),
+        SqlType::Timestamp => build!(TimestampMicrosecondArray, Datum::Timestamp(v) => *v),
+        SqlType::TimestampTz => {
+            let arr: TimestampMicrosecondArray = datums.iter().map(|d| match d { Datum::TimestampTz(v) => Some(*v), _ => None }).collect();
+            Arc::new(arr.with_timezone(crate::types::UTC))
+        }
+        SqlType::Interval => build!(IntervalMonthDayNanoArray, Datum::Interval { months, days, nanos } => IntervalMonthDayNano::new(*months, *days, *nanos)),
+    }
+}
+
+/// A datum as a SQL literal, for constraint error details (`Key (id)=(1) already exists.`).
+pub fn datum_text(d: &Datum) -> String {
+    match d {
+        Datum::Null => "null".into(),
+        Datum::Bool(b) => if *b { "t" } else { "f" }.into(),
+        Datum::Int16(v) => v.to_string(),
+        Datum::Int32(v) => v.to_string(),
+        Datum::Int64(v) => v.to_string(),
+        Datum::Float32(v) => v.to_string(),
+        Datum::Float64(v) => v.to_string(),
+        Datum::Decimal(v, s) => {
+            let arr = Decimal128Array::from(vec![*v]).with_precision_and_scale(38, *s).ok();
+            arr.map(|a| a.value_as_string(0)).unwrap_or_else(|| v.to_string())
+        }
+        Datum::Text(s) => s.clone(),
+        Datum::Bytes(b) => format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        other => {
+            let ty = match other {
+                Datum::Date(_) => SqlType::Date,
+                Datum::Time(_) => SqlType::Time,
+                Datum::Timestamp(_) => SqlType::Timestamp,
+                Datum::TimestampTz(_) => SqlType::TimestampTz,
+                _ => SqlType::Interval,
+            };
+            let arr = build_array(&ty, std::slice::from_ref(other));
+            datafusion::arrow::util::display::array_value_to_string(&arr, 0).unwrap_or_default()
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! The engine: what every session of one compute node shares.
+
+use crate::error::{Result, user_error};
+use crate::session::Session;
+use std::sync::Arc;
+use thunderdb_common::SqlState;
+use thunderdb_pageserver::PageService;
+use thunderdb_walservice::WalService;
+
+/// How the engine starts.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// The database sessions may connect to.
+    pub database: String,
+}
+
+/// Shared state of a compute node: the services it reads from and commits to.
+pub struct Engine {
+    pub(crate) wal: Arc<dyn WalService>,
+    pub(crate) pages: Arc<dyn PageService>,
+    pub(crate) opts: EngineOptions,
+}
+
+impl Engine {
+    pub fn new(wal: Arc<dyn WalService>, pages: Arc<dyn PageService>, opts: EngineOptions) -> Arc<Engine> {
+        Arc::new(Engine { wal, pages, opts })
+    }
+
+    /// A new session for `user` on `database` (3D000 when the database does not exist).
+    pub fn new_session(self: &Arc<Self>, user: &str, database: &str) -> Result<Session> {
+        if database != self.opts.database {
+            return Err(user_error(SqlState::INVALID_CATALOG_NAME, format!("database \"{database}\" does not exist")));
+        }
+        Ok(Session::new(self.clone(), user, database))
+    }
+
+    pub fn database(&self) -> &str {
+        &self.opts.database
+    }
+}

@@ -1,0 +1,30 @@
+//! Compute: stateless SQL over the WAL service and the pageserver.
+//!
+//! A [`Session`] parses a statement, binds it against the catalog as of the transaction's
+//! snapshot LSN, and runs it on DataFusion. Reads go to the pageserver at the snapshot LSN with
+//! the transaction's own buffered writes laid over them; `COMMIT` sends the write set (and, for
+//! SERIALIZABLE, the read set) to the WAL service. Nothing here is durable: kill a compute node
+//! and nothing acknowledged is lost.
+
+mod catalog;
+mod convert;
+mod ddl;
+mod dml;
+mod engine;
+mod error;
+mod params;
+mod pg_catalog;
+mod provider;
+mod session;
+mod sql;
+mod txn;
+mod types;
+
+pub use engine::{Engine, EngineOptions};
+pub use session::{CancelHandle, CommandTag, PreparedStatement, QueryOutput, Session, TxnStatus};
+pub use pg_catalog::SERVER_VERSION;
+pub use types::arrow_type;
+
+/// Arrow and DataFusion types the proxy needs to encode results and decode parameters.
+pub use datafusion::arrow;
+pub use datafusion::scalar::ScalarValue;

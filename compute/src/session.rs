@@ -1,0 +1,609 @@
+//! A client session: its DataFusion context, settings and transaction state, and the dispatch
+//! of each statement to the query, DML, DDL or transaction-control path.
+
+use crate::catalog::Catalog;
+use crate::engine::Engine;
+use crate::error::{DfResultExt, Result, user_error};
+use crate::provider::{DatabaseCatalog, PublicSchema, SCRATCH_SCHEMA, StatementEnv};
+use crate::txn::{Isolation, ReadView, TxnWrites};
+use crate::{ddl, dml, params, pg_catalog};
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::memory::MemorySchemaProvider;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{self, Statement};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use thunderdb_common::wal::KeyWrite;
+use thunderdb_common::{Lsn, SqlState, ThunderError, TxnId};
+use thunderdb_walservice::{CommitOutcome, CommitRequest};
+use tokio::sync::Notify;
+
+/// What a statement returns.
+#[derive(Debug)]
+pub enum QueryOutput {
+    Rows { schema: SchemaRef, batches: Vec<RecordBatch> },
+    Command(CommandTag),
+    Empty,
+}
+
+/// The command tag of a statement that returns no rows (`INSERT` with 3 rows → `INSERT 0 3`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandTag {
+    pub command: String,
+    pub rows: Option<u64>,
+}
+
+impl CommandTag {
+    pub fn new(command: &str) -> CommandTag {
+        CommandTag { command: command.into(), rows: None }
+    }
+
+    pub fn with_rows(command: &str, rows: u64) -> CommandTag {
+        CommandTag { command: command.into(), rows: Some(rows) }
+    }
+}
+
+/// Transaction status as ReadyForQuery reports it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TxnStatus {
+    Idle,
+    InBlock,
+    Failed,
+}
+
+/// Cancels the statement a session is running (CancelRequest).
+#[derive(Clone, Default)]
+pub struct CancelHandle(Arc<Notify>);
+
+impl CancelHandle {
+    pub fn cancel(&self) {
+        // Wakes only a running statement: a cancel that arrives between statements is a no-op.
+        self.0.notify_waiters();
+    }
+}
+
+/// A parsed, described statement for the extended protocol.
+#[derive(Clone, Debug)]
+pub struct PreparedStatement {
+    pub sql: String,
+    /// One type per `$n`, inferred where the client did not declare it.
+    pub param_types: Vec<DataType>,
+    /// Columns returned, or `None` for statements that return no rows.
+    pub result_schema: Option<SchemaRef>,
+    pub(crate) statement: Option<Statement>,
+}
+
+/// An open transaction.
+pub(crate) struct Txn {
+    pub isolation: Isolation,
+    pub snapshot: Option<Lsn>,
+    pub writes: Arc<Mutex<TxnWrites>>,
+    /// The oldest snapshot any write of this transaction was based on.
+    pub write_snapshot: Option<Lsn>,
+}
+
+impl Txn {
+    fn new(isolation: Isolation) -> Txn {
+        let writes = TxnWrites { track_reads: isolation == Isolation::Serializable, ..Default::default() };
+        Txn { isolation, snapshot: None, writes: Arc::new(Mutex::new(writes)), write_snapshot: None }
+    }
+}
+
+/// One client session.
+pub struct Session {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) ctx: SessionContext,
+    public: Arc<PublicSchema>,
+    pub(crate) scratch: Arc<MemorySchemaProvider>,
+    txn: Option<Txn>,
+    in_block: bool,
+    failed: bool,
+    vars: BTreeMap<String, String>,
+    default_isolation: Isolation,
+    /// Isolation requested by `SET TRANSACTION` for the current block.
+    cancel: CancelHandle,
+    pub(crate) database: String,
+}
+
+/// Settings every session starts with, by lower-case name.
+fn default_vars() -> BTreeMap<String, String> {
+    [
+        ("application_name", ""),
+        ("client_encoding", "UTF8"),
+        ("client_min_messages", "notice"),
+        ("datestyle", "ISO, MDY"),
+        ("default_transaction_isolation", "repeatable read"),
+        ("extra_float_digits", "1"),
+        ("integer_datetimes", "on"),
+        ("intervalstyle", "postgres"),
+        ("is_superuser", "on"),
+        ("lc_messages", "C"),
+        ("max_identifier_length", "63"),
+        ("search_path", "\"$user\", public"),
+        ("server_encoding", "UTF8"),
+        ("server_version", crate::pg_catalog::SERVER_VERSION),
+        ("server_version_num", crate::pg_catalog::SERVER_VERSION_NUM),
+        ("standard_conforming_strings", "on"),
+        ("statement_timeout", "0"),
+        ("timezone", "UTC"),
+        ("transaction_isolation", "repeatable read"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Display names of settings whose PostgreSQL spelling is not lower case.
+fn display_name(name: &str) -> &str {
+    match name {
+        "datestyle" => "DateStyle",
+        "timezone" => "TimeZone",
+        "intervalstyle" => "IntervalStyle",
+        other => other,
+    }
+}
+
+pub(crate) fn parse_sql(sql: &str) -> Result<Vec<Statement>> {
+    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
+        let msg = e.to_string();
+        user_error(SqlState::SYNTAX_ERROR, format!("syntax error: {}", msg.trim_start_matches("sql parser error: ")))
+    })
+}
+
+impl Session {
+    pub(crate) fn new(engine: Arc<Engine>, user: &str, database: &str) -> Session {
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema(database, "public")
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true)
+            .with_target_partitions(2);
+        config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+        config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        config.options_mut().execution.parquet.schema_force_view_types = false;
+        let ctx = SessionContext::new_with_config(config);
+        let public = Arc::new(PublicSchema::default());
+        let scratch = Arc::new(MemorySchemaProvider::new());
+        let pg = pg_catalog::schema(engine.clone(), public.clone(), user);
+        let catalog = DatabaseCatalog { public: public.clone(), pg_catalog: pg, scratch: scratch.clone() };
+        ctx.register_catalog(database, Arc::new(catalog));
+        pg_catalog::register_functions(&ctx, user, database);
+        Session {
+            engine,
+            ctx,
+            public,
+            scratch,
+            txn: None,
+            in_block: false,
+            failed: false,
+            vars: default_vars(),
+            default_isolation: Isolation::RepeatableRead,
+            cancel: CancelHandle::default(),
+            database: database.to_string(),
+        }
+    }
+
+    pub fn txn_status(&self) -> TxnStatus {
+        match (self.in_block, self.failed) {
+            (false, _) => TxnStatus::Idle,
+            (true, false) => TxnStatus::InBlock,
+            (true, true) => TxnStatus::Failed,
+        }
+    }
+
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.cancel.clone()
+    }
+
+    /// A session setting by name (case-insensitive), e.g. `TimeZone`.
+    pub fn parameter(&self, name: &str) -> Option<String> {
+        self.vars.get(&name.to_lowercase()).cloned()
+    }
+
+    /// Simple query protocol: runs the statements in order, stopping after the first error.
+    pub async fn execute_batch(&mut self, sql: &str) -> Vec<Result<QueryOutput>> {
+        let statements = match parse_sql(sql) {
+            Ok(s) => s,
+            Err(e) => {
+                if self.in_block {
+                    self.failed = true;
+                }
+                return vec![Err(e)];
+            }
+        };
+        if statements.is_empty() {
+            return vec![Ok(QueryOutput::Empty)];
+        }
+        let mut out = Vec::with_capacity(statements.len());
+        for stmt in statements {
+            let r = self.run_cancellable(stmt, &[]).await;
+            let stop = r.is_err();
+            out.push(r);
+            if stop {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Parse + Describe for the extended protocol.
+    pub async fn prepare(&mut self, sql: &str, declared: &[Option<DataType>]) -> Result<PreparedStatement> {
+        let mut statements = parse_sql(sql)?;
+        if statements.len() > 1 {
+            return Err(user_error(SqlState::SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement"));
+        }
+        let Some(statement) = statements.pop() else {
+            return Ok(PreparedStatement { sql: sql.into(), param_types: vec![], result_schema: None, statement: None });
+        };
+        let count = params::placeholder_count(&statement).max(declared.len());
+        let (env, _) = self.statement_env(None).await?;
+        self.public.set_env(Some(env.clone()));
+        let described = params::describe(self, &statement, &env.catalog, count).await;
+        self.public.set_env(None);
+        let (mut inferred, result_schema) = described?;
+        for (i, d) in declared.iter().enumerate() {
+            if let Some(d) = d {
+                inferred[i] = Some(d.clone());
+            }
+        }
+        let param_types = inferred.into_iter().map(|t| t.unwrap_or(DataType::Utf8)).collect();
+        Ok(PreparedStatement { sql: sql.into(), param_types, result_schema, statement: Some(statement) })
+    }
+
+    /// Bind + Execute for the extended protocol.
+    pub async fn execute_prepared(&mut self, stmt: &PreparedStatement, params: Vec<ScalarValue>) -> Result<QueryOutput> {
+        let Some(statement) = stmt.statement.clone() else { return Ok(QueryOutput::Empty) };
+        if params.len() != stmt.param_types.len() {
+            return Err(user_error(
+                SqlState::PROTOCOL_VIOLATION,
+                format!("bind message supplies {} parameters, but prepared statement requires {}", params.len(), stmt.param_types.len()),
+            ));
+        }
+        self.run_cancellable(statement, &params).await
+    }
+
+    async fn run_cancellable(&mut self, stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+        let cancel = self.cancel.0.clone();
+        let cancelled = cancel.notified();
+        tokio::pin!(cancelled);
+        cancelled.as_mut().enable();
+        let result = {
+            let run = self.run(stmt, params);
+            tokio::pin!(run);
+            tokio::select! {
+                r = &mut run => Some(r),
+                _ = &mut cancelled => None,
+            }
+        };
+        match result {
+            Some(r) => r,
+            None => {
+                // The statement's future was dropped mid-way: its partial writes must not survive.
+                self.abort_after_error();
+                Err(user_error(SqlState::QUERY_CANCELED, "canceling statement due to user request"))
+            }
+        }
+    }
+
+    fn abort_after_error(&mut self) {
+        self.public.set_env(None);
+        if self.in_block {
+            self.failed = true;
+        } else {
+            self.txn = None;
+        }
+    }
+
+    async fn run(&mut self, stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+        match &stmt {
+            Statement::StartTransaction { modes, .. } => return self.begin(modes),
+            Statement::Commit { .. } => return self.commit_block().await,
+            Statement::Rollback { savepoint: None, .. } => {
+                self.txn = None;
+                self.in_block = false;
+                self.failed = false;
+                return Ok(QueryOutput::Command(CommandTag::new("ROLLBACK")));
+            }
+            _ => {}
+        }
+        if self.failed {
+            return Err(user_error(SqlState::IN_FAILED_SQL_TRANSACTION, "current transaction is aborted, commands ignored until end of transaction block"));
+        }
+        if let Some(out) = self.settings(&stmt)? {
+            return Ok(out);
+        }
+        let implicit = !self.in_block;
+        if implicit {
+            self.txn = Some(Txn::new(self.default_isolation));
+        }
+        let result = self.run_in_txn(stmt, params).await;
+        self.public.set_env(None);
+        match result {
+            Ok(out) => {
+                if implicit {
+                    self.commit().await?;
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                self.abort_after_error();
+                Err(e)
+            }
+        }
+    }
+
+    /// The environment a statement runs in: its snapshot and catalog. `key_table` makes that
+    /// table's scans return storage keys (DML).
+    pub(crate) async fn statement_env(&mut self, key_table: Option<thunderdb_common::TableId>) -> Result<(Arc<StatementEnv>, bool)> {
+        let wal = self.engine.wal.clone();
+        let (snapshot, writes) = match &mut self.txn {
+            Some(txn) => {
+                let snapshot = match (txn.isolation, txn.snapshot) {
+                    (Isolation::ReadCommitted, _) | (_, None) => wal.last_committed_lsn().await?,
+                    (_, Some(s)) => s,
+                };
+                txn.snapshot = Some(snapshot);
+                (snapshot, txn.writes.clone())
+            }
+            None => (wal.last_committed_lsn().await?, Arc::new(Mutex::new(TxnWrites::default()))),
+        };
+        let view = ReadView { pages: self.engine.pages.clone(), snapshot, txn: writes };
+        let catalog = Arc::new(Catalog::load(&view).await?);
+        Ok((Arc::new(StatementEnv { catalog, view, key_table }), self.txn.is_some()))
+    }
+
+    /// Installs `env` as what table names resolve to for the statement being run.
+    pub(crate) fn use_env(&self, env: &Arc<StatementEnv>) {
+        self.public.set_env(Some(env.clone()));
+    }
+
+    /// Notes that the current statement wrote at `snapshot` (for write-write validation).
+    pub(crate) fn note_write(&mut self, snapshot: Lsn) {
+        if let Some(txn) = &mut self.txn {
+            txn.write_snapshot = Some(txn.write_snapshot.map_or(snapshot, |s| s.min(snapshot)));
+        }
+    }
+
+    async fn run_in_txn(&mut self, stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+        match stmt {
+            Statement::Query(_) | Statement::Explain { .. } => {
+                let (env, _) = self.statement_env(None).await?;
+                self.use_env(&env);
+                self.query(stmt, params).await
+            }
+            Statement::Insert(insert) => dml::insert(self, insert, params).await,
+            Statement::Update(update) => dml::update(self, update, params).await,
+            Statement::Delete(delete) => dml::delete(self, delete, params).await,
+            Statement::CreateTable(ct) => ddl::create_table(self, ct).await,
+            Statement::CreateIndex(ci) => ddl::create_index(self, ci).await,
+            Statement::Drop { object_type, if_exists, names, .. } => ddl::drop(self, object_type, if_exists, names).await,
+            other => Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, format!("statement not supported: {}", first_words(&other.to_string())))),
+        }
+    }
+
+    /// Plans a statement with DataFusion and binds `params`.
+    pub(crate) async fn plan(&self, stmt: Statement, params: &[ScalarValue]) -> Result<LogicalPlan> {
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await.map_df()?;
+        if params.is_empty() {
+            Ok(plan)
+        } else {
+            plan.with_param_values(ParamValues::from(params.to_vec())).map_df()
+        }
+    }
+
+    /// Plans SQL text this crate generated (DML sub-queries).
+    pub(crate) async fn plan_sql(&self, sql: &str, params: &[ScalarValue]) -> Result<LogicalPlan> {
+        let mut statements = parse_sql(sql)?;
+        let stmt = statements.pop().ok_or_else(|| ThunderError::internal("empty generated query"))?;
+        self.plan(stmt, params).await
+    }
+
+    pub(crate) async fn collect(&self, plan: LogicalPlan) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let df = self.ctx.execute_logical_plan(plan).await.map_df()?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_df()?;
+        Ok((schema, batches))
+    }
+
+    async fn query(&mut self, stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+        let plan = self.plan(stmt, params).await?;
+        let (schema, batches) = self.collect(plan).await?;
+        Ok(QueryOutput::Rows { schema, batches })
+    }
+
+    fn begin(&mut self, modes: &[ast::TransactionMode]) -> Result<QueryOutput> {
+        if self.in_block {
+            // PostgreSQL warns and carries on.
+            return Ok(QueryOutput::Command(CommandTag::new("BEGIN")));
+        }
+        let mut isolation = self.default_isolation;
+        for m in modes {
+            if let ast::TransactionMode::IsolationLevel(level) = m {
+                isolation = isolation_of(level);
+            }
+        }
+        self.txn = Some(Txn::new(isolation));
+        self.in_block = true;
+        self.failed = false;
+        self.vars.insert("transaction_isolation".into(), isolation.name().into());
+        Ok(QueryOutput::Command(CommandTag::new("BEGIN")))
+    }
+
+    async fn commit_block(&mut self) -> Result<QueryOutput> {
+        if !self.in_block {
+            return Ok(QueryOutput::Command(CommandTag::new("COMMIT")));
+        }
+        self.in_block = false;
+        self.vars.insert("transaction_isolation".into(), self.default_isolation.name().into());
+        if self.failed {
+            self.failed = false;
+            self.txn = None;
+            return Ok(QueryOutput::Command(CommandTag::new("ROLLBACK")));
+        }
+        self.commit().await?;
+        Ok(QueryOutput::Command(CommandTag::new("COMMIT")))
+    }
+
+    /// Sends the transaction's writes to the WAL service; read-only transactions commit locally.
+    async fn commit(&mut self) -> Result<()> {
+        let Some(txn) = self.txn.take() else { return Ok(()) };
+        let state = std::mem::take(&mut *txn.writes.lock());
+        if state.writes.is_empty() {
+            return Ok(());
+        }
+        let serializable = txn.isolation == Isolation::Serializable;
+        let snapshot_lsn = if serializable { txn.snapshot } else { txn.write_snapshot.or(txn.snapshot) }.unwrap_or(Lsn::ZERO);
+        let request = CommitRequest {
+            txn_id: TxnId::random(),
+            snapshot_lsn,
+            writes: state.writes.into_iter().map(|(key, value)| KeyWrite { key, value: value.map(|v| v.to_vec()) }).collect(),
+            read_keys: if serializable { state.read_keys } else { vec![] },
+            read_ranges: if serializable { state.read_ranges } else { vec![] },
+        };
+        match self.engine.wal.commit(request).await? {
+            CommitOutcome::Committed(_) => Ok(()),
+            CommitOutcome::Conflict { .. } => Err(user_error(SqlState::SERIALIZATION_FAILURE, "could not serialize access due to concurrent update")
+                .with_detail("another transaction committed a conflicting change first; retry the transaction")),
+        }
+    }
+
+    /// SET / SHOW / RESET; `None` when `stmt` is not a settings statement.
+    fn settings(&mut self, stmt: &Statement) -> Result<Option<QueryOutput>> {
+        let set = |s: &mut Session, name: &str, value: String| -> Result<Option<QueryOutput>> {
+            let name = name.to_lowercase();
+            match name.as_str() {
+                "transaction_isolation" | "default_transaction_isolation" => {
+                    let iso = Isolation::parse(&value).ok_or_else(|| {
+                        user_error(SqlState::INVALID_PARAMETER_VALUE, format!("invalid value for parameter \"{name}\": \"{value}\""))
+                    })?;
+                    if name == "default_transaction_isolation" {
+                        s.default_isolation = iso;
+                    } else if let Some(txn) = &mut s.txn {
+                        txn.isolation = iso;
+                        txn.writes.lock().track_reads = iso == Isolation::Serializable;
+                    }
+                    s.vars.insert(name, iso.name().into());
+                }
+                "timezone" => {
+                    let tz = normalize_timezone(&value)?;
+                    s.vars.insert(name, tz);
+                }
+                _ => {
+                    s.vars.insert(name, value);
+                }
+            }
+            Ok(Some(QueryOutput::Command(CommandTag::new("SET"))))
+        };
+        match stmt {
+            Statement::Set(ast::Set::SingleAssignment { variable, values, .. }) => {
+                let name = variable.to_string();
+                let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
+                if value.eq_ignore_ascii_case("default") {
+                    let d = default_vars().get(&name.to_lowercase()).cloned().unwrap_or_default();
+                    return set(self, &name, d);
+                }
+                set(self, &name, value)
+            }
+            Statement::Set(ast::Set::SetTimeZone { value, .. }) => set(self, "timezone", setting_value(value)),
+            Statement::Set(ast::Set::SetNames { charset_name, .. }) => set(self, "client_encoding", charset_name.value.clone()),
+            Statement::Set(ast::Set::SetTransaction { modes, session, .. }) => {
+                for m in modes {
+                    if let ast::TransactionMode::IsolationLevel(level) = m {
+                        let name = if *session { "default_transaction_isolation" } else { "transaction_isolation" };
+                        set(self, name, isolation_of(level).name().into())?;
+                    }
+                }
+                Ok(Some(QueryOutput::Command(CommandTag::new("SET"))))
+            }
+            Statement::ShowVariable { variable } => {
+                let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ").to_lowercase();
+                if name == "all" {
+                    let names: Vec<&str> = self.vars.keys().map(|k| display_name(k)).collect();
+                    let values: Vec<&str> = self.vars.values().map(|v| v.as_str()).collect();
+                    let schema = Arc::new(Schema::new(vec![Field::new("name", DataType::Utf8, false), Field::new("setting", DataType::Utf8, false)]));
+                    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(names)), Arc::new(StringArray::from(values))])
+                        .map_df()?;
+                    return Ok(Some(QueryOutput::Rows { schema, batches: vec![batch] }));
+                }
+                let name = match name.as_str() {
+                    "transaction isolation level" => "transaction_isolation".to_string(),
+                    "time zone" => "timezone".to_string(),
+                    _ => name,
+                };
+                let value = self
+                    .vars
+                    .get(&name)
+                    .cloned()
+                    .ok_or_else(|| user_error(SqlState::UNDEFINED_OBJECT, format!("unrecognized configuration parameter \"{name}\"")))?;
+                let schema = Arc::new(Schema::new(vec![Field::new(display_name(&name), DataType::Utf8, false)]));
+                let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![value]))]).map_df()?;
+                Ok(Some(QueryOutput::Rows { schema, batches: vec![batch] }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Registers a statement-scoped in-memory table in the scratch schema; returns its
+    /// qualified name.
+    pub(crate) fn scratch_table(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<String> {
+        use datafusion::catalog::SchemaProvider;
+        let table = datafusion::datasource::MemTable::try_new(schema, vec![batches]).map_df()?;
+        self.scratch.deregister_table(name).map_df()?;
+        self.scratch.register_table(name.to_string(), Arc::new(table)).map_df()?;
+        Ok(format!("{}.{SCRATCH_SCHEMA}.{name}", quote_ident(&self.database)))
+    }
+
+    pub(crate) fn drop_scratch(&self, name: &str) {
+        use datafusion::catalog::SchemaProvider;
+        let _ = self.scratch.deregister_table(name);
+    }
+}
+
+fn isolation_of(level: &ast::TransactionIsolationLevel) -> Isolation {
+    match level {
+        ast::TransactionIsolationLevel::ReadUncommitted | ast::TransactionIsolationLevel::ReadCommitted => Isolation::ReadCommitted,
+        ast::TransactionIsolationLevel::Serializable => Isolation::Serializable,
+        _ => Isolation::RepeatableRead,
+    }
+}
+
+fn setting_value(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        ast::Expr::Identifier(i) => i.value.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Accepts the zone names and offsets the proxy can render; named zones other than UTC need a
+/// time zone database, which is not built in yet.
+fn normalize_timezone(v: &str) -> Result<String> {
+    let t = v.trim();
+    if t.eq_ignore_ascii_case("utc") || t.eq_ignore_ascii_case("gmt") || t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("local") || t.eq_ignore_ascii_case("default") {
+        return Ok("UTC".into());
+    }
+    let valid_offset = t.starts_with(['+', '-']) && t[1..].split(':').all(|p| !p.is_empty() && p.len() <= 2 && p.chars().all(|c| c.is_ascii_digit()));
+    if valid_offset || t.parse::<i32>().is_ok() {
+        return Ok(t.to_string());
+    }
+    Err(user_error(SqlState::INVALID_PARAMETER_VALUE, format!("invalid value for parameter \"TimeZone\": \"{v}\"")))
+}
+
+pub(crate) fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn first_words(s: &str) -> String {
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}

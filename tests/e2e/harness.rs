@@ -1,0 +1,730 @@
+//! The end-to-end harness: one real `thunderdb dev` process per test, under its own temporary
+//! data directory, serving PostgreSQL on a port the OS picked; plus the small SQL helpers the
+//! tests share.
+//!
+//! Environment knobs:
+//! - `THUNDERDB_E2E_BACKEND=postgres` runs the suite against a stock PostgreSQL 15 instead
+//!   (started the same way, set to REPEATABLE READ by default like ThunderDB), to check the
+//!   tests themselves;
+//! - `THUNDERDB_E2E_TIMEOUT_SECS` (default 600): a watchdog kills the server of a test that runs
+//!   longer, so a hung server fails the test instead of hanging CI;
+//! - `THUNDERDB_E2E_ECHO=1` copies the server's output to the test's stderr as it comes.
+#![allow(dead_code)] // the benchmark includes this file too and uses only part of it
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+use crate::stock_postgres::{self, StockPostgres, StockPostgresOptions};
+
+/// The superuser every test connects as.
+pub const USER: &str = "thunder";
+/// The superuser's password (the harness sets `THUNDERDB_PASSWORD` to it).
+pub const PASSWORD: &str = "thunder";
+/// The database created at first start.
+pub const DATABASE: &str = "thunderdb";
+
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const READY_PREFIX: &str = "postgres listening on ";
+/// The in-memory copy of the server's output keeps at most this much (the newest part).
+const LOG_LIMIT: usize = 8 << 20;
+
+/// Which server the tests talk to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    ThunderDb,
+    /// A stock PostgreSQL 15, to validate the tests themselves.
+    Postgres,
+}
+
+impl Backend {
+    /// `THUNDERDB_E2E_BACKEND`: `thunderdb` (default) or `postgres`.
+    pub fn from_env() -> Backend {
+        match std::env::var("THUNDERDB_E2E_BACKEND").as_deref() {
+            Err(_) | Ok("") | Ok("thunderdb") => Backend::ThunderDb,
+            Ok("postgres") => Backend::Postgres,
+            Ok(other) => panic!("THUNDERDB_E2E_BACKEND={other:?}: expected `thunderdb` or `postgres`"),
+        }
+    }
+}
+
+/// How a [`TestServer`] starts.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    pub backend: Backend,
+    /// The `thunderdb` executable.
+    pub bin: PathBuf,
+    /// The watchdog kills the server once the test has run this long.
+    pub deadline: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            backend: Backend::from_env(),
+            bin: PathBuf::from(env!("CARGO_BIN_EXE_thunderdb")),
+            deadline: env_secs("THUNDERDB_E2E_TIMEOUT_SECS").unwrap_or(Duration::from_secs(600)),
+        }
+    }
+}
+
+/// Reads a number of seconds from the environment.
+pub fn env_secs(name: &str) -> Option<Duration> {
+    let raw = std::env::var(name).ok()?;
+    let secs: f64 = raw
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{name}={raw:?} is not a number of seconds"));
+    Some(Duration::from_secs_f64(secs))
+}
+
+/// State shared with the output-draining threads and the watchdog.
+struct Shared {
+    log: Mutex<String>,
+    /// Pid of the running server, 0 when none.
+    pid: AtomicU32,
+    /// Signal the whole process group `pid` (PostgreSQL backend).
+    group: AtomicBool,
+    finished: AtomicBool,
+    watchdog_fired: AtomicBool,
+}
+
+impl Shared {
+    fn append(&self, prefix: &str, line: &str) {
+        let mut log = self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if log.len() > LOG_LIMIT {
+            let mut cut = log.len() - LOG_LIMIT / 2;
+            while !log.is_char_boundary(cut) {
+                cut += 1;
+            }
+            log.drain(..cut);
+        }
+        log.push_str(prefix);
+        log.push_str(line);
+        log.push('\n');
+    }
+
+    fn text(&self) -> String {
+        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+}
+
+/// A server process owned by one test. Dropping it kills the process and removes its data.
+pub struct TestServer {
+    opts: ServerOptions,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    postgres: Option<StockPostgres>,
+    host: String,
+    port: u16,
+    shared: Arc<Shared>,
+    starts: u32,
+}
+
+impl TestServer {
+    /// Starts `thunderdb dev` on a fresh data directory with every port 0 and waits until it
+    /// prints `postgres listening on ADDR` (at most 60 s; the output is shown on failure).
+    pub fn start() -> TestServer {
+        Self::start_with(ServerOptions::default())
+    }
+
+    pub fn start_with(opts: ServerOptions) -> TestServer {
+        let dir = tempfile::Builder::new()
+            .prefix("thunderdb-e2e-")
+            .tempdir()
+            .expect("create a temporary directory for the server's data");
+        let shared = Arc::new(Shared {
+            log: Mutex::new(String::new()),
+            pid: AtomicU32::new(0),
+            group: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            watchdog_fired: AtomicBool::new(false),
+        });
+        let mut server = TestServer {
+            opts,
+            dir,
+            child: None,
+            postgres: None,
+            host: "127.0.0.1".into(),
+            port: 0,
+            shared,
+            starts: 0,
+        };
+        server.spawn_watchdog();
+        match server.opts.backend {
+            Backend::ThunderDb => server.launch(),
+            Backend::Postgres => {
+                let pg = StockPostgres::init(StockPostgresOptions {
+                    user: USER.into(),
+                    password: PASSWORD.into(),
+                    database: DATABASE.into(),
+                    settings: vec![("default_transaction_isolation".into(), "repeatable read".into())],
+                    own_process_group: true,
+                })
+                .unwrap_or_else(|e| panic!("start the reference PostgreSQL: {e:#}"));
+                server.port = pg.port();
+                server.shared.group.store(true, Ordering::SeqCst);
+                server.shared.pid.store(pg.pid().unwrap_or(0), Ordering::SeqCst);
+                server.starts = 1;
+                server.postgres = Some(pg);
+            }
+        }
+        server
+    }
+
+    /// The server's data directory (it survives restarts; removed when the server is dropped).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.opts.backend
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The PostgreSQL port of the current incarnation (a restart picks a new one).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A tokio-postgres / libpq key-value connection string for the superuser.
+    pub fn conn_str(&self) -> String {
+        format!(
+            "host={} port={} user={USER} password={PASSWORD} dbname={DATABASE} connect_timeout=10",
+            self.host, self.port
+        )
+    }
+
+    /// `postgresql://thunder:thunder@HOST:PORT/thunderdb`, as psql takes it.
+    pub fn url(&self) -> String {
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        format!("postgresql://{USER}:{PASSWORD}@{host}:{}/{DATABASE}", self.port)
+    }
+
+    /// Connects as the superuser; panics (with the server's output) if that fails.
+    pub async fn connect(&self) -> Client {
+        match self.try_connect().await {
+            Ok(client) => client,
+            Err(e) => panic!(
+                "connect to {}: {}\n---- server output (tail) ----\n{}",
+                self.url(),
+                describe(&e),
+                self.log_tail(100)
+            ),
+        }
+    }
+
+    pub async fn try_connect(&self) -> Result<Client, tokio_postgres::Error> {
+        connect_with(&self.conn_str()).await
+    }
+
+    /// Connects with explicit credentials (for authentication tests).
+    pub async fn connect_as(&self, user: &str, password: &str) -> Result<Client, tokio_postgres::Error> {
+        let (client, connection) = tokio_postgres::Config::new()
+            .host(&self.host)
+            .port(self.port)
+            .user(user)
+            .password(password)
+            .dbname(DATABASE)
+            .connect_timeout(Duration::from_secs(10))
+            .connect(NoTls)
+            .await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    /// SIGKILL: the process gets no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        if let Some(pg) = self.postgres.as_mut() {
+            let status = pg.kill9();
+            self.shared.pid.store(0, Ordering::SeqCst);
+            self.note(&format!("SIGKILL; exit status {status:?}"));
+            return;
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill(); // std sends SIGKILL on Unix
+            let status = child.wait();
+            self.shared.pid.store(0, Ordering::SeqCst);
+            self.note(&format!("SIGKILL; exit status {status:?}"));
+        }
+    }
+
+    /// Asks the server to shut down cleanly (SIGTERM; for the PostgreSQL backend SIGINT, its
+    /// "fast" shutdown, because its SIGTERM waits for clients to leave) and waits up to
+    /// `within`. On timeout the server is killed and the error carries its output.
+    pub fn terminate(&mut self, within: Duration) -> Result<ExitStatus, String> {
+        if let Some(pg) = self.postgres.as_mut() {
+            pg.signal("INT");
+            let status = pg.wait_exit(within);
+            self.shared.pid.store(0, Ordering::SeqCst);
+            return match status {
+                Some(status) => Ok(status),
+                None => {
+                    pg.kill9();
+                    Err(format!("postgres did not exit within {within:?}:\n{}", self.log_tail(60)))
+                }
+            };
+        }
+        let Some(mut child) = self.child.take() else {
+            return Err("the server is not running".into());
+        };
+        stock_postgres::signal(child.id(), "TERM", false);
+        let deadline = Instant::now() + within;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    self.shared.pid.store(0, Ordering::SeqCst);
+                    self.note(&format!("SIGTERM; exit status {status}"));
+                    return Ok(status);
+                }
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) | Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    self.shared.pid.store(0, Ordering::SeqCst);
+                    return Err(format!(
+                        "thunderdb did not exit within {within:?} of SIGTERM (killed it)\n---- server output (tail) ----\n{}",
+                        self.log_tail(100)
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Starts the server again on the same data directory (killing it first if it still runs).
+    /// The new incarnation listens on a new port: reconnect with [`connect`](Self::connect).
+    pub fn restart_same_dir(&mut self) {
+        if self.is_running() {
+            self.note("restart requested while running: killing it first");
+            self.kill9();
+        }
+        if let Some(pg) = self.postgres.as_mut() {
+            pg.start().unwrap_or_else(|e| panic!("restart the reference PostgreSQL: {e:#}"));
+            self.port = pg.port();
+            self.shared.pid.store(pg.pid().unwrap_or(0), Ordering::SeqCst);
+            self.starts += 1;
+            return;
+        }
+        self.launch();
+    }
+
+    /// Whether the server process is still alive.
+    pub fn is_running(&mut self) -> bool {
+        if let Some(pg) = self.postgres.as_mut() {
+            return pg.is_running();
+        }
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Panics with the exit status and output if the server process has died.
+    pub fn assert_running(&mut self, context: &str) {
+        if self.is_running() {
+            return;
+        }
+        let status = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+        let watchdog = if self.shared.watchdog_fired.load(Ordering::SeqCst) {
+            " (killed by the e2e watchdog: THUNDERDB_E2E_TIMEOUT_SECS)"
+        } else {
+            ""
+        };
+        panic!(
+            "{context}: the server is not running (exit status {status:?}){watchdog}\n---- server output (tail) ----\n{}",
+            self.log_tail(200)
+        );
+    }
+
+    /// Everything the server printed so far (the newest 8 MiB).
+    pub fn logs(&self) -> String {
+        let mut text = self.shared.text();
+        if let Some(pg) = self.postgres.as_ref() {
+            text.push_str(&pg.log_tail(2000));
+        }
+        text
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        stock_postgres::tail(&self.logs(), lines)
+    }
+
+    fn note(&self, line: &str) {
+        self.shared.append("[harness] ", line);
+    }
+
+    fn spawn_watchdog(&self) {
+        let shared = Arc::clone(&self.shared);
+        let deadline = self.opts.deadline;
+        std::thread::Builder::new()
+            .name("e2e-watchdog".into())
+            .spawn(move || {
+                let started = Instant::now();
+                while !shared.finished.load(Ordering::SeqCst) {
+                    if started.elapsed() > deadline {
+                        shared.watchdog_fired.store(true, Ordering::SeqCst);
+                        let pid = shared.pid.load(Ordering::SeqCst);
+                        if pid != 0 {
+                            eprintln!(
+                                "e2e watchdog: test still running after {deadline:?}; killing server pid {pid}"
+                            );
+                            stock_postgres::signal(pid, "KILL", shared.group.load(Ordering::SeqCst));
+                        }
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+            .expect("spawn the watchdog thread");
+    }
+
+    /// Spawns `thunderdb dev` on this server's data directory and waits for the ready line.
+    fn launch(&mut self) {
+        let data_dir = self.data_dir();
+        let mut cmd = Command::new(&self.opts.bin);
+        cmd.arg("dev")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--pg-port", "0", "--mysql-port", "0", "--resp-port", "0"])
+            .args(["--http-port", "0", "--grpc-port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // Hermetic: a developer's THUNDERDB_* settings (say THUNDERDB_WAL_FSYNC=false) must not
+        // change what the tests check.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("THUNDERDB_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env("THUNDERDB_PASSWORD", PASSWORD);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.opts.bin.display()));
+        self.starts += 1;
+        self.note(&format!(
+            "start #{} of {} dev --data-dir {} (pid {})",
+            self.starts,
+            self.opts.bin.display(),
+            data_dir.display(),
+            child.id()
+        ));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        drain(stdout, "[stdout] ", Arc::clone(&self.shared), Some(ready_tx));
+        drain(stderr, "[stderr] ", Arc::clone(&self.shared), None);
+        self.shared.pid.store(child.id(), Ordering::SeqCst);
+        self.child = Some(child);
+
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match ready_rx.recv_timeout(remaining) {
+                Ok(line) => {
+                    if let Some(addr) = line.trim().strip_prefix(READY_PREFIX) {
+                        let (host, port) = parse_listen_addr(addr.trim())
+                            .unwrap_or_else(|| panic!("cannot parse the address in {line:?}"));
+                        self.host = host;
+                        self.port = port;
+                        return;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.kill9();
+                    panic!(
+                        "thunderdb did not print `{READY_PREFIX}ADDR` within {READY_TIMEOUT:?}\n---- server output ----\n{}",
+                        self.log_tail(200)
+                    );
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // stdout closed: the process is exiting. Let stderr drain before reporting.
+                    let status = self.child.take().map(|mut c| c.wait());
+                    self.shared.pid.store(0, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(200));
+                    panic!(
+                        "thunderdb exited before it was ready (status {status:?})\n---- server output ----\n{}",
+                        self.log_tail(200)
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shared.finished.store(true, Ordering::SeqCst);
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(pg) = self.postgres.as_mut() {
+            pg.kill9();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "---- server output (last 200 lines; data dir {}) ----\n{}\n---- end of server output ----",
+                self.dir.path().display(),
+                self.log_tail(200)
+            );
+        }
+    }
+}
+
+/// Copies one output stream of the server into the shared log, line by line, so that the pipe
+/// never fills up; stdout lines also go to `ready` (the start-up wait).
+fn drain(
+    stream: impl Read + Send + 'static,
+    prefix: &'static str,
+    shared: Arc<Shared>,
+    ready: Option<mpsc::Sender<String>>,
+) {
+    let echo = std::env::var("THUNDERDB_E2E_ECHO").is_ok_and(|v| v != "0");
+    std::thread::Builder::new()
+        .name(format!("e2e-drain{}", prefix.trim()))
+        .spawn(move || {
+            let mut reader = BufReader::new(stream);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&buf);
+                        let line = text.trim_end_matches(['\n', '\r']);
+                        shared.append(prefix, line);
+                        if echo {
+                            eprintln!("{prefix}{line}");
+                        }
+                        if let Some(tx) = &ready {
+                            let _ = tx.send(line.to_string());
+                        }
+                    }
+                }
+            }
+        })
+        .expect("spawn an output-draining thread");
+}
+
+/// `127.0.0.1:5432`, `[::1]:5432` or `localhost:5432` → (host to dial, port). A wildcard
+/// address is dialled on loopback.
+fn parse_listen_addr(addr: &str) -> Option<(String, u16)> {
+    if let Ok(sock) = addr.parse::<SocketAddr>() {
+        let host = if sock.ip().is_unspecified() {
+            if sock.is_ipv6() { "::1".to_string() } else { "127.0.0.1".to_string() }
+        } else {
+            sock.ip().to_string()
+        };
+        return Some((host, sock.port()));
+    }
+    let (host, port) = addr.rsplit_once(':')?;
+    Some((host.trim_matches(['[', ']']).to_string(), port.parse().ok()?))
+}
+
+/// Connects with a key-value connection string and drives the connection in the background.
+pub async fn connect_with(conn_str: &str) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(conn_str, NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// An error as a person wants to read it: the server's message and SQLSTATE, or the client-side
+/// cause (connection closed, I/O error …).
+pub fn describe(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        let mut text = format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!("; DETAIL: {detail}"));
+        }
+        return text;
+    }
+    match std::error::Error::source(err) {
+        Some(source) => format!("{err}: {source}"),
+        None => err.to_string(),
+    }
+}
+
+/// The SQLSTATE of an error as text, or `-` when the server sent none.
+pub fn sqlstate(err: &tokio_postgres::Error) -> String {
+    err.code().map(|c| c.code().to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// Runs `sql` through the simple-query protocol; panics with the SQL and the error on failure.
+pub async fn simple(client: &Client, sql: &str) -> Vec<SimpleQueryMessage> {
+    match client.simple_query(sql).await {
+        Ok(messages) => messages,
+        Err(e) => panic!("query failed: {}\n  sql: {sql}", describe(&e)),
+    }
+}
+
+/// The rows of simple-query messages as text lines: cells joined by `|`, NULL shown as `NULL`
+/// (PostgreSQL's text output otherwise untouched: `t`/`f`, `149.97`, `\x00ff` …).
+pub fn render(messages: &[SimpleQueryMessage]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for message in messages {
+        if let SimpleQueryMessage::Row(row) = message {
+            let cells: Vec<&str> = (0..row.len()).map(|i| row.get(i).unwrap_or("NULL")).collect();
+            lines.push(cells.join("|"));
+        }
+    }
+    lines
+}
+
+/// The row count of the last CommandComplete (`INSERT 0 3` → 3).
+pub fn command_count(messages: &[SimpleQueryMessage]) -> Option<u64> {
+    messages.iter().rev().find_map(|m| match m {
+        SimpleQueryMessage::CommandComplete(n) => Some(*n),
+        _ => None,
+    })
+}
+
+/// The rows of a query as `a|b` lines (see [`render`]).
+pub async fn query_lines(client: &Client, sql: &str) -> Vec<String> {
+    render(&simple(client, sql).await)
+}
+
+/// The single value of a one-row, one-column query (NULL as `NULL`).
+pub async fn query_value(client: &Client, sql: &str) -> String {
+    let lines = query_lines(client, sql).await;
+    assert_eq!(lines.len(), 1, "expected one row\n  sql: {sql}\n  got: {lines:?}");
+    lines.into_iter().next().expect("one row")
+}
+
+fn expected_lines(expected: &str) -> Vec<String> {
+    expected.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+/// Asserts the rows of `sql`, in order. `expected` holds one row per line (surrounding blank
+/// space ignored), cells separated by `|`, NULL written `NULL`; "" means no rows.
+pub async fn check(client: &Client, sql: &str, expected: &str) {
+    let actual = query_lines(client, sql).await;
+    let expected = expected_lines(expected);
+    assert!(
+        actual == expected,
+        "wrong result\n  sql: {sql}\n  expected:\n    {}\n  actual:\n    {}",
+        expected.join("\n    "),
+        actual.join("\n    ")
+    );
+}
+
+/// Like [`check`] but ignores row order (for RETURNING and queries without ORDER BY).
+pub async fn check_unordered(client: &Client, sql: &str, expected: &str) {
+    let mut actual = query_lines(client, sql).await;
+    let mut expected = expected_lines(expected);
+    actual.sort();
+    expected.sort();
+    assert!(
+        actual == expected,
+        "wrong result (any order)\n  sql: {sql}\n  expected:\n    {}\n  actual:\n    {}",
+        expected.join("\n    "),
+        actual.join("\n    ")
+    );
+}
+
+/// Runs a statement and returns the row count of its (last) command tag.
+pub async fn exec(client: &Client, sql: &str) -> u64 {
+    command_count(&simple(client, sql).await).unwrap_or(0)
+}
+
+/// Asserts that a statement that changes rows reports `count` in its command tag.
+pub async fn exec_count(client: &Client, sql: &str, count: u64) {
+    let got = exec(client, sql).await;
+    assert_eq!(got, count, "wrong row count in the command tag\n  sql: {sql}");
+}
+
+/// Asserts that `sql` fails with SQLSTATE `code` (an ErrorResponse, not a dropped connection).
+/// Returns the server's message.
+pub async fn expect_error(client: &Client, sql: &str, code: &SqlState) -> String {
+    let message = match client.simple_query(sql).await {
+        Ok(messages) => panic!(
+            "expected SQLSTATE {} but the statement succeeded\n  sql: {sql}\n  rows: {:?}",
+            code.code(),
+            render(&messages)
+        ),
+        Err(e) => {
+            let Some(db) = e.as_db_error() else {
+                panic!("expected SQLSTATE {} but got {}\n  sql: {sql}", code.code(), describe(&e));
+            };
+            assert_eq!(
+                db.code(),
+                code,
+                "wrong SQLSTATE (expected {}, got {}: {})\n  sql: {sql}",
+                code.code(),
+                db.code().code(),
+                db.message()
+            );
+            db.message().to_string()
+        }
+    };
+    message
+}
+
+/// Asserts that the session still answers `SELECT 1` (an error ends a statement, never the
+/// session).
+pub async fn assert_usable(client: &Client, after: &str) {
+    match client.simple_query("SELECT 1").await {
+        Ok(messages) => assert_eq!(render(&messages), ["1"], "SELECT 1 after {after}"),
+        Err(e) => panic!("the session is unusable after {after}: {}", describe(&e)),
+    }
+}
+
+/// Like [`expect_error`] but through the extended protocol (Parse/Bind/Execute).
+pub async fn expect_error_extended(client: &Client, sql: &str, code: &SqlState) -> String {
+    match client.query(sql, &[]).await {
+        Ok(rows) => panic!(
+            "expected SQLSTATE {} but the statement succeeded with {} rows\n  sql: {sql}",
+            code.code(),
+            rows.len()
+        ),
+        Err(e) => {
+            assert_eq!(
+                e.code(),
+                Some(code),
+                "wrong error (expected SQLSTATE {}): {}\n  sql: {sql}",
+                code.code(),
+                describe(&e)
+            );
+            e.as_db_error().map(|db| db.message().to_string()).unwrap_or_default()
+        }
+    }
+}
+
+/// Whether the error tells a client to retry the transaction (40001; PostgreSQL's locking
+/// also reports deadlocks, 40P01).
+pub fn is_retryable(err: &tokio_postgres::Error) -> bool {
+    matches!(
+        err.code(),
+        Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
+    )
+}
+
+/// `<manifest dir>/../shared/compat` unless `THUNDERDB_COMPAT_DIR` says otherwise.
+pub fn compat_dir() -> PathBuf {
+    match std::env::var_os("THUNDERDB_COMPAT_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/compat"),
+    }
+}
+
+/// `<manifest dir>/target` (or `CARGO_TARGET_DIR`), where summaries are written.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+    }
+}

@@ -1,0 +1,243 @@
+//! The Raft log on disk: an append-only file of CRC-framed entries, fsynced before an append is
+//! acknowledged, plus the vote and committed marker in a small file replaced atomically.
+//!
+//! File layout: `magic "TRLG" | version u16`, then `len u32 | crc32c u32 | bincode(Entry)` per
+//! entry. A torn tail (short frame or bad CRC) after a crash is cut off at open.
+
+use super::{Entry, LogId, NodeId, StorageError, TypeConfig};
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{RaftLogReader, StorageIOError, Vote};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const LOG_MAGIC: &[u8; 4] = b"TRLG";
+const LOG_VERSION: u16 = 1;
+const HEADER_LEN: u64 = 6;
+
+#[derive(Default, Serialize, Deserialize)]
+struct HardState {
+    vote: Option<Vote<NodeId>>,
+    committed: Option<LogId>,
+    last_purged: Option<LogId>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    file: File,
+    entries: BTreeMap<u64, Entry>,
+    hard: HardState,
+    fsync: bool,
+}
+
+/// The on-disk Raft log. Cloning shares the same log (the reader openraft asks for is a clone).
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+fn io_err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl LogStore {
+    /// Opens (or creates) the log under `dir`, cutting off a torn tail.
+    pub fn open(dir: &Path, fsync: bool) -> io::Result<LogStore> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("raft.log");
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let mut entries = BTreeMap::new();
+        let valid_len = if bytes.len() < HEADER_LEN as usize {
+            file.set_len(0)?;
+            file.seek(SeekFrom::Start(0))?;
+            file.write_all(LOG_MAGIC)?;
+            file.write_all(&LOG_VERSION.to_le_bytes())?;
+            file.sync_all()?;
+            HEADER_LEN
+        } else {
+            if &bytes[0..4] != LOG_MAGIC || bytes[4..6] != LOG_VERSION.to_le_bytes() {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} is not a ThunderDB raft log", path.display())));
+            }
+            let mut pos = HEADER_LEN as usize;
+            while pos + 8 <= bytes.len() {
+                let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+                let crc = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes"));
+                let Some(body) = bytes.get(pos + 8..pos + 8 + len) else { break };
+                if crc32c::crc32c(body) != crc {
+                    break;
+                }
+                let entry: Entry = bincode::deserialize(body).map_err(io_err)?;
+                entries.insert(entry.log_id.index, entry);
+                pos += 8 + len;
+            }
+            if pos < bytes.len() {
+                tracing::warn!(path = %path.display(), valid = pos, total = bytes.len(), "cutting torn tail off the raft log");
+                file.set_len(pos as u64)?;
+                file.sync_all()?;
+            }
+            pos as u64
+        };
+        file.seek(SeekFrom::Start(valid_len))?;
+        let hard = match std::fs::read(dir.join("raft.state")) {
+            Ok(b) => bincode::deserialize(&b).map_err(io_err)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => HardState::default(),
+            Err(e) => return Err(e),
+        };
+        if let Some(purged) = hard.last_purged {
+            entries.retain(|&i, _| i > purged.index);
+        }
+        Ok(LogStore { inner: Arc::new(Mutex::new(Inner { dir: dir.to_owned(), file, entries, hard, fsync })) })
+    }
+
+    /// True when this node has never voted nor logged anything (a brand-new node).
+    pub fn is_pristine(&self) -> bool {
+        let g = self.inner.lock();
+        g.entries.is_empty() && g.hard.vote.is_none() && g.hard.last_purged.is_none()
+    }
+}
+
+impl Inner {
+    fn save_hard_state(&self) -> io::Result<()> {
+        let tmp = self.dir.join("raft.state.tmp");
+        let mut f = File::create(&tmp)?;
+        f.write_all(&bincode::serialize(&self.hard).map_err(io_err)?)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, self.dir.join("raft.state"))?;
+        File::open(&self.dir)?.sync_all()
+    }
+
+    fn append_frames(&mut self, entries: &[Entry]) -> io::Result<()> {
+        let mut buf = Vec::new();
+        for e in entries {
+            let body = bincode::serialize(e).map_err(io_err)?;
+            buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+            buf.extend_from_slice(&body);
+        }
+        self.file.write_all(&buf)?;
+        if self.fsync {
+            self.file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the file from the in-memory entries (after a truncate or purge; both are rare).
+    fn rewrite(&mut self) -> io::Result<()> {
+        let tmp = self.dir.join("raft.log.tmp");
+        let mut f = File::create(&tmp)?;
+        f.write_all(LOG_MAGIC)?;
+        f.write_all(&LOG_VERSION.to_le_bytes())?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, self.dir.join("raft.log"))?;
+        self.file = OpenOptions::new().read(true).write(true).open(self.dir.join("raft.log"))?;
+        self.file.seek(SeekFrom::End(0))?;
+        let entries: Vec<Entry> = self.entries.values().cloned().collect();
+        self.append_frames(&entries)?;
+        self.file.sync_all()?;
+        File::open(&self.dir)?.sync_all()
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + std::fmt::Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        Ok(self.inner.lock().entries.range(range).map(|(_, e)| e.clone()).collect())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let g = self.inner.lock();
+        let last_purged_log_id = g.hard.last_purged;
+        let last_log_id = g.entries.values().next_back().map(|e| e.log_id).or(last_purged_log_id);
+        Ok(LogState { last_purged_log_id, last_log_id })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
+        let mut g = self.inner.lock();
+        g.hard.vote = Some(*vote);
+        g.save_hard_state().map_err(|e| StorageIOError::write_vote(&e).into())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
+        Ok(self.inner.lock().hard.vote)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        // The committed marker only lets a restarted node re-apply its log at once instead of
+        // after the next election; it may lag, so it is not fsynced on every commit.
+        let mut g = self.inner.lock();
+        g.hard.committed = committed;
+        let tmp = g.dir.join("raft.state.tmp");
+        let bytes = bincode::serialize(&g.hard).map_err(|e| StorageIOError::write(&e))?;
+        std::fs::write(&tmp, bytes)
+            .and_then(|_| std::fs::rename(&tmp, g.dir.join("raft.state")))
+            .map_err(|e| StorageIOError::write(&e).into())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.inner.lock().hard.committed)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let inner = self.inner.clone();
+        // Writing and fsyncing blocks; keep it off the Raft core's task.
+        let result = tokio::task::spawn_blocking(move || {
+            let mut g = inner.lock();
+            g.append_frames(&entries)?;
+            for e in entries {
+                g.entries.insert(e.log_id.index, e);
+            }
+            Ok::<_, io::Error>(())
+        })
+        .await
+        .map_err(io_err)
+        .and_then(|r| r);
+        match result {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                let err = StorageIOError::write_logs(&e).into();
+                callback.log_io_completed(Err(e));
+                Err(err)
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let mut g = self.inner.lock();
+        let _ = g.entries.split_off(&log_id.index);
+        g.rewrite().map_err(|e| StorageIOError::write_logs(&e).into())
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let mut g = self.inner.lock();
+        g.hard.last_purged = Some(log_id);
+        g.save_hard_state().map_err(|e| StorageIOError::write_logs(&e))?;
+        g.entries.retain(|&i, _| i > log_id.index);
+        g.rewrite().map_err(|e| StorageIOError::write_logs(&e).into())
+    }
+}
