@@ -120,7 +120,8 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // DataFusion plans recursively; deep queries need more than the default 2 MiB stack.
+    let runtime = tokio::runtime::Builder::new_multi_thread().thread_stack_size(16 << 20).enable_all().build()?;
     match cli.command {
         Command::Dev(args) => {
             let cfg = dev_config(&args)?;

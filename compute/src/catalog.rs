@@ -84,7 +84,12 @@ impl TableDef {
     }
 
     pub fn encode_row(&self, row: &[Datum]) -> Vec<u8> {
-        let cols: Vec<(u16, &Datum)> = self.columns.iter().zip(row).map(|(c, d)| (c.id, d)).collect();
+        let cols: Vec<(u16, &Datum)> = self
+            .columns
+            .iter()
+            .zip(row)
+            .map(|(c, d)| (c.id, d))
+            .collect();
         encode_row(self.schema_version, &cols)
     }
 
@@ -110,7 +115,11 @@ impl TableDef {
 
     /// Arrow schema of the table; with `with_key`, plus the hidden storage key column.
     pub fn arrow_schema(&self, with_key: bool) -> SchemaRef {
-        let mut fields: Vec<Field> = self.columns.iter().map(|c| Field::new(&c.name, arrow_type(&c.ty), !c.not_null)).collect();
+        let mut fields: Vec<Field> = self
+            .columns
+            .iter()
+            .map(|c| Field::new(&c.name, arrow_type(&c.ty), !c.not_null))
+            .collect();
         if with_key {
             fields.push(Field::new(KEY_COLUMN, DataType::Binary, false));
         }
@@ -126,7 +135,9 @@ impl TableDef {
 
     /// Every relation name this table owns (itself, its primary key and its indexes).
     pub fn relation_names(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.name.as_str()).chain(self.pk_name.as_deref()).chain(self.indexes.iter().map(|i| i.name.as_str()))
+        std::iter::once(self.name.as_str())
+            .chain(self.pk_name.as_deref())
+            .chain(self.indexes.iter().map(|i| i.name.as_str()))
     }
 }
 
@@ -162,12 +173,19 @@ impl Catalog {
     }
 
     pub fn table(&self, name: &str) -> Result<&Arc<TableDef>> {
-        self.tables.get(name).ok_or_else(|| user_error(SqlState::UNDEFINED_TABLE, format!("relation \"{name}\" does not exist")))
+        self.tables.get(name).ok_or_else(|| {
+            user_error(
+                SqlState::UNDEFINED_TABLE,
+                format!("relation \"{name}\" does not exist"),
+            )
+        })
     }
 
     /// The table owning a relation (table, primary key or index) of this name.
     pub fn relation_owner(&self, name: &str) -> Option<&Arc<TableDef>> {
-        self.tables.values().find(|t| t.relation_names().any(|n| n == name))
+        self.tables
+            .values()
+            .find(|t| t.relation_names().any(|n| n == name))
     }
 }
 

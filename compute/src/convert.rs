@@ -16,7 +16,10 @@ pub fn cast_to(array: &ArrayRef, ty: &SqlType, column: &str) -> Result<ArrayRef>
     let cast = if array.data_type() == &target {
         array.clone()
     } else {
-        let opts = CastOptions { safe: false, format_options: FormatOptions::default() };
+        let opts = CastOptions {
+            safe: false,
+            format_options: FormatOptions::default(),
+        };
         cast_with_options(array, &target, &opts).map_df()?
     };
     if let SqlType::Varchar(Some(n)) | SqlType::Char(n @ _) = ty
@@ -24,9 +27,16 @@ pub fn cast_to(array: &ArrayRef, ty: &SqlType, column: &str) -> Result<ArrayRef>
     {
         let limit = *n as usize;
         if strings.iter().flatten().any(|s| s.chars().count() > limit) {
-            let name = if matches!(ty, SqlType::Char(_)) { "character" } else { "character varying" };
-            return Err(user_error(SqlState::STRING_DATA_RIGHT_TRUNCATION, format!("value too long for type {name}({limit})"))
-                .with_detail(format!("column \"{column}\"")));
+            let name = if matches!(ty, SqlType::Char(_)) {
+                "character"
+            } else {
+                "character varying"
+            };
+            return Err(user_error(
+                SqlState::STRING_DATA_RIGHT_TRUNCATION,
+                format!("value too long for type {name}({limit})"),
+            )
+            .with_detail(format!("column \"{column}\"")));
         }
     }
     Ok(cast)
@@ -37,10 +47,19 @@ pub fn datum_at(array: &ArrayRef, row: usize, ty: &SqlType) -> Result<Datum> {
     if array.is_null(row) {
         return Ok(Datum::Null);
     }
-    let bad = || user_error(SqlState::INTERNAL_ERROR, format!("unexpected array type {} for {:?}", array.data_type(), ty));
+    let bad = || {
+        user_error(
+            SqlState::INTERNAL_ERROR,
+            format!("unexpected array type {} for {:?}", array.data_type(), ty),
+        )
+    };
     macro_rules! get {
         ($arr:ty) => {
-            array.as_any().downcast_ref::<$arr>().ok_or_else(bad)?.value(row)
+            array
+                .as_any()
+                .downcast_ref::<$arr>()
+                .ok_or_else(bad)?
+                .value(row)
         };
     }
     Ok(match ty {
@@ -51,7 +70,9 @@ pub fn datum_at(array: &ArrayRef, row: usize, ty: &SqlType) -> Result<Datum> {
         SqlType::Float32 => Datum::Float32(get!(Float32Array)),
         SqlType::Float64 => Datum::Float64(get!(Float64Array)),
         SqlType::Numeric { scale, .. } => Datum::Decimal(get!(Decimal128Array), *scale),
-        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Uuid | SqlType::Json => Datum::Text(get!(StringArray).to_string()),
+        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Uuid | SqlType::Json => {
+            Datum::Text(get!(StringArray).to_string())
+        }
         SqlType::Bytea => Datum::Bytes(get!(BinaryArray).to_vec()),
         SqlType::Date => Datum::Date(get!(Date32Array)),
         SqlType::Time => Datum::Time(get!(Time64MicrosecondArray)),
@@ -59,7 +80,11 @@ pub fn datum_at(array: &ArrayRef, row: usize, ty: &SqlType) -> Result<Datum> {
         SqlType::TimestampTz => Datum::TimestampTz(get!(TimestampMicrosecondArray)),
         SqlType::Interval => {
             let v = get!(IntervalMonthDayNanoArray);
-            Datum::Interval { months: v.months, days: v.days, nanos: v.nanoseconds }
+            Datum::Interval {
+                months: v.months,
+                days: v.days,
+                nanos: v.nanoseconds,
+            }
         }
     })
 }
@@ -69,7 +94,15 @@ pub fn datum_at(array: &ArrayRef, row: usize, ty: &SqlType) -> Result<Datum> {
 pub fn build_array(ty: &SqlType, datums: &[Datum]) -> ArrayRef {
     macro_rules! build {
         ($arr:ty, $pat:pat => $v:expr) => {
-            Arc::new(datums.iter().map(|d| match d { $pat => Some($v), _ => None }).collect::<$arr>()) as ArrayRef
+            Arc::new(
+                datums
+                    .iter()
+                    .map(|d| match d {
+                        $pat => Some($v),
+                        _ => None,
+                    })
+                    .collect::<$arr>(),
+            ) as ArrayRef
         };
     }
     match ty {
@@ -80,21 +113,54 @@ pub fn build_array(ty: &SqlType, datums: &[Datum]) -> ArrayRef {
         SqlType::Float32 => build!(Float32Array, Datum::Float32(v) => *v),
         SqlType::Float64 => build!(Float64Array, Datum::Float64(v) => *v),
         SqlType::Numeric { precision, scale } => {
-            let arr: Decimal128Array = datums.iter().map(|d| match d { Datum::Decimal(v, _) => Some(*v), _ => None }).collect();
-            Arc::new(arr.with_precision_and_scale(*precision, *scale).expect("catalog precision and scale are valid"))
+            let arr: Decimal128Array = datums
+                .iter()
+                .map(|d| match d {
+                    Datum::Decimal(v, _) => Some(*v),
+                    _ => None,
+                })
+                .collect();
+            Arc::new(
+                arr.with_precision_and_scale(*precision, *scale)
+                    .expect("catalog precision and scale are valid"),
+            )
         }
         SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Uuid | SqlType::Json => {
-            Arc::new(datums.iter().map(|d| match d { Datum::Text(s) => Some(s.as_str()), _ => None }).collect::<StringArray>())
+            Arc::new(
+                datums
+                    .iter()
+                    .map(|d| match d {
+                        Datum::Text(s) => Some(s.as_str()),
+                        _ => None,
+                    })
+                    .collect::<StringArray>(),
+            )
         }
-        SqlType::Bytea => Arc::new(datums.iter().map(|d| match d { Datum::Bytes(b) => Some(b.as_slice()), _ => None }).collect::<BinaryArray>()),
+        SqlType::Bytea => Arc::new(
+            datums
+                .iter()
+                .map(|d| match d {
+                    Datum::Bytes(b) => Some(b.as_slice()),
+                    _ => None,
+                })
+                .collect::<BinaryArray>(),
+        ),
         SqlType::Date => build!(Date32Array, Datum::Date(v) => *v),
         SqlType::Time => build!(Time64MicrosecondArray, Datum::Time(v) => *v),
         SqlType::Timestamp => build!(TimestampMicrosecondArray, Datum::Timestamp(v) => *v),
         SqlType::TimestampTz => {
-            let arr: TimestampMicrosecondArray = datums.iter().map(|d| match d { Datum::TimestampTz(v) => Some(*v), _ => None }).collect();
+            let arr: TimestampMicrosecondArray = datums
+                .iter()
+                .map(|d| match d {
+                    Datum::TimestampTz(v) => Some(*v),
+                    _ => None,
+                })
+                .collect();
             Arc::new(arr.with_timezone(crate::types::UTC))
         }
-        SqlType::Interval => build!(IntervalMonthDayNanoArray, Datum::Interval { months, days, nanos } => IntervalMonthDayNano::new(*months, *days, *nanos)),
+        SqlType::Interval => {
+            build!(IntervalMonthDayNanoArray, Datum::Interval { months, days, nanos } => IntervalMonthDayNano::new(*months, *days, *nanos))
+        }
     }
 }
 
@@ -109,11 +175,17 @@ pub fn datum_text(d: &Datum) -> String {
         Datum::Float32(v) => v.to_string(),
         Datum::Float64(v) => v.to_string(),
         Datum::Decimal(v, s) => {
-            let arr = Decimal128Array::from(vec![*v]).with_precision_and_scale(38, *s).ok();
-            arr.map(|a| a.value_as_string(0)).unwrap_or_else(|| v.to_string())
+            let arr = Decimal128Array::from(vec![*v])
+                .with_precision_and_scale(38, *s)
+                .ok();
+            arr.map(|a| a.value_as_string(0))
+                .unwrap_or_else(|| v.to_string())
         }
         Datum::Text(s) => s.clone(),
-        Datum::Bytes(b) => format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        Datum::Bytes(b) => format!(
+            "\\x{}",
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        ),
         other => {
             let ty = match other {
                 Datum::Date(_) => SqlType::Date,

@@ -7,7 +7,9 @@ use crate::error::{Result, user_error};
 use crate::session::{CommandTag, QueryOutput, Session};
 use crate::sql::{ident_name, object_name, schema_of};
 use crate::types::sql_type;
-use datafusion::sql::sqlparser::ast::{self, ColumnOption, Expr, ObjectName, ObjectType, TableConstraint};
+use datafusion::sql::sqlparser::ast::{
+    self, ColumnOption, Expr, ObjectName, ObjectType, TableConstraint,
+};
 use std::collections::HashSet;
 use thunderdb_common::{IndexId, SqlState};
 
@@ -15,7 +17,10 @@ fn check_schema(name: &ObjectName) -> Result<()> {
     match schema_of(name) {
         None => Ok(()),
         Some(s) if s == "public" => Ok(()),
-        Some(s) => Err(user_error(SqlState::INVALID_SCHEMA_NAME, format!("schema \"{s}\" does not exist"))),
+        Some(s) => Err(user_error(
+            SqlState::INVALID_SCHEMA_NAME,
+            format!("schema \"{s}\" does not exist"),
+        )),
     }
 }
 
@@ -24,21 +29,35 @@ fn index_columns(def: &TableDef, cols: &[ast::IndexColumn]) -> Result<Vec<usize>
         .map(|c| match &c.column.expr {
             Expr::Identifier(i) => {
                 let n = ident_name(i);
-                def.column_index(&n).ok_or_else(|| user_error(SqlState::UNDEFINED_COLUMN, format!("column \"{n}\" does not exist")))
+                def.column_index(&n).ok_or_else(|| {
+                    user_error(
+                        SqlState::UNDEFINED_COLUMN,
+                        format!("column \"{n}\" does not exist"),
+                    )
+                })
             }
-            other => Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, format!("index on expression {other} is not supported"))),
+            other => Err(user_error(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                format!("index on expression {other} is not supported"),
+            )),
         })
         .collect()
 }
 
 fn names(def: &TableDef, cols: &[usize]) -> String {
-    cols.iter().map(|&i| def.columns[i].name.as_str()).collect::<Vec<_>>().join("_")
+    cols.iter()
+        .map(|&i| def.columns[i].name.as_str())
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<QueryOutput> {
     let done = || Ok(QueryOutput::Command(CommandTag::new("CREATE TABLE")));
     if ct.temporary || ct.or_replace || ct.query.is_some() {
-        return Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, "CREATE TEMPORARY / OR REPLACE / AS SELECT is not supported yet"));
+        return Err(user_error(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "CREATE TEMPORARY / OR REPLACE / AS SELECT is not supported yet",
+        ));
     }
     check_schema(&ct.name)?;
     let name = object_name(&ct.name);
@@ -48,7 +67,10 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
         if ct.if_not_exists {
             return done();
         }
-        return Err(user_error(SqlState::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
+        return Err(user_error(
+            SqlState::DUPLICATE_TABLE,
+            format!("relation \"{name}\" already exists"),
+        ));
     }
     let mut def = TableDef {
         id: catalog::allocate_table_id(&env.view).await?,
@@ -67,9 +89,18 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
     for (pos, col) in ct.columns.iter().enumerate() {
         let cname = ident_name(&col.name);
         if !seen.insert(cname.clone()) {
-            return Err(user_error(SqlState::DUPLICATE_COLUMN, format!("column \"{cname}\" specified more than once")));
+            return Err(user_error(
+                SqlState::DUPLICATE_COLUMN,
+                format!("column \"{cname}\" specified more than once"),
+            ));
         }
-        let mut column = ColumnDef { id: def.next_column_id, name: cname.clone(), ty: sql_type(&col.data_type)?, not_null: false, default: None };
+        let mut column = ColumnDef {
+            id: def.next_column_id,
+            name: cname.clone(),
+            ty: sql_type(&col.data_type)?,
+            not_null: false,
+            default: None,
+        };
         def.next_column_id += 1;
         for opt in &col.options {
             match &opt.option {
@@ -78,17 +109,32 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
                 ColumnOption::Default(e) => column.default = Some(e.to_string()),
                 ColumnOption::PrimaryKey(_) => {
                     if !def.primary_key.is_empty() {
-                        return Err(user_error(SqlState("42P16"), format!("multiple primary keys for table \"{name}\" are not allowed")));
+                        return Err(user_error(
+                            SqlState("42P16"),
+                            format!("multiple primary keys for table \"{name}\" are not allowed"),
+                        ));
                     }
                     def.primary_key = vec![pos];
                     column.not_null = true;
                 }
-                ColumnOption::Unique(_) => uniques.push((opt.name.as_ref().map(ident_name), vec![pos])),
+                ColumnOption::Unique(_) => {
+                    uniques.push((opt.name.as_ref().map(ident_name), vec![pos]))
+                }
                 ColumnOption::Check(c) => def.checks.push(CheckDef {
-                    name: c.name.as_ref().or(opt.name.as_ref()).map(ident_name).unwrap_or_else(|| format!("{name}_{cname}_check")),
+                    name: c
+                        .name
+                        .as_ref()
+                        .or(opt.name.as_ref())
+                        .map(ident_name)
+                        .unwrap_or_else(|| format!("{name}_{cname}_check")),
                     expr: c.expr.to_string(),
                 }),
-                other => return Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, format!("column option {other} is not supported yet"))),
+                other => {
+                    return Err(user_error(
+                        SqlState::FEATURE_NOT_SUPPORTED,
+                        format!("column option {other} is not supported yet"),
+                    ));
+                }
             }
         }
         def.columns.push(column);
@@ -97,7 +143,10 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
         match c {
             TableConstraint::PrimaryKey(pk) => {
                 if !def.primary_key.is_empty() {
-                    return Err(user_error(SqlState("42P16"), format!("multiple primary keys for table \"{name}\" are not allowed")));
+                    return Err(user_error(
+                        SqlState("42P16"),
+                        format!("multiple primary keys for table \"{name}\" are not allowed"),
+                    ));
                 }
                 def.primary_key = index_columns(&def, &pk.columns)?;
                 def.pk_name = pk.name.as_ref().map(ident_name);
@@ -105,12 +154,27 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
                     def.columns[i].not_null = true;
                 }
             }
-            TableConstraint::Unique(u) => uniques.push((u.name.as_ref().map(ident_name), index_columns(&def, &u.columns)?)),
+            TableConstraint::Unique(u) => uniques.push((
+                u.name.as_ref().map(ident_name),
+                index_columns(&def, &u.columns)?,
+            )),
             TableConstraint::Check(ch) => {
                 let n = def.checks.len() + 1;
-                def.checks.push(CheckDef { name: ch.name.as_ref().map(ident_name).unwrap_or_else(|| format!("{name}_check{n}")), expr: ch.expr.to_string() })
+                def.checks.push(CheckDef {
+                    name: ch
+                        .name
+                        .as_ref()
+                        .map(ident_name)
+                        .unwrap_or_else(|| format!("{name}_check{n}")),
+                    expr: ch.expr.to_string(),
+                })
             }
-            other => return Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, format!("constraint {other} is not supported yet"))),
+            other => {
+                return Err(user_error(
+                    SqlState::FEATURE_NOT_SUPPORTED,
+                    format!("constraint {other} is not supported yet"),
+                ));
+            }
         }
     }
     if !def.primary_key.is_empty() && def.pk_name.is_none() {
@@ -120,7 +184,12 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
         let id = IndexId(def.next_index_id);
         def.next_index_id += 1;
         let iname = uname.unwrap_or_else(|| format!("{name}_{}_key", names(&def, &cols)));
-        def.indexes.push(IndexDef { id, name: iname, columns: cols, unique: true });
+        def.indexes.push(IndexDef {
+            id,
+            name: iname,
+            columns: cols,
+            unique: true,
+        });
     }
     // Reject defaults and checks that do not even plan, now rather than at the first INSERT.
     for c in def.columns.iter().filter_map(|c| c.default.as_ref()) {
@@ -134,12 +203,18 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
 pub async fn create_index(s: &mut Session, ci: ast::CreateIndex) -> Result<QueryOutput> {
     let done = || Ok(QueryOutput::Command(CommandTag::new("CREATE INDEX")));
     if ci.predicate.is_some() || !ci.include.is_empty() {
-        return Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, "partial and covering indexes are not supported yet"));
+        return Err(user_error(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "partial and covering indexes are not supported yet",
+        ));
     }
     if let Some(using) = &ci.using
         && !using.to_string().eq_ignore_ascii_case("btree")
     {
-        return Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, format!("index method \"{using}\" is not supported yet")));
+        return Err(user_error(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            format!("index method \"{using}\" is not supported yet"),
+        ));
     }
     check_schema(&ci.table_name)?;
     let table = object_name(&ci.table_name);
@@ -147,14 +222,26 @@ pub async fn create_index(s: &mut Session, ci: ast::CreateIndex) -> Result<Query
     s.use_env(&env);
     let mut def = env.catalog.table(&table)?.as_ref().clone();
     let cols = index_columns(&def, &ci.columns)?;
-    let name = ci.name.as_ref().map(object_name).unwrap_or_else(|| format!("{table}_{}_idx", names(&def, &cols)));
+    let name = ci
+        .name
+        .as_ref()
+        .map(object_name)
+        .unwrap_or_else(|| format!("{table}_{}_idx", names(&def, &cols)));
     if env.catalog.relation_owner(&name).is_some() {
         if ci.if_not_exists {
             return done();
         }
-        return Err(user_error(SqlState::DUPLICATE_TABLE, format!("relation \"{name}\" already exists")));
+        return Err(user_error(
+            SqlState::DUPLICATE_TABLE,
+            format!("relation \"{name}\" already exists"),
+        ));
     }
-    let index = IndexDef { id: IndexId(def.next_index_id), name: name.clone(), columns: cols.clone(), unique: ci.unique };
+    let index = IndexDef {
+        id: IndexId(def.next_index_id),
+        name: name.clone(),
+        columns: cols.clone(),
+        unique: ci.unique,
+    };
     def.next_index_id += 1;
     // Backfill from the rows visible to this transaction, in the same transaction.
     let (start, end) = def.row_range();
@@ -166,8 +253,15 @@ pub async fn create_index(s: &mut Session, ci: ast::CreateIndex) -> Result<Query
             && other.as_ref() != pk.as_slice()
         {
             let values: Vec<String> = cols.iter().map(|&i| datum_text(&row[i])).collect();
-            return Err(user_error(SqlState::UNIQUE_VIOLATION, format!("could not create unique index \"{name}\""))
-                .with_detail(format!("Key ({})=({}) is duplicated.", names(&def, &cols).replace('_', ", "), values.join(", "))));
+            return Err(user_error(
+                SqlState::UNIQUE_VIOLATION,
+                format!("could not create unique index \"{name}\""),
+            )
+            .with_detail(format!(
+                "Key ({})=({}) is duplicated.",
+                names(&def, &cols).replace('_', ", "),
+                values.join(", ")
+            )));
         }
         env.view.put(key, pk);
     }
@@ -177,13 +271,23 @@ pub async fn create_index(s: &mut Session, ci: ast::CreateIndex) -> Result<Query
     done()
 }
 
-pub async fn drop(s: &mut Session, object_type: ObjectType, if_exists: bool, names: Vec<ObjectName>) -> Result<QueryOutput> {
+pub async fn drop(
+    s: &mut Session,
+    object_type: ObjectType,
+    if_exists: bool,
+    names: Vec<ObjectName>,
+) -> Result<QueryOutput> {
     let (env, _) = s.statement_env(None).await?;
     s.use_env(&env);
     let tag = match object_type {
         ObjectType::Table => "DROP TABLE",
         ObjectType::Index => "DROP INDEX",
-        other => return Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, format!("DROP {other} is not supported yet"))),
+        other => {
+            return Err(user_error(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                format!("DROP {other} is not supported yet"),
+            ));
+        }
     };
     for n in &names {
         check_schema(n)?;
@@ -194,10 +298,19 @@ pub async fn drop(s: &mut Session, object_type: ObjectType, if_exists: bool, nam
                 // reused. Compaction (storage issue) reclaims the space.
                 Some(_) => catalog::delete_table(&env.view, &name),
                 None if if_exists => {}
-                None => return Err(user_error(SqlState::UNDEFINED_TABLE, format!("table \"{name}\" does not exist"))),
+                None => {
+                    return Err(user_error(
+                        SqlState::UNDEFINED_TABLE,
+                        format!("table \"{name}\" does not exist"),
+                    ));
+                }
             },
             _ => {
-                let owner = env.catalog.tables.values().find(|t| t.indexes.iter().any(|i| i.name == name));
+                let owner = env
+                    .catalog
+                    .tables
+                    .values()
+                    .find(|t| t.indexes.iter().any(|i| i.name == name));
                 match owner {
                     Some(t) => {
                         let mut def = t.as_ref().clone();
@@ -205,10 +318,20 @@ pub async fn drop(s: &mut Session, object_type: ObjectType, if_exists: bool, nam
                         catalog::put_table(&env.view, &def)?;
                     }
                     None if env.catalog.relation_owner(&name).is_some() => {
-                        return Err(user_error(SqlState("2BP01"), format!("cannot drop index {name} because constraint {name} on its table requires it")));
+                        return Err(user_error(
+                            SqlState("2BP01"),
+                            format!(
+                                "cannot drop index {name} because constraint {name} on its table requires it"
+                            ),
+                        ));
                     }
                     None if if_exists => {}
-                    None => return Err(user_error(SqlState::UNDEFINED_OBJECT, format!("index \"{name}\" does not exist"))),
+                    None => {
+                        return Err(user_error(
+                            SqlState::UNDEFINED_OBJECT,
+                            format!("index \"{name}\" does not exist"),
+                        ));
+                    }
                 }
             }
         }

@@ -8,10 +8,14 @@ use crate::error::{DfResultExt, Result, user_error};
 use crate::session::{CommandTag, QueryOutput, Session, quote_ident};
 use crate::sql::{ident_name, object_name, qualify_columns};
 use crate::txn::ReadView;
-use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, BooleanArray, RecordBatch, UInt64Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, RecordBatch, UInt64Array,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::scalar::ScalarValue;
-use datafusion::sql::sqlparser::ast::{self, AssignmentTarget, ConflictTarget, OnConflictAction, OnInsert, SelectItem, TableFactor};
+use datafusion::sql::sqlparser::ast::{
+    self, AssignmentTarget, ConflictTarget, OnConflictAction, OnInsert, SelectItem, TableFactor,
+};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -23,8 +27,16 @@ type Row = Vec<Datum>;
 /// clock so a restarted node continues above what it handed out before.
 fn next_row_id() -> i64 {
     static LAST: AtomicI64 = AtomicI64::new(0);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0) << 8;
-    let prev = LAST.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| Some((p + 1).max(now))).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+        << 8;
+    let prev = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+            Some((p + 1).max(now))
+        })
+        .unwrap_or(0);
     (prev + 1).max(now)
 }
 
@@ -39,7 +51,13 @@ fn typed_rows(def: &TableDef, batches: &[RecordBatch], first_col: usize) -> Resu
             .map(|(i, c)| cast_to(batch.column(first_col + i), &c.ty, &c.name))
             .collect::<Result<_>>()?;
         for r in 0..batch.num_rows() {
-            rows.push(def.columns.iter().zip(&cols).map(|(c, a)| datum_at(a, r, &c.ty)).collect::<Result<Row>>()?);
+            rows.push(
+                def.columns
+                    .iter()
+                    .zip(&cols)
+                    .map(|(c, a)| datum_at(a, r, &c.ty))
+                    .collect::<Result<Row>>()?,
+            );
         }
     }
     Ok(rows)
@@ -47,8 +65,23 @@ fn typed_rows(def: &TableDef, batches: &[RecordBatch], first_col: usize) -> Resu
 
 fn batch_of(def: &TableDef, rows: &[Row]) -> Result<RecordBatch> {
     let schema = def.arrow_schema(false);
-    let arrays: Vec<ArrayRef> = def.columns.iter().enumerate().map(|(i, c)| build_array(&c.ty, &rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>())).collect();
-    RecordBatch::try_new_with_options(schema, arrays, &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows.len()))).map_df()
+    let arrays: Vec<ArrayRef> = def
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            build_array(
+                &c.ty,
+                &rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    RecordBatch::try_new_with_options(
+        schema,
+        arrays,
+        &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows.len())),
+    )
+    .map_df()
 }
 
 /// NOT NULL and CHECK constraints of new row images.
@@ -58,7 +91,10 @@ async fn validate(s: &Session, def: &TableDef, rows: &[Row]) -> Result<()> {
             if row[i].is_null() && (c.not_null || def.primary_key.contains(&i)) {
                 return Err(user_error(
                     SqlState::NOT_NULL_VIOLATION,
-                    format!("null value in column \"{}\" of relation \"{}\" violates not-null constraint", c.name, def.name),
+                    format!(
+                        "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                        c.name, def.name
+                    ),
                 ));
             }
         }
@@ -66,9 +102,21 @@ async fn validate(s: &Session, def: &TableDef, rows: &[Row]) -> Result<()> {
     if def.checks.is_empty() || rows.is_empty() {
         return Ok(());
     }
-    let table = s.scratch_table("__check", def.arrow_schema(false), vec![batch_of(def, rows)?])?;
-    let exprs: Vec<String> = def.checks.iter().map(|c| format!("(({}) IS NOT FALSE)", c.expr)).collect();
-    let sql = format!("SELECT {} FROM {table} AS {}", exprs.join(", "), quote_ident(&def.name));
+    let table = s.scratch_table(
+        "__check",
+        def.arrow_schema(false),
+        vec![batch_of(def, rows)?],
+    )?;
+    let exprs: Vec<String> = def
+        .checks
+        .iter()
+        .map(|c| format!("(({}) IS NOT FALSE)", c.expr))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {table} AS {}",
+        exprs.join(", "),
+        quote_ident(&def.name)
+    );
     let result = async {
         let plan = s.plan_sql(&sql, &[]).await?;
         s.collect(plan).await
@@ -78,41 +126,83 @@ async fn validate(s: &Session, def: &TableDef, rows: &[Row]) -> Result<()> {
     let (_, batches) = result?;
     for batch in &batches {
         for (i, check) in def.checks.iter().enumerate() {
-            let ok = batch.column(i).as_any().downcast_ref::<BooleanArray>().ok_or_else(|| {
-                user_error(SqlState::DATATYPE_MISMATCH, format!("argument of CHECK must be type boolean ({})", check.name))
-            })?;
+            let ok = batch
+                .column(i)
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .ok_or_else(|| {
+                    user_error(
+                        SqlState::DATATYPE_MISMATCH,
+                        format!("argument of CHECK must be type boolean ({})", check.name),
+                    )
+                })?;
             if ok.iter().any(|v| v == Some(false)) {
-                return Err(user_error(SqlState::CHECK_VIOLATION, format!("new row for relation \"{}\" violates check constraint \"{}\"", def.name, check.name)));
+                return Err(user_error(
+                    SqlState::CHECK_VIOLATION,
+                    format!(
+                        "new row for relation \"{}\" violates check constraint \"{}\"",
+                        def.name, check.name
+                    ),
+                ));
             }
         }
     }
     Ok(())
 }
 
-fn duplicate(def: &TableDef, constraint: &str, cols: &[usize], row: &Row) -> thunderdb_common::ThunderError {
+fn duplicate(
+    def: &TableDef,
+    constraint: &str,
+    cols: &[usize],
+    row: &Row,
+) -> thunderdb_common::ThunderError {
     let names: Vec<&str> = cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
     let values: Vec<String> = cols.iter().map(|&i| datum_text(&row[i])).collect();
-    user_error(SqlState::UNIQUE_VIOLATION, format!("duplicate key value violates unique constraint \"{constraint}\""))
-        .with_detail(format!("Key ({})=({}) already exists.", names.join(", "), values.join(", ")))
+    user_error(
+        SqlState::UNIQUE_VIOLATION,
+        format!("duplicate key value violates unique constraint \"{constraint}\""),
+    )
+    .with_detail(format!(
+        "Key ({})=({}) already exists.",
+        names.join(", "),
+        values.join(", ")
+    ))
 }
 
 /// The storage key of an existing row that `row` collides with on the primary key or any
 /// unique index, with the violated constraint.
-async fn find_conflict(view: &ReadView, def: &TableDef, row: &Row, pk: &[u8], only: Option<&str>) -> Result<Option<(Vec<u8>, String, Vec<usize>)>> {
+async fn find_conflict(
+    view: &ReadView,
+    def: &TableDef,
+    row: &Row,
+    pk: &[u8],
+    only: Option<&str>,
+) -> Result<Option<(Vec<u8>, String, Vec<usize>)>> {
     if !def.primary_key.is_empty() {
-        let name = def.pk_name.clone().unwrap_or_else(|| format!("{}_pkey", def.name));
+        let name = def
+            .pk_name
+            .clone()
+            .unwrap_or_else(|| format!("{}_pkey", def.name));
         if only.is_none_or(|o| o == name) && view.get(pk).await?.is_some() {
             return Ok(Some((pk.to_vec(), name, def.primary_key.clone())));
         }
     }
-    for idx in def.indexes.iter().filter(|i| i.unique && only.is_none_or(|o| o == i.name)) {
+    for idx in def
+        .indexes
+        .iter()
+        .filter(|i| i.unique && only.is_none_or(|o| o == i.name))
+    {
         if idx.columns.iter().any(|&c| row[c].is_null()) {
             continue;
         }
         if let Some(existing) = view.get(&def.index_key(idx, row, pk)).await?
             && existing.as_ref() != pk
         {
-            return Ok(Some((existing.to_vec(), idx.name.clone(), idx.columns.clone())));
+            return Ok(Some((
+                existing.to_vec(),
+                idx.name.clone(),
+                idx.columns.clone(),
+            )));
         }
     }
     Ok(None)
@@ -142,8 +232,18 @@ async fn insert_new(view: &ReadView, def: &TableDef, row: &Row) -> Result<()> {
 }
 
 /// Replaces the row at `pk` (old image `old`) with `new`, moving it when the key changes.
-async fn replace_row(view: &ReadView, def: &TableDef, pk: &[u8], old: &Row, new: &Row) -> Result<()> {
-    let new_pk = if def.primary_key.is_empty() { pk.to_vec() } else { def.row_key(new, 0) };
+async fn replace_row(
+    view: &ReadView,
+    def: &TableDef,
+    pk: &[u8],
+    old: &Row,
+    new: &Row,
+) -> Result<()> {
+    let new_pk = if def.primary_key.is_empty() {
+        pk.to_vec()
+    } else {
+        def.row_key(new, 0)
+    };
     delete_row(view, def, pk, old);
     if let Some((_, name, cols)) = find_conflict(view, def, new, &new_pk, None).await? {
         return Err(duplicate(def, &name, &cols, new));
@@ -157,10 +257,25 @@ fn table_of(name: &ast::ObjectName) -> String {
 }
 
 /// RETURNING: evaluates `items` over the affected row images.
-async fn returning(s: &Session, def: &TableDef, alias: &str, rows: &[Row], items: &[SelectItem], params: &[ScalarValue]) -> Result<QueryOutput> {
-    let table = s.scratch_table("__returning", def.arrow_schema(false), vec![batch_of(def, rows)?])?;
+async fn returning(
+    s: &Session,
+    def: &TableDef,
+    alias: &str,
+    rows: &[Row],
+    items: &[SelectItem],
+    params: &[ScalarValue],
+) -> Result<QueryOutput> {
+    let table = s.scratch_table(
+        "__returning",
+        def.arrow_schema(false),
+        vec![batch_of(def, rows)?],
+    )?;
     let list: Vec<String> = items.iter().map(|i| i.to_string()).collect();
-    let sql = format!("SELECT {} FROM {table} AS {}", list.join(", "), quote_ident(alias));
+    let sql = format!(
+        "SELECT {} FROM {table} AS {}",
+        list.join(", "),
+        quote_ident(alias)
+    );
     let result = async {
         let plan = s.plan_sql(&sql, params).await?;
         s.collect(plan).await
@@ -175,14 +290,25 @@ fn command(tag: &str, n: usize) -> QueryOutput {
     QueryOutput::Command(CommandTag::with_rows(tag, n as u64))
 }
 
-pub async fn insert(s: &mut Session, ins: ast::Insert, params: &[ScalarValue]) -> Result<QueryOutput> {
+pub async fn insert(
+    s: &mut Session,
+    ins: ast::Insert,
+    params: &[ScalarValue],
+) -> Result<QueryOutput> {
     let ast::TableObject::TableName(name) = &ins.table else {
-        return Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, "INSERT into a table function is not supported"));
+        return Err(user_error(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "INSERT into a table function is not supported",
+        ));
     };
     let (env, _) = s.statement_env(None).await?;
     s.use_env(&env);
     let def = env.catalog.table(&table_of(name))?.clone();
-    let alias = ins.table_alias.as_ref().map(|a| a.alias.value.clone()).unwrap_or_else(|| def.name.clone());
+    let alias = ins
+        .table_alias
+        .as_ref()
+        .map(|a| a.alias.value.clone())
+        .unwrap_or_else(|| def.name.clone());
     let targets: Vec<usize> = if ins.columns.is_empty() {
         (0..def.columns.len()).collect()
     } else {
@@ -190,34 +316,57 @@ pub async fn insert(s: &mut Session, ins: ast::Insert, params: &[ScalarValue]) -
             .iter()
             .map(|c| {
                 let n = object_name(c);
-                def.column_index(&n)
-                    .ok_or_else(|| user_error(SqlState::UNDEFINED_COLUMN, format!("column \"{n}\" of relation \"{}\" does not exist", def.name)))
+                def.column_index(&n).ok_or_else(|| {
+                    user_error(
+                        SqlState::UNDEFINED_COLUMN,
+                        format!("column \"{n}\" of relation \"{}\" does not exist", def.name),
+                    )
+                })
             })
             .collect::<Result<_>>()?
     };
     let mut seen = HashSet::new();
     if let Some(dup) = targets.iter().find(|t| !seen.insert(**t)) {
-        return Err(user_error(SqlState::DUPLICATE_COLUMN, format!("column \"{}\" specified more than once", def.columns[*dup].name)));
+        return Err(user_error(
+            SqlState::DUPLICATE_COLUMN,
+            format!(
+                "column \"{}\" specified more than once",
+                def.columns[*dup].name
+            ),
+        ));
     }
     let projection: Vec<String> = def
         .columns
         .iter()
         .enumerate()
         .map(|(i, c)| match targets.iter().position(|t| *t == i) {
-            Some(j) => format!("__src.\"c{j}\""),
-            None => c.default.as_ref().map(|d| format!("({d})")).unwrap_or_else(|| "NULL".into()),
+            Some(j) => format!("__src.\"c{j}\" AS \"__v{i}\""),
+            None => format!(
+                "{} AS \"__v{i}\"",
+                c.default
+                    .as_ref()
+                    .map(|d| format!("({d})"))
+                    .unwrap_or_else(|| "NULL".into())
+            ),
         })
         .collect();
     let sql = match &ins.source {
         Some(source) => {
             let aliases: Vec<String> = (0..targets.len()).map(|j| format!("\"c{j}\"")).collect();
-            format!("SELECT {} FROM ({source}) AS __src({})", projection.join(", "), aliases.join(", "))
+            format!(
+                "SELECT {} FROM ({source}) AS __src({})",
+                projection.join(", "),
+                aliases.join(", ")
+            )
         }
         None => format!("SELECT {}", projection.join(", ")),
     };
     let plan = s.plan_sql(&sql, params).await.map_err(|e| {
         if e.message.contains("__src") {
-            user_error(SqlState::SYNTAX_ERROR, "INSERT has more expressions than target columns")
+            user_error(
+                SqlState::SYNTAX_ERROR,
+                "INSERT has more expressions than target columns",
+            )
         } else {
             e
         }
@@ -225,7 +374,10 @@ pub async fn insert(s: &mut Session, ins: ast::Insert, params: &[ScalarValue]) -
     if let Some(source) = &ins.source
         && plan_width(source) > Some(targets.len())
     {
-        return Err(user_error(SqlState::SYNTAX_ERROR, "INSERT has more expressions than target columns"));
+        return Err(user_error(
+            SqlState::SYNTAX_ERROR,
+            "INSERT has more expressions than target columns",
+        ));
     }
     let (_, batches) = s.collect(plan).await?;
     let rows = typed_rows(&def, &batches, 0)?;
@@ -266,14 +418,27 @@ pub async fn insert(s: &mut Session, ins: ast::Insert, params: &[ScalarValue]) -
                 && !conflicts.is_empty()
             {
                 let updated = conflict_updates(s, &def, &alias, &conflicts, du, params).await?;
-                validate(s, &def, &updated.iter().map(|(_, _, n)| n.clone()).collect::<Vec<_>>()).await?;
+                validate(
+                    s,
+                    &def,
+                    &updated
+                        .iter()
+                        .map(|(_, _, n)| n.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .await?;
                 for (pk, old, new) in updated {
                     replace_row(&view, &def, &pk, &old, &new).await?;
                     affected.push(new);
                 }
             }
         }
-        Some(_) => return Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, "ON DUPLICATE KEY UPDATE is not supported on the PostgreSQL endpoint")),
+        Some(_) => {
+            return Err(user_error(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                "ON DUPLICATE KEY UPDATE is not supported on the PostgreSQL endpoint",
+            ));
+        }
     }
     s.note_write(env.view.snapshot);
     match &ins.returning {
@@ -292,19 +457,32 @@ fn plan_width(source: &ast::Query) -> Option<usize> {
 
 /// The constraint an ON CONFLICT clause names, or `None` for "any unique constraint".
 fn arbiter(def: &TableDef, target: Option<&ConflictTarget>) -> Result<Option<String>> {
-    let Some(target) = target else { return Ok(None) };
+    let Some(target) = target else {
+        return Ok(None);
+    };
     match target {
         ConflictTarget::OnConstraint(name) => Ok(Some(object_name(name))),
         ConflictTarget::Columns(cols) => {
             let mut wanted: Vec<usize> = cols
                 .iter()
-                .map(|c| def.column_index(&ident_name(c)).ok_or_else(|| user_error(SqlState::UNDEFINED_COLUMN, format!("column \"{}\" does not exist", ident_name(c)))))
+                .map(|c| {
+                    def.column_index(&ident_name(c)).ok_or_else(|| {
+                        user_error(
+                            SqlState::UNDEFINED_COLUMN,
+                            format!("column \"{}\" does not exist", ident_name(c)),
+                        )
+                    })
+                })
                 .collect::<Result<_>>()?;
             wanted.sort();
             let mut pk = def.primary_key.clone();
             pk.sort();
             if !pk.is_empty() && pk == wanted {
-                return Ok(Some(def.pk_name.clone().unwrap_or_else(|| format!("{}_pkey", def.name))));
+                return Ok(Some(
+                    def.pk_name
+                        .clone()
+                        .unwrap_or_else(|| format!("{}_pkey", def.name)),
+                ));
             }
             for idx in def.indexes.iter().filter(|i| i.unique) {
                 let mut cols = idx.columns.clone();
@@ -313,7 +491,10 @@ fn arbiter(def: &TableDef, target: Option<&ConflictTarget>) -> Result<Option<Str
                     return Ok(Some(idx.name.clone()));
                 }
             }
-            Err(user_error(SqlState("42P10"), "there is no unique or exclusion constraint matching the ON CONFLICT specification"))
+            Err(user_error(
+                SqlState("42P10"),
+                "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+            ))
         }
     }
 }
@@ -329,11 +510,18 @@ async fn conflict_updates(
 ) -> Result<Vec<(Vec<u8>, Row, Row)>> {
     let with_rn = |rows: Vec<Row>| -> Result<(Arc<Schema>, RecordBatch)> {
         let base = batch_of(def, &rows)?;
-        let mut fields: Vec<Field> = base.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = base
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         fields.push(Field::new("__rn", DataType::UInt64, false));
         let schema = Arc::new(Schema::new(fields));
         let mut cols = base.columns().to_vec();
-        cols.push(Arc::new(UInt64Array::from_iter_values(0..rows.len() as u64)));
+        cols.push(Arc::new(UInt64Array::from_iter_values(
+            0..rows.len() as u64,
+        )));
         Ok((schema.clone(), RecordBatch::try_new(schema, cols).map_df()?))
     };
     let (es, eb) = with_rn(conflicts.iter().map(|(_, o, _)| o.clone()).collect())?;
@@ -342,16 +530,39 @@ async fn conflict_updates(
     let excluded = s.scratch_table("__excluded", xs, vec![xb])?;
     let q = quote_ident(alias);
     let columns: Vec<String> = def.columns.iter().map(|c| c.name.clone()).collect();
-    let mut new_exprs: Vec<String> = columns.iter().map(|c| format!("{q}.{}", quote_ident(c))).collect();
+    let mut new_exprs: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{q}.{}", quote_ident(c)))
+        .collect();
     for a in &du.assignments {
         let AssignmentTarget::ColumnName(target) = &a.target else {
-            return Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, "multiple-column assignment is not supported"));
+            return Err(user_error(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                "multiple-column assignment is not supported",
+            ));
         };
         let name = object_name(target);
-        let i = def.column_index(&name).ok_or_else(|| user_error(SqlState::UNDEFINED_COLUMN, format!("column \"{name}\" of relation \"{}\" does not exist", def.name)))?;
+        let i = def.column_index(&name).ok_or_else(|| {
+            user_error(
+                SqlState::UNDEFINED_COLUMN,
+                format!(
+                    "column \"{name}\" of relation \"{}\" does not exist",
+                    def.name
+                ),
+            )
+        })?;
         new_exprs[i] = qualify_columns(&a.value, alias, &columns).to_string();
     }
-    let cond = du.selection.as_ref().map(|e| qualify_columns(e, alias, &columns).to_string()).unwrap_or_else(|| "TRUE".into());
+    let cond = du
+        .selection
+        .as_ref()
+        .map(|e| qualify_columns(e, alias, &columns).to_string())
+        .unwrap_or_else(|| "TRUE".into());
+    let new_exprs: Vec<String> = new_exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("{e} AS \"__n{i}\""))
+        .collect();
     let sql = format!(
         "SELECT {}, ({cond}) IS TRUE AS __ok, {q}.__rn FROM {existing} AS {q} JOIN {excluded} AS excluded ON {q}.__rn = excluded.__rn ORDER BY {q}.__rn",
         new_exprs.join(", ")
@@ -368,8 +579,18 @@ async fn conflict_updates(
     let mut oks = Vec::new();
     let mut rns = Vec::new();
     for b in &batches {
-        let ok = b.column(def.columns.len()).as_any().downcast_ref::<BooleanArray>().ok_or_else(|| crate::error::user_error(SqlState::INTERNAL_ERROR, "bad ON CONFLICT condition"))?;
-        let rn = b.column(def.columns.len() + 1).as_any().downcast_ref::<UInt64Array>().ok_or_else(|| crate::error::user_error(SqlState::INTERNAL_ERROR, "bad row number"))?;
+        let ok = b
+            .column(def.columns.len())
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| {
+                crate::error::user_error(SqlState::INTERNAL_ERROR, "bad ON CONFLICT condition")
+            })?;
+        let rn = b
+            .column(def.columns.len() + 1)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(|| crate::error::user_error(SqlState::INTERNAL_ERROR, "bad row number"))?;
         oks.extend(ok.iter().map(|v| v == Some(true)));
         rns.extend(rn.values().iter().copied());
     }
@@ -390,10 +611,16 @@ fn target_of(relation: &TableFactor) -> Result<(String, String)> {
     match relation {
         TableFactor::Table { name, alias, .. } => {
             let table = table_of(name);
-            let alias = alias.as_ref().map(|a| ident_name(&a.name)).unwrap_or_else(|| table.clone());
+            let alias = alias
+                .as_ref()
+                .map(|a| ident_name(&a.name))
+                .unwrap_or_else(|| table.clone());
             Ok((table, alias))
         }
-        _ => Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, "UPDATE/DELETE target must be a table")),
+        _ => Err(user_error(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "UPDATE/DELETE target must be a table",
+        )),
     }
 }
 
@@ -402,37 +629,83 @@ fn target_of(relation: &TableFactor) -> Result<(String, String)> {
 async fn target_env(s: &mut Session, table: &str) -> Result<(Arc<TableDef>, ReadView)> {
     let (probe, _) = s.statement_env(None).await?;
     let def = probe.catalog.table(table)?.clone();
-    let env = Arc::new(crate::provider::StatementEnv { catalog: probe.catalog.clone(), view: probe.view.clone(), key_table: Some(def.id) });
+    let env = Arc::new(crate::provider::StatementEnv {
+        catalog: probe.catalog.clone(),
+        view: probe.view.clone(),
+        key_table: Some(def.id),
+    });
     s.use_env(&env);
     Ok((def, env.view.clone()))
 }
 
-pub async fn update(s: &mut Session, up: ast::Update, params: &[ScalarValue]) -> Result<QueryOutput> {
+pub async fn update(
+    s: &mut Session,
+    up: ast::Update,
+    params: &[ScalarValue],
+) -> Result<QueryOutput> {
     if !up.table.joins.is_empty() {
-        return Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, "UPDATE with JOIN in the target is not supported; use FROM"));
+        return Err(user_error(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "UPDATE with JOIN in the target is not supported; use FROM",
+        ));
     }
     let (table, alias) = target_of(&up.table.relation)?;
     let (def, view) = target_env(s, &table).await?;
     let q = quote_ident(&alias);
-    let mut new_exprs: Vec<String> = def.columns.iter().map(|c| format!("{q}.{}", quote_ident(&c.name))).collect();
+    let mut new_exprs: Vec<String> = def
+        .columns
+        .iter()
+        .map(|c| format!("{q}.{}", quote_ident(&c.name)))
+        .collect();
     for a in &up.assignments {
         let AssignmentTarget::ColumnName(target) = &a.target else {
-            return Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, "multiple-column assignment is not supported"));
+            return Err(user_error(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                "multiple-column assignment is not supported",
+            ));
         };
         let name = object_name(target);
-        let i = def.column_index(&name).ok_or_else(|| user_error(SqlState::UNDEFINED_COLUMN, format!("column \"{name}\" of relation \"{}\" does not exist", def.name)))?;
+        let i = def.column_index(&name).ok_or_else(|| {
+            user_error(
+                SqlState::UNDEFINED_COLUMN,
+                format!(
+                    "column \"{name}\" of relation \"{}\" does not exist",
+                    def.name
+                ),
+            )
+        })?;
         new_exprs[i] = a.value.to_string();
     }
-    let old_cols: Vec<String> = def.columns.iter().map(|c| format!("{q}.{}", quote_ident(&c.name))).collect();
+    let old_cols: Vec<String> = def
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{q}.{} AS \"__o{i}\"", quote_ident(&c.name)))
+        .collect();
+    let new_exprs: Vec<String> = new_exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("{e} AS \"__n{i}\""))
+        .collect();
     let mut from = up.table.to_string();
-    if let Some(ast::UpdateTableFromKind::BeforeSet(t) | ast::UpdateTableFromKind::AfterSet(t)) = &up.from {
+    if let Some(ast::UpdateTableFromKind::BeforeSet(t) | ast::UpdateTableFromKind::AfterSet(t)) =
+        &up.from
+    {
         for twj in t {
             from.push_str(", ");
             from.push_str(&twj.to_string());
         }
     }
-    let selection = up.selection.as_ref().map(|w| format!(" WHERE {w}")).unwrap_or_default();
-    let sql = format!("SELECT {q}.{KEY_COLUMN}, {}, {} FROM {from}{selection}", old_cols.join(", "), new_exprs.join(", "));
+    let selection = up
+        .selection
+        .as_ref()
+        .map(|w| format!(" WHERE {w}"))
+        .unwrap_or_default();
+    let sql = format!(
+        "SELECT {q}.{KEY_COLUMN}, {}, {} FROM {from}{selection}",
+        old_cols.join(", "),
+        new_exprs.join(", ")
+    );
     let plan = s.plan_sql(&sql, params).await?;
     let (_, batches) = s.collect(plan).await?;
     let n = def.columns.len();
@@ -441,7 +714,11 @@ pub async fn update(s: &mut Session, up: ast::Update, params: &[ScalarValue]) ->
     let mut olds = Vec::new();
     let mut news = Vec::new();
     for batch in &batches {
-        let key_col = batch.column(0).as_any().downcast_ref::<BinaryArray>().ok_or_else(|| user_error(SqlState::INTERNAL_ERROR, "storage key column missing"))?;
+        let key_col = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<BinaryArray>()
+            .ok_or_else(|| user_error(SqlState::INTERNAL_ERROR, "storage key column missing"))?;
         let old = typed_rows(&def, std::slice::from_ref(batch), 1)?;
         let new = typed_rows(&def, std::slice::from_ref(batch), 1 + n)?;
         for (r, (o, nw)) in old.into_iter().zip(new).enumerate() {
@@ -465,18 +742,32 @@ pub async fn update(s: &mut Session, up: ast::Update, params: &[ScalarValue]) ->
     }
 }
 
-pub async fn delete(s: &mut Session, del: ast::Delete, params: &[ScalarValue]) -> Result<QueryOutput> {
+pub async fn delete(
+    s: &mut Session,
+    del: ast::Delete,
+    params: &[ScalarValue],
+) -> Result<QueryOutput> {
     let tables = match &del.from {
         ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t) => t,
     };
-    let Some(target) = tables.first() else { return Err(user_error(SqlState::SYNTAX_ERROR, "DELETE needs a table")) };
+    let Some(target) = tables.first() else {
+        return Err(user_error(SqlState::SYNTAX_ERROR, "DELETE needs a table"));
+    };
     if tables.len() > 1 || !target.joins.is_empty() {
-        return Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, "DELETE from several tables is not supported; use USING"));
+        return Err(user_error(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "DELETE from several tables is not supported; use USING",
+        ));
     }
     let (table, alias) = target_of(&target.relation)?;
     let (def, view) = target_env(s, &table).await?;
     let q = quote_ident(&alias);
-    let cols: Vec<String> = def.columns.iter().map(|c| format!("{q}.{}", quote_ident(&c.name))).collect();
+    let cols: Vec<String> = def
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{q}.{} AS \"__o{i}\"", quote_ident(&c.name)))
+        .collect();
     let mut from = target.to_string();
     if let Some(using) = &del.using {
         for twj in using {
@@ -484,14 +775,25 @@ pub async fn delete(s: &mut Session, del: ast::Delete, params: &[ScalarValue]) -
             from.push_str(&twj.to_string());
         }
     }
-    let selection = del.selection.as_ref().map(|w| format!(" WHERE {w}")).unwrap_or_default();
-    let sql = format!("SELECT {q}.{KEY_COLUMN}, {} FROM {from}{selection}", cols.join(", "));
+    let selection = del
+        .selection
+        .as_ref()
+        .map(|w| format!(" WHERE {w}"))
+        .unwrap_or_default();
+    let sql = format!(
+        "SELECT {q}.{KEY_COLUMN}, {} FROM {from}{selection}",
+        cols.join(", ")
+    );
     let plan = s.plan_sql(&sql, params).await?;
     let (_, batches) = s.collect(plan).await?;
     let mut seen = HashSet::new();
     let mut deleted = Vec::new();
     for batch in &batches {
-        let key_col = batch.column(0).as_any().downcast_ref::<BinaryArray>().ok_or_else(|| user_error(SqlState::INTERNAL_ERROR, "storage key column missing"))?;
+        let key_col = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<BinaryArray>()
+            .ok_or_else(|| user_error(SqlState::INTERNAL_ERROR, "storage key column missing"))?;
         let old = typed_rows(&def, std::slice::from_ref(batch), 1)?;
         for (r, o) in old.into_iter().enumerate() {
             let key = key_col.value(r).to_vec();

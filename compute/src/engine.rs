@@ -22,14 +22,21 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(wal: Arc<dyn WalService>, pages: Arc<dyn PageService>, opts: EngineOptions) -> Arc<Engine> {
+    pub fn new(
+        wal: Arc<dyn WalService>,
+        pages: Arc<dyn PageService>,
+        opts: EngineOptions,
+    ) -> Arc<Engine> {
         Arc::new(Engine { wal, pages, opts })
     }
 
     /// A new session for `user` on `database` (3D000 when the database does not exist).
     pub fn new_session(self: &Arc<Self>, user: &str, database: &str) -> Result<Session> {
         if database != self.opts.database {
-            return Err(user_error(SqlState::INVALID_CATALOG_NAME, format!("database \"{database}\" does not exist")));
+            return Err(user_error(
+                SqlState::INVALID_CATALOG_NAME,
+                format!("database \"{database}\" does not exist"),
+            ));
         }
         Ok(Session::new(self.clone(), user, database))
     }

@@ -31,22 +31,32 @@ pub fn from_df(e: DataFusionError) -> ThunderError {
             ThunderError::internal(inner.to_string())
         }
         DataFusionError::ArrowError(a, _) => from_arrow(a),
-        DataFusionError::SQL(p, _) => {
-            ThunderError::new(SqlState::SYNTAX_ERROR, format!("syntax error: {}", p.to_string().trim_start_matches("sql parser error: ")))
-        }
+        DataFusionError::SQL(p, _) => ThunderError::new(
+            SqlState::SYNTAX_ERROR,
+            format!(
+                "syntax error: {}",
+                p.to_string().trim_start_matches("sql parser error: ")
+            ),
+        ),
         DataFusionError::SchemaError(s, _) => match s.as_ref() {
-            SchemaError::FieldNotFound { field, .. } => {
-                ThunderError::new(SqlState::UNDEFINED_COLUMN, format!("column \"{}\" does not exist", field.name))
-            }
-            SchemaError::AmbiguousReference { field } => {
-                ThunderError::new(SqlState::AMBIGUOUS_COLUMN, format!("column reference \"{}\" is ambiguous", field.name))
-            }
+            SchemaError::FieldNotFound { field, .. } => ThunderError::new(
+                SqlState::UNDEFINED_COLUMN,
+                format!("column \"{}\" does not exist", field.name),
+            ),
+            SchemaError::AmbiguousReference { field } => ThunderError::new(
+                SqlState::AMBIGUOUS_COLUMN,
+                format!("column reference \"{}\" is ambiguous", field.name),
+            ),
             other => ThunderError::new(SqlState::DUPLICATE_COLUMN, other.to_string()),
         },
         DataFusionError::Plan(msg) => from_plan_message(msg),
-        DataFusionError::NotImplemented(msg) => ThunderError::new(SqlState::FEATURE_NOT_SUPPORTED, msg.clone()),
+        DataFusionError::NotImplemented(msg) => {
+            ThunderError::new(SqlState::FEATURE_NOT_SUPPORTED, msg.clone())
+        }
         DataFusionError::Execution(msg) => from_execution_message(msg),
-        DataFusionError::ResourcesExhausted(msg) => ThunderError::new(SqlState("53200"), msg.clone()),
+        DataFusionError::ResourcesExhausted(msg) => {
+            ThunderError::new(SqlState("53200"), msg.clone())
+        }
         other => {
             tracing::warn!(error = %other, "internal query error");
             ThunderError::internal(other.to_string())
@@ -56,19 +66,34 @@ pub fn from_df(e: DataFusionError) -> ThunderError {
 
 fn from_arrow(a: &ArrowError) -> ThunderError {
     match a {
-        ArrowError::DivideByZero => ThunderError::new(SqlState::DIVISION_BY_ZERO, "division by zero"),
-        ArrowError::ArithmeticOverflow(m) => ThunderError::new(SqlState::NUMERIC_VALUE_OUT_OF_RANGE, out_of_range_message(m)),
+        ArrowError::DivideByZero => {
+            ThunderError::new(SqlState::DIVISION_BY_ZERO, "division by zero")
+        }
+        ArrowError::ArithmeticOverflow(m) => ThunderError::new(
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            out_of_range_message(m),
+        ),
         ArrowError::CastError(m) | ArrowError::ParseError(m) => {
             if m.contains("overflow") || m.contains("too large") || m.contains("Overflow") {
-                ThunderError::new(SqlState::NUMERIC_VALUE_OUT_OF_RANGE, out_of_range_message(m))
+                ThunderError::new(
+                    SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+                    out_of_range_message(m),
+                )
             } else {
-                ThunderError::new(SqlState::INVALID_TEXT_REPRESENTATION, format!("invalid input syntax: {m}"))
+                ThunderError::new(
+                    SqlState::INVALID_TEXT_REPRESENTATION,
+                    format!("invalid input syntax: {m}"),
+                )
             }
         }
-        ArrowError::ComputeError(m) if m.contains("verflow") => ThunderError::new(SqlState::NUMERIC_VALUE_OUT_OF_RANGE, out_of_range_message(m)),
-        ArrowError::InvalidArgumentError(m) if m.contains("precision") => {
-            ThunderError::new(SqlState::NUMERIC_VALUE_OUT_OF_RANGE, format!("numeric field overflow: {m}"))
-        }
+        ArrowError::ComputeError(m) if m.contains("verflow") => ThunderError::new(
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            out_of_range_message(m),
+        ),
+        ArrowError::InvalidArgumentError(m) if m.contains("precision") => ThunderError::new(
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("numeric field overflow: {m}"),
+        ),
         ArrowError::ExternalError(inner) => match inner.downcast_ref::<ThunderError>() {
             Some(t) => t.clone(),
             None => ThunderError::internal(inner.to_string()),
@@ -89,21 +114,32 @@ fn from_plan_message(msg: &str) -> ThunderError {
     let lower = msg.to_lowercase();
     if let Some(name) = quoted_after(msg, "table '").filter(|_| lower.contains("not found")) {
         let short = name.rsplit('.').next().unwrap_or(&name).to_string();
-        return ThunderError::new(SqlState::UNDEFINED_TABLE, format!("relation \"{short}\" does not exist"));
+        return ThunderError::new(
+            SqlState::UNDEFINED_TABLE,
+            format!("relation \"{short}\" does not exist"),
+        );
     }
     if lower.contains("invalid function") || lower.contains("no function matches") {
         let name = quoted_after(msg, "function '").unwrap_or_default();
-        return ThunderError::new(SqlState::UNDEFINED_FUNCTION, format!("function {name} does not exist"));
+        return ThunderError::new(
+            SqlState::UNDEFINED_FUNCTION,
+            format!("function {name} does not exist"),
+        );
     }
     if lower.contains("ambiguous") {
         return ThunderError::new(SqlState::AMBIGUOUS_COLUMN, msg.to_string());
     }
-    if lower.contains("cannot be cast") || lower.contains("cannot infer common") || lower.contains("there isn't a common type")
-        || lower.contains("failed to coerce") || lower.contains("unsupported data type")
+    if lower.contains("cannot be cast")
+        || lower.contains("cannot infer common")
+        || lower.contains("there isn't a common type")
+        || lower.contains("failed to coerce")
+        || lower.contains("unsupported data type")
     {
         return ThunderError::new(SqlState::DATATYPE_MISMATCH, msg.to_string());
     }
-    if lower.contains("must appear in the group by") || lower.contains("projection references non-aggregate") {
+    if lower.contains("must appear in the group by")
+        || lower.contains("projection references non-aggregate")
+    {
         return ThunderError::new(SqlState("42803"), msg.to_string());
     }
     ThunderError::new(SqlState::SYNTAX_ERROR, msg.to_string())

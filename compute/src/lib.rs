@@ -21,10 +21,13 @@ mod txn;
 mod types;
 
 pub use engine::{Engine, EngineOptions};
-pub use session::{CancelHandle, CommandTag, PreparedStatement, QueryOutput, Session, TxnStatus};
 pub use pg_catalog::SERVER_VERSION;
+pub use session::{CancelHandle, CommandTag, PreparedStatement, QueryOutput, Session, TxnStatus};
 pub use types::arrow_type;
 
 /// Arrow and DataFusion types the proxy needs to encode results and decode parameters.
 pub use datafusion::arrow;
 pub use datafusion::scalar::ScalarValue;
+
+#[cfg(test)]
+mod tests;

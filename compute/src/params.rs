@@ -6,7 +6,9 @@ use crate::session::{Session, quote_ident};
 use crate::sql::object_name;
 use crate::types::arrow_type;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::sql::sqlparser::ast::{self, AssignmentTarget, Expr, SetExpr, Statement, Value, Visit, Visitor};
+use datafusion::sql::sqlparser::ast::{
+    self, AssignmentTarget, Expr, SetExpr, Statement, Value, Visit, Visitor,
+};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -42,9 +44,15 @@ pub fn placeholder_count(stmt: &Statement) -> usize {
     m.0
 }
 
-fn merge(into: &mut [Option<DataType>], plan_types: std::collections::HashMap<String, Option<DataType>>) {
+fn merge(
+    into: &mut [Option<DataType>],
+    plan_types: std::collections::HashMap<String, Option<DataType>>,
+) {
     for (name, ty) in plan_types {
-        if let Some(i) = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).and_then(|n| n.checked_sub(1))
+        if let Some(i) = name
+            .strip_prefix('$')
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.checked_sub(1))
             && i < into.len()
             && into[i].is_none()
         {
@@ -63,16 +71,31 @@ async fn plan_types(s: &Session, sql: &str, types: &mut [Option<DataType>]) {
     }
 }
 
-async fn returning_schema(s: &Session, table: &str, alias: &str, items: &Option<Vec<ast::SelectItem>>) -> Result<Option<SchemaRef>> {
+async fn returning_schema(
+    s: &Session,
+    table: &str,
+    alias: &str,
+    items: &Option<Vec<ast::SelectItem>>,
+) -> Result<Option<SchemaRef>> {
     let Some(items) = items else { return Ok(None) };
     let list: Vec<String> = items.iter().map(|i| i.to_string()).collect();
-    let sql = format!("SELECT {} FROM {} AS {} WHERE false", list.join(", "), quote_ident(table), quote_ident(alias));
+    let sql = format!(
+        "SELECT {} FROM {} AS {} WHERE false",
+        list.join(", "),
+        quote_ident(table),
+        quote_ident(alias)
+    );
     let plan = s.plan_sql(&sql, &[]).await?;
     Ok(Some(Arc::new(plan.schema().as_arrow().clone())))
 }
 
 /// Parameter types (by position, `None` when unknown) and the result columns of `stmt`.
-pub async fn describe(s: &Session, stmt: &Statement, catalog: &Catalog, count: usize) -> Result<(Vec<Option<DataType>>, Option<SchemaRef>)> {
+pub async fn describe(
+    s: &Session,
+    stmt: &Statement,
+    catalog: &Catalog,
+    count: usize,
+) -> Result<(Vec<Option<DataType>>, Option<SchemaRef>)> {
     let mut types: Vec<Option<DataType>> = vec![None; count];
     let schema = match stmt {
         Statement::Query(_) | Statement::Explain { .. } => {
@@ -81,12 +104,17 @@ pub async fn describe(s: &Session, stmt: &Statement, catalog: &Catalog, count: u
             Some(Arc::new(plan.schema().as_arrow().clone()))
         }
         Statement::Insert(ins) => {
-            let ast::TableObject::TableName(name) = &ins.table else { return Ok((types, None)) };
+            let ast::TableObject::TableName(name) = &ins.table else {
+                return Ok((types, None));
+            };
             let def = catalog.table(&object_name(name))?;
             let targets: Vec<usize> = if ins.columns.is_empty() {
                 (0..def.columns.len()).collect()
             } else {
-                ins.columns.iter().filter_map(|c| def.column_index(&object_name(c))).collect()
+                ins.columns
+                    .iter()
+                    .filter_map(|c| def.column_index(&object_name(c)))
+                    .collect()
             };
             if let Some(source) = &ins.source {
                 if let SetExpr::Values(values) = source.body.as_ref() {
@@ -103,14 +131,21 @@ pub async fn describe(s: &Session, stmt: &Statement, catalog: &Catalog, count: u
                 }
                 plan_types(s, &format!("SELECT * FROM ({source}) AS __src"), &mut types).await;
             }
-            let alias = ins.table_alias.as_ref().map(|a| a.alias.value.clone()).unwrap_or_else(|| def.name.clone());
+            let alias = ins
+                .table_alias
+                .as_ref()
+                .map(|a| a.alias.value.clone())
+                .unwrap_or_else(|| def.name.clone());
             returning_schema(s, &def.name, &alias, &ins.returning).await?
         }
         Statement::Update(up) => {
-            let ast::TableFactor::Table { name, alias, .. } = &up.table.relation else { return Ok((types, None)) };
+            let ast::TableFactor::Table { name, alias, .. } = &up.table.relation else {
+                return Ok((types, None));
+            };
             let def = catalog.table(&object_name(name))?;
             for a in &up.assignments {
-                if let (AssignmentTarget::ColumnName(c), Some(i)) = (&a.target, placeholder_index(&a.value))
+                if let (AssignmentTarget::ColumnName(c), Some(i)) =
+                    (&a.target, placeholder_index(&a.value))
                     && let Some(col) = def.column_index(&object_name(c))
                     && i < types.len()
                     && types[i].is_none()
@@ -119,30 +154,67 @@ pub async fn describe(s: &Session, stmt: &Statement, catalog: &Catalog, count: u
                 }
             }
             let sets: Vec<String> = up.assignments.iter().map(|a| a.value.to_string()).collect();
-            let selection = up.selection.as_ref().map(|w| format!(" WHERE {w}")).unwrap_or_default();
-            plan_types(s, &format!("SELECT {} FROM {}{selection}", if sets.is_empty() { "1".into() } else { sets.join(", ") }, up.table), &mut types).await;
-            let alias = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| def.name.clone());
+            let selection = up
+                .selection
+                .as_ref()
+                .map(|w| format!(" WHERE {w}"))
+                .unwrap_or_default();
+            plan_types(
+                s,
+                &format!(
+                    "SELECT {} FROM {}{selection}",
+                    if sets.is_empty() {
+                        "1".into()
+                    } else {
+                        sets.join(", ")
+                    },
+                    up.table
+                ),
+                &mut types,
+            )
+            .await;
+            let alias = alias
+                .as_ref()
+                .map(|a| a.name.value.clone())
+                .unwrap_or_else(|| def.name.clone());
             returning_schema(s, &def.name, &alias, &up.returning).await?
         }
         Statement::Delete(del) => {
             let tables = match &del.from {
                 ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t) => t,
             };
-            let Some(target) = tables.first() else { return Ok((types, None)) };
-            let selection = del.selection.as_ref().map(|w| format!(" WHERE {w}")).unwrap_or_default();
+            let Some(target) = tables.first() else {
+                return Ok((types, None));
+            };
+            let selection = del
+                .selection
+                .as_ref()
+                .map(|w| format!(" WHERE {w}"))
+                .unwrap_or_default();
             plan_types(s, &format!("SELECT 1 FROM {target}{selection}"), &mut types).await;
             match &target.relation {
                 ast::TableFactor::Table { name, alias, .. } => {
                     let def = catalog.table(&object_name(name))?;
-                    let alias = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| def.name.clone());
+                    let alias = alias
+                        .as_ref()
+                        .map(|a| a.name.value.clone())
+                        .unwrap_or_else(|| def.name.clone());
                     returning_schema(s, &def.name, &alias, &del.returning).await?
                 }
                 _ => None,
             }
         }
         Statement::ShowVariable { variable } => {
-            let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join("_");
-            Some(Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, false)])))
+            let name = variable
+                .iter()
+                .map(|i| i.value.clone())
+                .collect::<Vec<_>>()
+                .join("_");
+            Some(Arc::new(Schema::new(vec![Field::new(
+                name,
+                DataType::Utf8,
+                false,
+            )])))
         }
         _ => None,
     };

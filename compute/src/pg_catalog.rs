@@ -15,14 +15,24 @@ pub const SERVER_VERSION: &str = "15.0";
 pub const SERVER_VERSION_NUM: &str = "150000";
 
 /// The `pg_catalog` schema of a session.
-pub fn schema(_engine: Arc<Engine>, _public: Arc<PublicSchema>, _user: &str) -> Arc<dyn SchemaProvider> {
+pub fn schema(
+    _engine: Arc<Engine>,
+    _public: Arc<PublicSchema>,
+    _user: &str,
+) -> Arc<dyn SchemaProvider> {
     Arc::new(MemorySchemaProvider::new())
 }
 
 fn constant_udf(ctx: &SessionContext, name: &str, value: String) {
     let v = ScalarValue::Utf8(Some(value));
     let f = Arc::new(move |_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(v.clone())));
-    ctx.register_udf(create_udf(name, vec![], DataType::Utf8, Volatility::Stable, f));
+    ctx.register_udf(create_udf(
+        name,
+        vec![],
+        DataType::Utf8,
+        Volatility::Stable,
+        f,
+    ));
 }
 
 /// Functions whose answers depend on the session rather than DataFusion.
@@ -30,7 +40,10 @@ pub fn register_functions(ctx: &SessionContext, user: &str, database: &str) {
     constant_udf(
         ctx,
         "version",
-        format!("PostgreSQL {SERVER_VERSION} (ThunderDB {}) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit", env!("CARGO_PKG_VERSION")),
+        format!(
+            "PostgreSQL {SERVER_VERSION} (ThunderDB {}) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit",
+            env!("CARGO_PKG_VERSION")
+        ),
     );
     constant_udf(ctx, "current_database", database.to_string());
     constant_udf(ctx, "current_schema", "public".to_string());

@@ -59,18 +59,30 @@ impl PublicSchema {
 #[async_trait]
 impl SchemaProvider for PublicSchema {
     fn table_names(&self) -> Vec<String> {
-        self.env().map(|e| e.catalog.tables.keys().cloned().collect()).unwrap_or_default()
+        self.env()
+            .map(|e| e.catalog.tables.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let Some(env) = self.env() else { return Ok(None) };
-        let Some(def) = env.catalog.tables.get(name) else { return Ok(None) };
+        let Some(env) = self.env() else {
+            return Ok(None);
+        };
+        let Some(def) = env.catalog.tables.get(name) else {
+            return Ok(None);
+        };
         let with_key = env.key_table == Some(def.id);
-        Ok(Some(Arc::new(ThunderTable { schema: def.arrow_schema(with_key), def: def.clone(), view: env.view.clone(), with_key })))
+        Ok(Some(Arc::new(ThunderTable {
+            schema: def.arrow_schema(with_key),
+            def: def.clone(),
+            view: env.view.clone(),
+            with_key,
+        })))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.env().is_some_and(|e| e.catalog.tables.contains_key(name))
+        self.env()
+            .is_some_and(|e| e.catalog.tables.contains_key(name))
     }
 }
 
@@ -157,7 +169,11 @@ impl ThunderTable {
 
     fn collect_bounds(&self, f: &Expr, out: &mut HashMap<usize, ColumnBounds>) {
         match f {
-            Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::And,
+                right,
+            }) => {
                 self.collect_bounds(left, out);
                 self.collect_bounds(right, out);
             }
@@ -170,7 +186,9 @@ impl ThunderTable {
                     },
                     _ => return,
                 };
-                let Some(d) = self.literal(lit, col) else { return };
+                let Some(d) = self.literal(lit, col) else {
+                    return;
+                };
                 if d.is_null() {
                     return;
                 }
@@ -185,15 +203,25 @@ impl ThunderTable {
                 }
             }
             Expr::InList(list) if !list.negated => {
-                let Some(col) = self.column_of(&list.expr) else { return };
-                let points: Option<Vec<Datum>> = list.list.iter().map(|e| self.literal(e, col).filter(|d| !d.is_null())).collect();
+                let Some(col) = self.column_of(&list.expr) else {
+                    return;
+                };
+                let points: Option<Vec<Datum>> = list
+                    .list
+                    .iter()
+                    .map(|e| self.literal(e, col).filter(|d| !d.is_null()))
+                    .collect();
                 if let Some(points) = points {
                     out.entry(col).or_default().points = Some(points);
                 }
             }
             Expr::Between(b) if !b.negated => {
-                let Some(col) = self.column_of(&b.expr) else { return };
-                if let (Some(lo), Some(hi)) = (self.literal(&b.low, col), self.literal(&b.high, col)) {
+                let Some(col) = self.column_of(&b.expr) else {
+                    return;
+                };
+                if let (Some(lo), Some(hi)) =
+                    (self.literal(&b.low, col), self.literal(&b.high, col))
+                {
                     let e = out.entry(col).or_default();
                     e.lower = Some((lo, true));
                     e.upper = Some((hi, true));
@@ -221,7 +249,19 @@ impl ThunderTable {
         let best = def
             .indexes
             .iter()
-            .map(|idx: &IndexDef| (idx, idx.columns.iter().take_while(|c| bounds.get(c).is_some_and(|b| b.points.as_ref().is_some_and(|p| p.len() == 1))).count()))
+            .map(|idx: &IndexDef| {
+                (
+                    idx,
+                    idx.columns
+                        .iter()
+                        .take_while(|c| {
+                            bounds
+                                .get(c)
+                                .is_some_and(|b| b.points.as_ref().is_some_and(|p| p.len() == 1))
+                        })
+                        .count(),
+                )
+            })
             .filter(|(_, n)| *n > 0)
             .max_by_key(|(_, n)| *n);
         if let Some((idx, _)) = best {
@@ -230,7 +270,11 @@ impl ThunderTable {
                 return Access::Index(s, e);
             }
         }
-        if let Some(idx) = def.indexes.iter().find(|idx| bounds.get(&idx.columns[0]).is_some_and(|b| b.lower.is_some() || b.upper.is_some())) {
+        if let Some(idx) = def.indexes.iter().find(|idx| {
+            bounds
+                .get(&idx.columns[0])
+                .is_some_and(|b| b.lower.is_some() || b.upper.is_some())
+        }) {
             let prefix = index_prefix(def.id, idx.id);
             if let Some((s, e)) = key_range(&prefix, &idx.columns, &bounds) {
                 return Access::Index(s, e);
@@ -239,7 +283,11 @@ impl ThunderTable {
         Access::Range(start, end)
     }
 
-    async fn fetch(&self, filters: &[Expr], limit: Option<usize>) -> crate::error::Result<Vec<(Vec<u8>, thunderdb_pageserver::Value)>> {
+    async fn fetch(
+        &self,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> crate::error::Result<Vec<(Vec<u8>, thunderdb_pageserver::Value)>> {
         Ok(match self.access(filters) {
             Access::Points(keys) => {
                 let mut rows = Vec::with_capacity(keys.len());
@@ -250,7 +298,11 @@ impl ThunderTable {
                 }
                 rows
             }
-            Access::Range(s, e) => self.view.scan(&s, &e, if filters.is_empty() { limit } else { None }).await?,
+            Access::Range(s, e) => {
+                self.view
+                    .scan(&s, &e, if filters.is_empty() { limit } else { None })
+                    .await?
+            }
             Access::Index(s, e) => {
                 let entries = self.view.scan(&s, &e, None).await?;
                 let mut rows = Vec::with_capacity(entries.len());
@@ -266,7 +318,11 @@ impl ThunderTable {
 }
 
 /// Every full storage key the filters allow, when each key column is pinned to a few values.
-fn point_keys(prefix: &[u8], cols: &[usize], bounds: &HashMap<usize, ColumnBounds>) -> Option<Vec<Vec<u8>>> {
+fn point_keys(
+    prefix: &[u8],
+    cols: &[usize],
+    bounds: &HashMap<usize, ColumnBounds>,
+) -> Option<Vec<Vec<u8>>> {
     let mut keys = vec![prefix.to_vec()];
     for c in cols {
         let points = bounds.get(c)?.points.as_ref()?;
@@ -290,7 +346,11 @@ fn point_keys(prefix: &[u8], cols: &[usize], bounds: &HashMap<usize, ColumnBound
 }
 
 /// A key range from equalities on leading columns and bounds on the next one.
-fn key_range(prefix: &[u8], cols: &[usize], bounds: &HashMap<usize, ColumnBounds>) -> Option<(Vec<u8>, Vec<u8>)> {
+fn key_range(
+    prefix: &[u8],
+    cols: &[usize],
+    bounds: &HashMap<usize, ColumnBounds>,
+) -> Option<(Vec<u8>, Vec<u8>)> {
     let mut base = prefix.to_vec();
     let mut pinned = 0;
     for c in cols {
@@ -303,7 +363,9 @@ fn key_range(prefix: &[u8], cols: &[usize], bounds: &HashMap<usize, ColumnBounds
         }
     }
     let next = cols.get(pinned).and_then(|c| bounds.get(c));
-    let (lower, upper) = next.map(|b| (b.lower.clone(), b.upper.clone())).unwrap_or((None, None));
+    let (lower, upper) = next
+        .map(|b| (b.lower.clone(), b.upper.clone()))
+        .unwrap_or((None, None));
     if pinned == 0 && lower.is_none() && upper.is_none() {
         return None;
     }
@@ -330,7 +392,11 @@ fn key_range(prefix: &[u8], cols: &[usize], bounds: &HashMap<usize, ColumnBounds
 /// A filter literal as a datum of the column's type, when it converts exactly.
 fn scalar_datum(v: &ScalarValue, ty: &SqlType) -> Option<Datum> {
     let target = arrow_type(ty);
-    let cast = if v.data_type() == target { v.clone() } else { v.cast_to(&target).ok()? };
+    let cast = if v.data_type() == target {
+        v.clone()
+    } else {
+        v.cast_to(&target).ok()?
+    };
     // A lossy conversion (1.5 to an integer column) must not narrow the scan.
     if let (Ok(back), true) = (cast.cast_to(&v.data_type()), v.data_type().is_numeric())
         && back != *v
@@ -351,15 +417,26 @@ impl TableProvider for ThunderTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         // Filters only narrow which keys are read; DataFusion still applies them to the rows.
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
-    async fn scan(&self, _state: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], limit: Option<usize>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let rows = self.fetch(filters, limit).await.map_err(to_df)?;
         let ncols = self.def.columns.len();
-        let projection: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let projection: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
         let projected = Arc::new(self.schema.project(&projection)?);
         let mut batches = Vec::new();
         for chunk in rows.chunks(BATCH_ROWS) {
@@ -376,18 +453,31 @@ impl TableProvider for ThunderTable {
                     if p < ncols {
                         build_array(&self.def.columns[p].ty, &columns[p])
                     } else {
-                        Arc::new(chunk.iter().map(|(k, _)| Some(k.as_slice())).collect::<BinaryArray>()) as ArrayRef
+                        Arc::new(
+                            chunk
+                                .iter()
+                                .map(|(k, _)| Some(k.as_slice()))
+                                .collect::<BinaryArray>(),
+                        ) as ArrayRef
                     }
                 })
                 .collect();
             let batch = if arrays.is_empty() {
-                RecordBatch::try_new_with_options(projected.clone(), arrays, &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(chunk.len())))?
+                RecordBatch::try_new_with_options(
+                    projected.clone(),
+                    arrays,
+                    &datafusion::arrow::array::RecordBatchOptions::new()
+                        .with_row_count(Some(chunk.len())),
+                )?
             } else {
                 RecordBatch::try_new(projected.clone(), arrays)?
             };
             batches.push(batch);
         }
         let _ = self.with_key;
-        Ok(MemorySourceConfig::try_new_exec(&[batches], projected, None).map_err(|e: DataFusionError| e)?)
+        Ok(
+            MemorySourceConfig::try_new_exec(&[batches], projected, None)
+                .map_err(|e: DataFusionError| e)?,
+        )
     }
 }

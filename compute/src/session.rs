@@ -29,7 +29,10 @@ use tokio::sync::Notify;
 /// What a statement returns.
 #[derive(Debug)]
 pub enum QueryOutput {
-    Rows { schema: SchemaRef, batches: Vec<RecordBatch> },
+    Rows {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    },
     Command(CommandTag),
     Empty,
 }
@@ -43,11 +46,17 @@ pub struct CommandTag {
 
 impl CommandTag {
     pub fn new(command: &str) -> CommandTag {
-        CommandTag { command: command.into(), rows: None }
+        CommandTag {
+            command: command.into(),
+            rows: None,
+        }
     }
 
     pub fn with_rows(command: &str, rows: u64) -> CommandTag {
-        CommandTag { command: command.into(), rows: Some(rows) }
+        CommandTag {
+            command: command.into(),
+            rows: Some(rows),
+        }
     }
 }
 
@@ -92,8 +101,16 @@ pub(crate) struct Txn {
 
 impl Txn {
     fn new(isolation: Isolation) -> Txn {
-        let writes = TxnWrites { track_reads: isolation == Isolation::Serializable, ..Default::default() };
-        Txn { isolation, snapshot: None, writes: Arc::new(Mutex::new(writes)), write_snapshot: None }
+        let writes = TxnWrites {
+            track_reads: isolation == Isolation::Serializable,
+            ..Default::default()
+        };
+        Txn {
+            isolation,
+            snapshot: None,
+            writes: Arc::new(Mutex::new(writes)),
+            write_snapshot: None,
+        }
     }
 }
 
@@ -154,7 +171,13 @@ fn display_name(name: &str) -> &str {
 pub(crate) fn parse_sql(sql: &str) -> Result<Vec<Statement>> {
     Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
         let msg = e.to_string();
-        user_error(SqlState::SYNTAX_ERROR, format!("syntax error: {}", msg.trim_start_matches("sql parser error: ")))
+        user_error(
+            SqlState::SYNTAX_ERROR,
+            format!(
+                "syntax error: {}",
+                msg.trim_start_matches("sql parser error: ")
+            ),
+        )
     })
 }
 
@@ -167,12 +190,20 @@ impl Session {
             .with_target_partitions(2);
         config.options_mut().sql_parser.map_string_types_to_utf8view = false;
         config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
-        config.options_mut().execution.parquet.schema_force_view_types = false;
+        config
+            .options_mut()
+            .execution
+            .parquet
+            .schema_force_view_types = false;
         let ctx = SessionContext::new_with_config(config);
         let public = Arc::new(PublicSchema::default());
         let scratch = Arc::new(MemorySchemaProvider::new());
         let pg = pg_catalog::schema(engine.clone(), public.clone(), user);
-        let catalog = DatabaseCatalog { public: public.clone(), pg_catalog: pg, scratch: scratch.clone() };
+        let catalog = DatabaseCatalog {
+            public: public.clone(),
+            pg_catalog: pg,
+            scratch: scratch.clone(),
+        };
         ctx.register_catalog(database, Arc::new(catalog));
         pg_catalog::register_functions(&ctx, user, database);
         Session {
@@ -234,13 +265,25 @@ impl Session {
     }
 
     /// Parse + Describe for the extended protocol.
-    pub async fn prepare(&mut self, sql: &str, declared: &[Option<DataType>]) -> Result<PreparedStatement> {
+    pub async fn prepare(
+        &mut self,
+        sql: &str,
+        declared: &[Option<DataType>],
+    ) -> Result<PreparedStatement> {
         let mut statements = parse_sql(sql)?;
         if statements.len() > 1 {
-            return Err(user_error(SqlState::SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement"));
+            return Err(user_error(
+                SqlState::SYNTAX_ERROR,
+                "cannot insert multiple commands into a prepared statement",
+            ));
         }
         let Some(statement) = statements.pop() else {
-            return Ok(PreparedStatement { sql: sql.into(), param_types: vec![], result_schema: None, statement: None });
+            return Ok(PreparedStatement {
+                sql: sql.into(),
+                param_types: vec![],
+                result_schema: None,
+                statement: None,
+            });
         };
         let count = params::placeholder_count(&statement).max(declared.len());
         let (env, _) = self.statement_env(None).await?;
@@ -253,23 +296,45 @@ impl Session {
                 inferred[i] = Some(d.clone());
             }
         }
-        let param_types = inferred.into_iter().map(|t| t.unwrap_or(DataType::Utf8)).collect();
-        Ok(PreparedStatement { sql: sql.into(), param_types, result_schema, statement: Some(statement) })
+        let param_types = inferred
+            .into_iter()
+            .map(|t| t.unwrap_or(DataType::Utf8))
+            .collect();
+        Ok(PreparedStatement {
+            sql: sql.into(),
+            param_types,
+            result_schema,
+            statement: Some(statement),
+        })
     }
 
     /// Bind + Execute for the extended protocol.
-    pub async fn execute_prepared(&mut self, stmt: &PreparedStatement, params: Vec<ScalarValue>) -> Result<QueryOutput> {
-        let Some(statement) = stmt.statement.clone() else { return Ok(QueryOutput::Empty) };
+    pub async fn execute_prepared(
+        &mut self,
+        stmt: &PreparedStatement,
+        params: Vec<ScalarValue>,
+    ) -> Result<QueryOutput> {
+        let Some(statement) = stmt.statement.clone() else {
+            return Ok(QueryOutput::Empty);
+        };
         if params.len() != stmt.param_types.len() {
             return Err(user_error(
                 SqlState::PROTOCOL_VIOLATION,
-                format!("bind message supplies {} parameters, but prepared statement requires {}", params.len(), stmt.param_types.len()),
+                format!(
+                    "bind message supplies {} parameters, but prepared statement requires {}",
+                    params.len(),
+                    stmt.param_types.len()
+                ),
             ));
         }
         self.run_cancellable(statement, &params).await
     }
 
-    async fn run_cancellable(&mut self, stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+    async fn run_cancellable(
+        &mut self,
+        stmt: Statement,
+        params: &[ScalarValue],
+    ) -> Result<QueryOutput> {
         let cancel = self.cancel.0.clone();
         let cancelled = cancel.notified();
         tokio::pin!(cancelled);
@@ -287,7 +352,10 @@ impl Session {
             None => {
                 // The statement's future was dropped mid-way: its partial writes must not survive.
                 self.abort_after_error();
-                Err(user_error(SqlState::QUERY_CANCELED, "canceling statement due to user request"))
+                Err(user_error(
+                    SqlState::QUERY_CANCELED,
+                    "canceling statement due to user request",
+                ))
             }
         }
     }
@@ -305,7 +373,9 @@ impl Session {
         match &stmt {
             Statement::StartTransaction { modes, .. } => return self.begin(modes),
             Statement::Commit { .. } => return self.commit_block().await,
-            Statement::Rollback { savepoint: None, .. } => {
+            Statement::Rollback {
+                savepoint: None, ..
+            } => {
                 self.txn = None;
                 self.in_block = false;
                 self.failed = false;
@@ -314,7 +384,10 @@ impl Session {
             _ => {}
         }
         if self.failed {
-            return Err(user_error(SqlState::IN_FAILED_SQL_TRANSACTION, "current transaction is aborted, commands ignored until end of transaction block"));
+            return Err(user_error(
+                SqlState::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
         }
         if let Some(out) = self.settings(&stmt)? {
             return Ok(out);
@@ -341,7 +414,10 @@ impl Session {
 
     /// The environment a statement runs in: its snapshot and catalog. `key_table` makes that
     /// table's scans return storage keys (DML).
-    pub(crate) async fn statement_env(&mut self, key_table: Option<thunderdb_common::TableId>) -> Result<(Arc<StatementEnv>, bool)> {
+    pub(crate) async fn statement_env(
+        &mut self,
+        key_table: Option<thunderdb_common::TableId>,
+    ) -> Result<(Arc<StatementEnv>, bool)> {
         let wal = self.engine.wal.clone();
         let (snapshot, writes) = match &mut self.txn {
             Some(txn) => {
@@ -352,11 +428,25 @@ impl Session {
                 txn.snapshot = Some(snapshot);
                 (snapshot, txn.writes.clone())
             }
-            None => (wal.last_committed_lsn().await?, Arc::new(Mutex::new(TxnWrites::default()))),
+            None => (
+                wal.last_committed_lsn().await?,
+                Arc::new(Mutex::new(TxnWrites::default())),
+            ),
         };
-        let view = ReadView { pages: self.engine.pages.clone(), snapshot, txn: writes };
+        let view = ReadView {
+            pages: self.engine.pages.clone(),
+            snapshot,
+            txn: writes,
+        };
         let catalog = Arc::new(Catalog::load(&view).await?);
-        Ok((Arc::new(StatementEnv { catalog, view, key_table }), self.txn.is_some()))
+        Ok((
+            Arc::new(StatementEnv {
+                catalog,
+                view,
+                key_table,
+            }),
+            self.txn.is_some(),
+        ))
     }
 
     /// Installs `env` as what table names resolve to for the statement being run.
@@ -383,26 +473,47 @@ impl Session {
             Statement::Delete(delete) => dml::delete(self, delete, params).await,
             Statement::CreateTable(ct) => ddl::create_table(self, ct).await,
             Statement::CreateIndex(ci) => ddl::create_index(self, ci).await,
-            Statement::Drop { object_type, if_exists, names, .. } => ddl::drop(self, object_type, if_exists, names).await,
-            other => Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, format!("statement not supported: {}", first_words(&other.to_string())))),
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                ..
+            } => ddl::drop(self, object_type, if_exists, names).await,
+            other => Err(user_error(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                format!(
+                    "statement not supported: {}",
+                    first_words(&other.to_string())
+                ),
+            )),
         }
     }
 
     /// Plans a statement with DataFusion and binds `params`.
-    pub(crate) async fn plan(&self, stmt: Statement, params: &[ScalarValue]) -> Result<LogicalPlan> {
+    pub(crate) async fn plan(
+        &self,
+        stmt: Statement,
+        params: &[ScalarValue],
+    ) -> Result<LogicalPlan> {
         let state = self.ctx.state();
-        let plan = state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await.map_df()?;
+        let plan = state
+            .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+            .await
+            .map_df()?;
         if params.is_empty() {
             Ok(plan)
         } else {
-            plan.with_param_values(ParamValues::from(params.to_vec())).map_df()
+            plan.with_param_values(ParamValues::from(params.to_vec()))
+                .map_df()
         }
     }
 
     /// Plans SQL text this crate generated (DML sub-queries).
     pub(crate) async fn plan_sql(&self, sql: &str, params: &[ScalarValue]) -> Result<LogicalPlan> {
         let mut statements = parse_sql(sql)?;
-        let stmt = statements.pop().ok_or_else(|| ThunderError::internal("empty generated query"))?;
+        let stmt = statements
+            .pop()
+            .ok_or_else(|| ThunderError::internal("empty generated query"))?;
         self.plan(stmt, params).await
     }
 
@@ -433,7 +544,8 @@ impl Session {
         self.txn = Some(Txn::new(isolation));
         self.in_block = true;
         self.failed = false;
-        self.vars.insert("transaction_isolation".into(), isolation.name().into());
+        self.vars
+            .insert("transaction_isolation".into(), isolation.name().into());
         Ok(QueryOutput::Command(CommandTag::new("BEGIN")))
     }
 
@@ -442,7 +554,10 @@ impl Session {
             return Ok(QueryOutput::Command(CommandTag::new("COMMIT")));
         }
         self.in_block = false;
-        self.vars.insert("transaction_isolation".into(), self.default_isolation.name().into());
+        self.vars.insert(
+            "transaction_isolation".into(),
+            self.default_isolation.name().into(),
+        );
         if self.failed {
             self.failed = false;
             self.txn = None;
@@ -454,24 +569,51 @@ impl Session {
 
     /// Sends the transaction's writes to the WAL service; read-only transactions commit locally.
     async fn commit(&mut self) -> Result<()> {
-        let Some(txn) = self.txn.take() else { return Ok(()) };
+        let Some(txn) = self.txn.take() else {
+            return Ok(());
+        };
         let state = std::mem::take(&mut *txn.writes.lock());
         if state.writes.is_empty() {
             return Ok(());
         }
         let serializable = txn.isolation == Isolation::Serializable;
-        let snapshot_lsn = if serializable { txn.snapshot } else { txn.write_snapshot.or(txn.snapshot) }.unwrap_or(Lsn::ZERO);
+        let snapshot_lsn = if serializable {
+            txn.snapshot
+        } else {
+            txn.write_snapshot.or(txn.snapshot)
+        }
+        .unwrap_or(Lsn::ZERO);
         let request = CommitRequest {
             txn_id: TxnId::random(),
             snapshot_lsn,
-            writes: state.writes.into_iter().map(|(key, value)| KeyWrite { key, value: value.map(|v| v.to_vec()) }).collect(),
-            read_keys: if serializable { state.read_keys } else { vec![] },
-            read_ranges: if serializable { state.read_ranges } else { vec![] },
+            writes: state
+                .writes
+                .into_iter()
+                .map(|(key, value)| KeyWrite {
+                    key,
+                    value: value.map(|v| v.to_vec()),
+                })
+                .collect(),
+            read_keys: if serializable {
+                state.read_keys
+            } else {
+                vec![]
+            },
+            read_ranges: if serializable {
+                state.read_ranges
+            } else {
+                vec![]
+            },
         };
         match self.engine.wal.commit(request).await? {
             CommitOutcome::Committed(_) => Ok(()),
-            CommitOutcome::Conflict { .. } => Err(user_error(SqlState::SERIALIZATION_FAILURE, "could not serialize access due to concurrent update")
-                .with_detail("another transaction committed a conflicting change first; retry the transaction")),
+            CommitOutcome::Conflict { .. } => Err(user_error(
+                SqlState::SERIALIZATION_FAILURE,
+                "could not serialize access due to concurrent update",
+            )
+            .with_detail(
+                "another transaction committed a conflicting change first; retry the transaction",
+            )),
         }
     }
 
@@ -482,7 +624,10 @@ impl Session {
             match name.as_str() {
                 "transaction_isolation" | "default_transaction_isolation" => {
                     let iso = Isolation::parse(&value).ok_or_else(|| {
-                        user_error(SqlState::INVALID_PARAMETER_VALUE, format!("invalid value for parameter \"{name}\": \"{value}\""))
+                        user_error(
+                            SqlState::INVALID_PARAMETER_VALUE,
+                            format!("invalid value for parameter \"{name}\": \"{value}\""),
+                        )
                     })?;
                     if name == "default_transaction_isolation" {
                         s.default_isolation = iso;
@@ -503,49 +648,95 @@ impl Session {
             Ok(Some(QueryOutput::Command(CommandTag::new("SET"))))
         };
         match stmt {
-            Statement::Set(ast::Set::SingleAssignment { variable, values, .. }) => {
+            Statement::Set(ast::Set::SingleAssignment {
+                variable, values, ..
+            }) => {
                 let name = variable.to_string();
-                let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
+                let value = values
+                    .iter()
+                    .map(setting_value)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 if value.eq_ignore_ascii_case("default") {
-                    let d = default_vars().get(&name.to_lowercase()).cloned().unwrap_or_default();
+                    let d = default_vars()
+                        .get(&name.to_lowercase())
+                        .cloned()
+                        .unwrap_or_default();
                     return set(self, &name, d);
                 }
                 set(self, &name, value)
             }
-            Statement::Set(ast::Set::SetTimeZone { value, .. }) => set(self, "timezone", setting_value(value)),
-            Statement::Set(ast::Set::SetNames { charset_name, .. }) => set(self, "client_encoding", charset_name.value.clone()),
+            Statement::Set(ast::Set::SetTimeZone { value, .. }) => {
+                set(self, "timezone", setting_value(value))
+            }
+            Statement::Set(ast::Set::SetNames { charset_name, .. }) => {
+                set(self, "client_encoding", charset_name.value.clone())
+            }
             Statement::Set(ast::Set::SetTransaction { modes, session, .. }) => {
                 for m in modes {
                     if let ast::TransactionMode::IsolationLevel(level) = m {
-                        let name = if *session { "default_transaction_isolation" } else { "transaction_isolation" };
+                        let name = if *session {
+                            "default_transaction_isolation"
+                        } else {
+                            "transaction_isolation"
+                        };
                         set(self, name, isolation_of(level).name().into())?;
                     }
                 }
                 Ok(Some(QueryOutput::Command(CommandTag::new("SET"))))
             }
             Statement::ShowVariable { variable } => {
-                let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ").to_lowercase();
+                let name = variable
+                    .iter()
+                    .map(|i| i.value.clone())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase();
                 if name == "all" {
                     let names: Vec<&str> = self.vars.keys().map(|k| display_name(k)).collect();
                     let values: Vec<&str> = self.vars.values().map(|v| v.as_str()).collect();
-                    let schema = Arc::new(Schema::new(vec![Field::new("name", DataType::Utf8, false), Field::new("setting", DataType::Utf8, false)]));
-                    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(names)), Arc::new(StringArray::from(values))])
-                        .map_df()?;
-                    return Ok(Some(QueryOutput::Rows { schema, batches: vec![batch] }));
+                    let schema = Arc::new(Schema::new(vec![
+                        Field::new("name", DataType::Utf8, false),
+                        Field::new("setting", DataType::Utf8, false),
+                    ]));
+                    let batch = RecordBatch::try_new(
+                        schema.clone(),
+                        vec![
+                            Arc::new(StringArray::from(names)),
+                            Arc::new(StringArray::from(values)),
+                        ],
+                    )
+                    .map_df()?;
+                    return Ok(Some(QueryOutput::Rows {
+                        schema,
+                        batches: vec![batch],
+                    }));
                 }
                 let name = match name.as_str() {
                     "transaction isolation level" => "transaction_isolation".to_string(),
                     "time zone" => "timezone".to_string(),
                     _ => name,
                 };
-                let value = self
-                    .vars
-                    .get(&name)
-                    .cloned()
-                    .ok_or_else(|| user_error(SqlState::UNDEFINED_OBJECT, format!("unrecognized configuration parameter \"{name}\"")))?;
-                let schema = Arc::new(Schema::new(vec![Field::new(display_name(&name), DataType::Utf8, false)]));
-                let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(vec![value]))]).map_df()?;
-                Ok(Some(QueryOutput::Rows { schema, batches: vec![batch] }))
+                let value = self.vars.get(&name).cloned().ok_or_else(|| {
+                    user_error(
+                        SqlState::UNDEFINED_OBJECT,
+                        format!("unrecognized configuration parameter \"{name}\""),
+                    )
+                })?;
+                let schema = Arc::new(Schema::new(vec![Field::new(
+                    display_name(&name),
+                    DataType::Utf8,
+                    false,
+                )]));
+                let batch = RecordBatch::try_new(
+                    schema.clone(),
+                    vec![Arc::new(StringArray::from(vec![value]))],
+                )
+                .map_df()?;
+                Ok(Some(QueryOutput::Rows {
+                    schema,
+                    batches: vec![batch],
+                }))
             }
             _ => Ok(None),
         }
@@ -553,12 +744,22 @@ impl Session {
 
     /// Registers a statement-scoped in-memory table in the scratch schema; returns its
     /// qualified name.
-    pub(crate) fn scratch_table(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<String> {
+    pub(crate) fn scratch_table(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<String> {
         use datafusion::catalog::SchemaProvider;
         let table = datafusion::datasource::MemTable::try_new(schema, vec![batches]).map_df()?;
         self.scratch.deregister_table(name).map_df()?;
-        self.scratch.register_table(name.to_string(), Arc::new(table)).map_df()?;
-        Ok(format!("{}.{SCRATCH_SCHEMA}.{name}", quote_ident(&self.database)))
+        self.scratch
+            .register_table(name.to_string(), Arc::new(table))
+            .map_df()?;
+        Ok(format!(
+            "{}.{SCRATCH_SCHEMA}.{name}",
+            quote_ident(&self.database)
+        ))
     }
 
     pub(crate) fn drop_scratch(&self, name: &str) {
@@ -569,7 +770,8 @@ impl Session {
 
 fn isolation_of(level: &ast::TransactionIsolationLevel) -> Isolation {
     match level {
-        ast::TransactionIsolationLevel::ReadUncommitted | ast::TransactionIsolationLevel::ReadCommitted => Isolation::ReadCommitted,
+        ast::TransactionIsolationLevel::ReadUncommitted
+        | ast::TransactionIsolationLevel::ReadCommitted => Isolation::ReadCommitted,
         ast::TransactionIsolationLevel::Serializable => Isolation::Serializable,
         _ => Isolation::RepeatableRead,
     }
@@ -590,14 +792,25 @@ fn setting_value(e: &ast::Expr) -> String {
 /// time zone database, which is not built in yet.
 fn normalize_timezone(v: &str) -> Result<String> {
     let t = v.trim();
-    if t.eq_ignore_ascii_case("utc") || t.eq_ignore_ascii_case("gmt") || t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("local") || t.eq_ignore_ascii_case("default") {
+    if t.eq_ignore_ascii_case("utc")
+        || t.eq_ignore_ascii_case("gmt")
+        || t.eq_ignore_ascii_case("z")
+        || t.eq_ignore_ascii_case("local")
+        || t.eq_ignore_ascii_case("default")
+    {
         return Ok("UTC".into());
     }
-    let valid_offset = t.starts_with(['+', '-']) && t[1..].split(':').all(|p| !p.is_empty() && p.len() <= 2 && p.chars().all(|c| c.is_ascii_digit()));
+    let valid_offset = t.starts_with(['+', '-'])
+        && t[1..]
+            .split(':')
+            .all(|p| !p.is_empty() && p.len() <= 2 && p.chars().all(|c| c.is_ascii_digit()));
     if valid_offset || t.parse::<i32>().is_ok() {
         return Ok(t.to_string());
     }
-    Err(user_error(SqlState::INVALID_PARAMETER_VALUE, format!("invalid value for parameter \"TimeZone\": \"{v}\"")))
+    Err(user_error(
+        SqlState::INVALID_PARAMETER_VALUE,
+        format!("invalid value for parameter \"TimeZone\": \"{v}\""),
+    ))
 }
 
 pub(crate) fn quote_ident(s: &str) -> String {

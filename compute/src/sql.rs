@@ -1,11 +1,17 @@
 //! Small helpers over the SQL syntax tree.
 
-use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, ObjectNamePart, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Ident, ObjectName, ObjectNamePart, VisitMut, VisitorMut,
+};
 use std::ops::ControlFlow;
 
 /// An identifier as PostgreSQL resolves it: unquoted names fold to lower case.
 pub fn ident_name(i: &Ident) -> String {
-    if i.quote_style.is_some() { i.value.clone() } else { i.value.to_lowercase() }
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
 }
 
 /// The relation name of a possibly qualified name (`public.orders` → `orders`).
@@ -41,7 +47,8 @@ pub fn qualify_columns(e: &Expr, table: &str, columns: &[String]) -> Expr {
             if let Expr::Identifier(i) = expr
                 && self.columns.contains(&ident_name(i))
             {
-                *expr = Expr::CompoundIdentifier(vec![Ident::with_quote('"', self.table), i.clone()]);
+                *expr =
+                    Expr::CompoundIdentifier(vec![Ident::with_quote('"', self.table), i.clone()]);
             }
             ControlFlow::Continue(())
         }

@@ -71,14 +71,21 @@ impl ReadView {
     }
 
     /// Live rows in `[start, end)`, in key order, with the transaction's writes merged in.
-    pub async fn scan(&self, start: &[u8], end: &[u8], limit: Option<usize>) -> Result<Vec<(Vec<u8>, Value)>> {
+    pub async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: Option<usize>,
+    ) -> Result<Vec<(Vec<u8>, Value)>> {
         let base = self.pages.scan(start, end, self.snapshot, None).await?;
         let mut t = self.txn.lock();
         if t.track_reads {
             t.read_ranges.push((start.to_vec(), end.to_vec()));
         }
         let limit = limit.unwrap_or(usize::MAX);
-        let overlay = t.writes.range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)));
+        let overlay = t
+            .writes
+            .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)));
         let mut out = Vec::with_capacity(base.len());
         let mut overlay = overlay.peekable();
         let mut base = base.into_iter().peekable();

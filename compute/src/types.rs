@@ -19,7 +19,9 @@ pub fn arrow_type(ty: &SqlType) -> DataType {
         SqlType::Float32 => DataType::Float32,
         SqlType::Float64 => DataType::Float64,
         SqlType::Numeric { precision, scale } => DataType::Decimal128(*precision, *scale),
-        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Uuid | SqlType::Json => DataType::Utf8,
+        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Uuid | SqlType::Json => {
+            DataType::Utf8
+        }
         SqlType::Bytea => DataType::Binary,
         SqlType::Date => DataType::Date32,
         SqlType::Time => DataType::Time64(TimeUnit::Microsecond),
@@ -43,23 +45,35 @@ pub fn sql_type(dt: &ast::DataType) -> Result<SqlType> {
         D::BigInt(_) | D::Int8(_) => SqlType::Int64,
         D::Real | D::Float4 => SqlType::Float32,
         D::Float(info) => match info {
-            ExactNumberInfo::Precision(p) | ExactNumberInfo::PrecisionAndScale(p, _) if *p <= 24 => SqlType::Float32,
+            ExactNumberInfo::Precision(p) | ExactNumberInfo::PrecisionAndScale(p, _)
+                if *p <= 24 =>
+            {
+                SqlType::Float32
+            }
             _ => SqlType::Float64,
         },
         D::Double(_) | D::DoublePrecision | D::Float8 | D::Float64 => SqlType::Float64,
         D::Numeric(info) | D::Decimal(info) | D::Dec(info) => match info {
-            ExactNumberInfo::None => SqlType::Numeric { precision: NUMERIC_MAX_PRECISION, scale: NUMERIC_DEFAULT_SCALE },
+            ExactNumberInfo::None => SqlType::Numeric {
+                precision: NUMERIC_MAX_PRECISION,
+                scale: NUMERIC_DEFAULT_SCALE,
+            },
             ExactNumberInfo::Precision(p) => numeric(*p, 0)?,
             ExactNumberInfo::PrecisionAndScale(p, s) => numeric(*p, *s)?,
         },
         D::Text | D::String(_) => SqlType::Text,
-        D::Varchar(l) | D::CharacterVarying(l) | D::CharVarying(l) | D::Nvarchar(l) => SqlType::Varchar(len(l)),
+        D::Varchar(l) | D::CharacterVarying(l) | D::CharVarying(l) | D::Nvarchar(l) => {
+            SqlType::Varchar(len(l))
+        }
         D::Char(l) | D::Character(l) => SqlType::Char(len(l).unwrap_or(1)),
         D::Bytea | D::Blob(_) | D::Varbinary(_) | D::Binary(_) => SqlType::Bytea,
         D::Date => SqlType::Date,
         D::Time(_, tz) => match tz {
             ast::TimezoneInfo::WithTimeZone | ast::TimezoneInfo::Tz => {
-                return Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, "type time with time zone is not supported"));
+                return Err(user_error(
+                    SqlState::FEATURE_NOT_SUPPORTED,
+                    "type time with time zone is not supported",
+                ));
             }
             _ => SqlType::Time,
         },
@@ -79,19 +93,38 @@ pub fn sql_type(dt: &ast::DataType) -> Result<SqlType> {
                 "bigserial" | "serial8" => SqlType::Int64,
                 "smallserial" | "serial2" => SqlType::Int16,
                 "float" => SqlType::Float64,
-                _ => return Err(user_error(SqlState::UNDEFINED_OBJECT, format!("type \"{n}\" does not exist"))),
+                _ => {
+                    return Err(user_error(
+                        SqlState::UNDEFINED_OBJECT,
+                        format!("type \"{n}\" does not exist"),
+                    ));
+                }
             }
         }
-        other => return Err(user_error(SqlState::FEATURE_NOT_SUPPORTED, format!("type {other} is not supported"))),
+        other => {
+            return Err(user_error(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                format!("type {other} is not supported"),
+            ));
+        }
     })
 }
 
 fn numeric(p: u64, s: i64) -> Result<SqlType> {
     if p == 0 || p > NUMERIC_MAX_PRECISION as u64 {
-        return Err(user_error(SqlState::INVALID_PARAMETER_VALUE, format!("NUMERIC precision {p} must be between 1 and {NUMERIC_MAX_PRECISION}")));
+        return Err(user_error(
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!("NUMERIC precision {p} must be between 1 and {NUMERIC_MAX_PRECISION}"),
+        ));
     }
     if s < 0 || s as u64 > p {
-        return Err(user_error(SqlState::INVALID_PARAMETER_VALUE, format!("NUMERIC scale {s} must be between 0 and precision {p}")));
+        return Err(user_error(
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!("NUMERIC scale {s} must be between 0 and precision {p}"),
+        ));
     }
-    Ok(SqlType::Numeric { precision: p as u8, scale: s as i8 })
+    Ok(SqlType::Numeric {
+        precision: p as u8,
+        scale: s as i8,
+    })
 }
