@@ -365,7 +365,7 @@ fn parse_timestamp(s: &str, with_tz: bool, ctx: ParamContext) -> Option<i64> {
     }
     let (date_part, rest) = s.split_once([' ', 'T']).unwrap_or((s, ""));
     let mut rest = rest.trim();
-    let bc = rest.len() >= 2 && rest[rest.len() - 2..].eq_ignore_ascii_case("BC");
+    let bc = rest.len() >= 2 && rest.get(rest.len() - 2..).is_some_and(|t| t.eq_ignore_ascii_case("BC"));
     if bc {
         rest = rest[..rest.len() - 2].trim_end();
     }
@@ -398,8 +398,8 @@ pub(crate) fn parse_interval(s: &str) -> Option<(i32, i32, i64)> {
         return acc.finish();
     }
     let body = s.trim_start_matches('@').trim();
-    let (body, ago) = match body.len().checked_sub(3) {
-        Some(i) if body[i..].eq_ignore_ascii_case("ago") => (body[..i].trim_end(), true),
+    let (body, ago) = match body.len().checked_sub(3).and_then(|i| Some((i, body.get(i..)?))) {
+        Some((i, tail)) if tail.eq_ignore_ascii_case("ago") => (body[..i].trim_end(), true),
         _ => (body, false),
     };
     let tokens: Vec<&str> = body.split_whitespace().collect();
@@ -483,21 +483,19 @@ struct IntervalAcc {
 
 impl IntervalAcc {
     fn add(&mut self, value: f64, unit: &str) -> Option<()> {
-        let unit = unit.to_ascii_lowercase();
-        let unit = unit.trim_end_matches('s');
-        match unit {
-            "millennium" | "millennia" | "millennium_" => self.months += value * 12_000.0,
-            "centurie" | "century" | "cent" | "c" => self.months += value * 1_200.0,
-            "decade" | "dec" => self.months += value * 120.0,
-            "year" | "yr" | "y" => self.months += value * 12.0,
-            "month" | "mon" => self.months += value,
-            "week" | "w" => self.days += value * 7.0,
-            "day" | "d" => self.days += value,
-            "hour" | "hr" | "h" => self.micros += value * 3_600_000_000.0,
-            "minute" | "min" | "m" => self.micros += value * 60_000_000.0,
-            "second" | "sec" | "" => self.micros += value * 1_000_000.0,
-            "millisecond" | "msec" | "m" => self.micros += value * 1_000.0,
-            "microsecond" | "usec" | "u" => self.micros += value,
+        match unit.to_ascii_lowercase().as_str() {
+            "millennium" | "millennia" | "millenniums" | "mil" | "mils" => self.months += value * 12_000.0,
+            "century" | "centuries" | "cent" | "c" => self.months += value * 1_200.0,
+            "decade" | "decades" | "dec" | "decs" => self.months += value * 120.0,
+            "year" | "years" | "yr" | "yrs" | "y" => self.months += value * 12.0,
+            "month" | "months" | "mon" | "mons" => self.months += value,
+            "week" | "weeks" | "w" => self.days += value * 7.0,
+            "day" | "days" | "d" => self.days += value,
+            "hour" | "hours" | "hr" | "hrs" | "h" => self.micros += value * 3_600_000_000.0,
+            "minute" | "minutes" | "min" | "mins" | "m" => self.micros += value * 60_000_000.0,
+            "second" | "seconds" | "sec" | "secs" | "s" => self.micros += value * 1_000_000.0,
+            "millisecond" | "milliseconds" | "msec" | "msecs" | "ms" => self.micros += value * 1_000.0,
+            "microsecond" | "microseconds" | "usec" | "usecs" | "us" => self.micros += value,
             _ => return None,
         }
         Some(())
@@ -686,7 +684,7 @@ fn decode_binary(bytes: &[u8], wire_oid: u32) -> Option<Binary> {
         }
         oid::JSONB => match bytes.split_first() {
             // jsonb's binary form is a version byte (1) and the JSON text.
-            Some((1, json)) => Binary::Text(String::from_utf8(json.to_vec()).ok()?),
+            Some((&1, json)) => Binary::Text(String::from_utf8(json.to_vec()).ok()?),
             _ => return None,
         },
         other => match array_element_oid(other) {

@@ -23,12 +23,13 @@ const HEADER_LEN: u64 = 6;
 #[derive(Default, Serialize, Deserialize)]
 struct HardState {
     vote: Option<Vote<NodeId>>,
-    committed: Option<LogId>,
     last_purged: Option<LogId>,
 }
 
 struct Inner {
     dir: PathBuf,
+    /// Highest log id known committed; a hint kept in its own unsynced file (see save_committed).
+    committed: Option<LogId>,
     file: File,
     entries: BTreeMap<u64, Entry>,
     hard: HardState,
@@ -90,10 +91,14 @@ impl LogStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => HardState::default(),
             Err(e) => return Err(e),
         };
+        // A torn or missing hint only means the log is re-applied after the next election.
+        let committed: Option<LogId> = std::fs::read(dir.join("raft.committed")).ok().and_then(|b| bincode::deserialize(&b).ok()).flatten();
+        // Never claim more committed than the log holds (possible only with fsync off).
+        let committed = committed.filter(|c| entries.get(&c.index).is_some_and(|e| e.log_id == *c));
         if let Some(purged) = hard.last_purged {
             entries.retain(|&i, _| i > purged.index);
         }
-        Ok(LogStore { inner: Arc::new(Mutex::new(Inner { dir: dir.to_owned(), file, entries, hard, fsync })) })
+        Ok(LogStore { inner: Arc::new(Mutex::new(Inner { dir: dir.to_owned(), committed, file, entries, hard, fsync })) })
     }
 
     /// True when this node has never voted nor logged anything (a brand-new node).
@@ -183,16 +188,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // The committed marker only lets a restarted node re-apply its log at once instead of
         // after the next election; it may lag, so it is not fsynced on every commit.
         let mut g = self.inner.lock();
-        g.hard.committed = committed;
-        let tmp = g.dir.join("raft.state.tmp");
-        let bytes = bincode::serialize(&g.hard).map_err(|e| StorageIOError::write(&e))?;
+        g.committed = committed;
+        let tmp = g.dir.join("raft.committed.tmp");
+        let bytes = bincode::serialize(&committed).map_err(|e| StorageIOError::write(&e))?;
         std::fs::write(&tmp, bytes)
-            .and_then(|_| std::fs::rename(&tmp, g.dir.join("raft.state")))
+            .and_then(|_| std::fs::rename(&tmp, g.dir.join("raft.committed")))
             .map_err(|e| StorageIOError::write(&e).into())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.inner.lock().hard.committed)
+        Ok(self.inner.lock().committed)
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>

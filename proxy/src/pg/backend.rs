@@ -1,0 +1,80 @@
+//! The seam between the wire protocol and the SQL engine.
+//!
+//! The frontend talks to a [`SqlSession`] rather than to `thunderdb_compute::Session` directly
+//! so that the protocol can be tested end to end with real clients against a scripted engine.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use thunderdb_common::ThunderError;
+use thunderdb_compute::arrow::datatypes::DataType;
+use thunderdb_compute::{Engine, PreparedStatement, QueryOutput, ScalarValue, Session, TxnStatus};
+
+/// Makes the running statement of a session fail with SQLSTATE 57014.
+pub(crate) type Canceller = Arc<dyn Fn() + Send + Sync>;
+
+/// One client's SQL session: what `thunderdb_compute::Session` offers the frontend.
+#[async_trait]
+pub(crate) trait SqlSession: Send {
+    async fn execute_batch(&mut self, sql: &str) -> Vec<Result<QueryOutput, ThunderError>>;
+    async fn prepare(
+        &mut self,
+        sql: &str,
+        param_types: &[Option<DataType>],
+    ) -> Result<PreparedStatement, ThunderError>;
+    async fn execute_prepared(
+        &mut self,
+        stmt: &PreparedStatement,
+        params: Vec<ScalarValue>,
+    ) -> Result<QueryOutput, ThunderError>;
+    fn txn_status(&self) -> TxnStatus;
+    fn canceller(&self) -> Canceller;
+    fn parameter(&self, name: &str) -> Option<String>;
+}
+
+/// Opens sessions for authenticated users.
+pub(crate) trait SessionFactory: Send + Sync + 'static {
+    fn new_session(&self, user: &str, database: &str) -> Result<Box<dyn SqlSession>, ThunderError>;
+}
+
+impl SessionFactory for Arc<Engine> {
+    fn new_session(&self, user: &str, database: &str) -> Result<Box<dyn SqlSession>, ThunderError> {
+        Ok(Box::new(Engine::new_session(self, user, database)?))
+    }
+}
+
+#[async_trait]
+impl SqlSession for Session {
+    async fn execute_batch(&mut self, sql: &str) -> Vec<Result<QueryOutput, ThunderError>> {
+        Session::execute_batch(self, sql).await
+    }
+
+    async fn prepare(
+        &mut self,
+        sql: &str,
+        param_types: &[Option<DataType>],
+    ) -> Result<PreparedStatement, ThunderError> {
+        Session::prepare(self, sql, param_types).await
+    }
+
+    async fn execute_prepared(
+        &mut self,
+        stmt: &PreparedStatement,
+        params: Vec<ScalarValue>,
+    ) -> Result<QueryOutput, ThunderError> {
+        Session::execute_prepared(self, stmt, params).await
+    }
+
+    fn txn_status(&self) -> TxnStatus {
+        Session::txn_status(self)
+    }
+
+    fn canceller(&self) -> Canceller {
+        let handle = self.cancel_handle();
+        Arc::new(move || handle.cancel())
+    }
+
+    fn parameter(&self, name: &str) -> Option<String> {
+        Session::parameter(self, name)
+    }
+}
