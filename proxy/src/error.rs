@@ -18,12 +18,18 @@ pub enum Error {
     /// A value sent by the client (a bind parameter) or produced by the engine cannot be
     /// represented; `sqlstate` is the data exception PostgreSQL raises in the same case.
     #[error("{message}")]
-    InvalidValue { sqlstate: &'static str, message: String },
+    InvalidValue {
+        sqlstate: &'static str,
+        message: String,
+    },
 }
 
 impl Error {
     pub(crate) fn invalid(sqlstate: &'static str, message: impl Into<String>) -> Self {
-        Error::InvalidValue { sqlstate, message: message.into() }
+        Error::InvalidValue {
+            sqlstate,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn protocol(message: impl Into<String>) -> Self {
@@ -42,7 +48,11 @@ impl Error {
 
     /// The `ErrorResponse` fields for this error at `severity` (`ERROR` or `FATAL`).
     pub(crate) fn to_error_info(&self, severity: &str) -> ErrorInfo {
-        let mut info = ErrorInfo::new(severity.to_owned(), self.sqlstate().to_owned(), self.to_string());
+        let mut info = ErrorInfo::new(
+            severity.to_owned(),
+            self.sqlstate().to_owned(),
+            self.to_string(),
+        );
         if let Error::Sql(e) = self {
             info.detail = e.detail.clone();
         }

@@ -11,7 +11,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio_postgres::Client;
 
-use crate::harness::{command_count, connect_with, describe, exec, is_retryable, query_lines};
+use crate::harness::{connect_with, describe};
+use crate::sql::{command_count, exec, is_retryable, query_lines};
 
 pub const ACCOUNTS: i32 = 100;
 pub const INITIAL_BALANCE: i64 = 1000;
@@ -50,9 +51,19 @@ pub struct Workload {
 
 /// Creates `accounts` with [`ACCOUNTS`] rows of [`INITIAL_BALANCE`].
 pub async fn create_accounts(client: &Client) {
-    exec(client, "CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)").await;
-    let values: Vec<String> = (1..=ACCOUNTS).map(|id| format!("({id}, {INITIAL_BALANCE})")).collect();
-    let inserted = exec(client, &format!("INSERT INTO accounts VALUES {}", values.join(", "))).await;
+    exec(
+        client,
+        "CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)",
+    )
+    .await;
+    let values: Vec<String> = (1..=ACCOUNTS)
+        .map(|id| format!("({id}, {INITIAL_BALANCE})"))
+        .collect();
+    let inserted = exec(
+        client,
+        &format!("INSERT INTO accounts VALUES {}", values.join(", ")),
+    )
+    .await;
     assert_eq!(inserted, ACCOUNTS as u64, "rows inserted into accounts");
 }
 
@@ -64,7 +75,9 @@ pub fn initial_balances() -> Vec<i64> {
 /// A seed from `THUNDERDB_BANK_SEED`, or from the clock (printed, so a failure can be replayed).
 pub fn seed() -> u64 {
     let seed = match std::env::var("THUNDERDB_BANK_SEED") {
-        Ok(raw) => raw.parse().unwrap_or_else(|_| panic!("THUNDERDB_BANK_SEED={raw:?} is not a number")),
+        Ok(raw) => raw
+            .parse()
+            .unwrap_or_else(|_| panic!("THUNDERDB_BANK_SEED={raw:?} is not a number")),
         Err(_) => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -77,13 +90,20 @@ pub fn seed() -> u64 {
 /// Runs the workload's clients concurrently until its duration has passed (or, when a crash is
 /// expected, until their connections die). `committed` counts acknowledged transfers live.
 /// Returns every client's report, or the failures of the clients that hit an unexpected error.
-pub async fn run(conn_str: String, workload: Workload, committed: Arc<AtomicU64>) -> Result<Vec<ClientReport>, String> {
+pub async fn run(
+    conn_str: String,
+    workload: Workload,
+    committed: Arc<AtomicU64>,
+) -> Result<Vec<ClientReport>, String> {
     let deadline = Instant::now() + workload.duration;
     let mut tasks = Vec::new();
     for index in 0..workload.clients {
         let conn_str = conn_str.clone();
         let committed = Arc::clone(&committed);
-        let seed = workload.seed.wrapping_mul(1_000_003).wrapping_add(index as u64);
+        let seed = workload
+            .seed
+            .wrapping_mul(1_000_003)
+            .wrapping_add(index as u64);
         let crash_expected = workload.crash_expected;
         tasks.push(tokio::spawn(async move {
             client_loop(index, conn_str, seed, deadline, crash_expected, committed).await
@@ -98,7 +118,11 @@ pub async fn run(conn_str: String, workload: Workload, committed: Arc<AtomicU64>
             Err(join_error) => failures.push(format!("a client task panicked: {join_error}")),
         }
     }
-    if failures.is_empty() { Ok(reports) } else { Err(failures.join("\n")) }
+    if failures.is_empty() {
+        Ok(reports)
+    } else {
+        Err(failures.join("\n"))
+    }
 }
 
 enum Attempt {
@@ -137,7 +161,11 @@ async fn client_loop(
         if to >= from {
             to += 1;
         }
-        let transfer = Transfer { from, to, amount: rng.gen_range(1..=100) };
+        let transfer = Transfer {
+            from,
+            to,
+            amount: rng.gen_range(1..=100),
+        };
         loop {
             match attempt(&client, transfer).await {
                 Attempt::Committed => {
@@ -158,7 +186,9 @@ async fn client_loop(
                         report.stopped_by = Some(why);
                         return Ok(report);
                     }
-                    return Err(format!("client {index}: connection lost during COMMIT of {transfer:?}: {why}"));
+                    return Err(format!(
+                        "client {index}: connection lost during COMMIT of {transfer:?}: {why}"
+                    ));
                 }
                 Attempt::Lost(why) => {
                     if crash_expected {
@@ -167,7 +197,9 @@ async fn client_loop(
                     }
                     return Err(format!("client {index}: connection lost: {why}"));
                 }
-                Attempt::Failed(why) => return Err(format!("client {index}: transfer {transfer:?}: {why}")),
+                Attempt::Failed(why) => {
+                    return Err(format!("client {index}: transfer {transfer:?}: {why}"));
+                }
             }
         }
     }
@@ -177,8 +209,14 @@ async fn client_loop(
 async fn attempt(client: &Client, t: Transfer) -> Attempt {
     let statements = [
         "BEGIN".to_string(),
-        format!("UPDATE accounts SET balance = balance - {} WHERE id = {}", t.amount, t.from),
-        format!("UPDATE accounts SET balance = balance + {} WHERE id = {}", t.amount, t.to),
+        format!(
+            "UPDATE accounts SET balance = balance - {} WHERE id = {}",
+            t.amount, t.from
+        ),
+        format!(
+            "UPDATE accounts SET balance = balance + {} WHERE id = {}",
+            t.amount, t.to
+        ),
     ];
     for sql in &statements {
         match client.simple_query(sql).await {
@@ -217,12 +255,18 @@ async fn attempt(client: &Client, t: Transfer) -> Attempt {
 
 /// All acknowledged transfers of all clients.
 pub fn committed(reports: &[ClientReport]) -> Vec<Transfer> {
-    reports.iter().flat_map(|r| r.committed.iter().copied()).collect()
+    reports
+        .iter()
+        .flat_map(|r| r.committed.iter().copied())
+        .collect()
 }
 
 /// All transfers whose COMMIT outcome is unknown.
 pub fn in_doubt(reports: &[ClientReport]) -> Vec<Transfer> {
-    reports.iter().flat_map(|r| r.in_doubt.iter().copied()).collect()
+    reports
+        .iter()
+        .flat_map(|r| r.in_doubt.iter().copied())
+        .collect()
 }
 
 pub fn conflicts(reports: &[ClientReport]) -> u64 {
@@ -232,14 +276,26 @@ pub fn conflicts(reports: &[ClientReport]) -> u64 {
 /// Reads every balance, in account order (index 0 is account 1).
 pub async fn balances(client: &Client) -> Vec<i64> {
     let lines = query_lines(client, "SELECT id, balance FROM accounts ORDER BY id").await;
-    assert_eq!(lines.len(), ACCOUNTS as usize, "rows in accounts: {lines:?}");
+    assert_eq!(
+        lines.len(),
+        ACCOUNTS as usize,
+        "rows in accounts: {lines:?}"
+    );
     lines
         .iter()
         .enumerate()
         .map(|(i, line)| {
-            let (id, balance) = line.split_once('|').unwrap_or_else(|| panic!("two columns expected: {line:?}"));
-            assert_eq!(id, (i + 1).to_string(), "account ids must be 1..={ACCOUNTS}");
-            balance.parse().unwrap_or_else(|_| panic!("balance is not an integer: {line:?}"))
+            let (id, balance) = line
+                .split_once('|')
+                .unwrap_or_else(|| panic!("two columns expected: {line:?}"));
+            assert_eq!(
+                id.parse::<usize>().ok(),
+                Some(i + 1),
+                "account ids must be 1..={ACCOUNTS}: {line:?}"
+            );
+            balance
+                .parse()
+                .unwrap_or_else(|_| panic!("balance is not an integer: {line:?}"))
         })
         .collect()
 }
@@ -262,7 +318,12 @@ pub fn expected_balances(base: &[i64], transfers: &[Transfer]) -> Vec<i64> {
 /// Checks that `actual` is exactly `base` plus every acknowledged transfer plus some subset of
 /// the in-doubt ones (whose COMMIT may or may not have happened), and that money was neither
 /// created nor destroyed. Returns the in-doubt transfers that must have committed.
-pub fn audit(actual: &[i64], base: &[i64], acknowledged: &[Transfer], in_doubt: &[Transfer]) -> Result<Vec<Transfer>, String> {
+pub fn audit(
+    actual: &[i64],
+    base: &[i64],
+    acknowledged: &[Transfer],
+    in_doubt: &[Transfer],
+) -> Result<Vec<Transfer>, String> {
     let total: i64 = actual.iter().sum();
     let base_total: i64 = base.iter().sum();
     let mut problems = String::new();
@@ -271,7 +332,10 @@ pub fn audit(actual: &[i64], base: &[i64], acknowledged: &[Transfer], in_doubt: 
     }
     let expected = expected_balances(base, acknowledged);
     if in_doubt.len() > 20 {
-        return Err(format!("{} in-doubt transfers: too many to try every subset", in_doubt.len()));
+        return Err(format!(
+            "{} in-doubt transfers: too many to try every subset",
+            in_doubt.len()
+        ));
     }
     for mask in 0u32..(1u32 << in_doubt.len()) {
         let mut candidate = expected.clone();
@@ -295,7 +359,11 @@ pub fn audit(actual: &[i64], base: &[i64], acknowledged: &[Transfer], in_doubt: 
     let mut shown = 0;
     for (i, (a, e)) in actual.iter().zip(&expected).enumerate() {
         if a != e && shown < 25 {
-            problems.push_str(&format!("  account {}: expected {e}, found {a} ({:+})\n", i + 1, a - e));
+            problems.push_str(&format!(
+                "  account {}: expected {e}, found {a} ({:+})\n",
+                i + 1,
+                a - e
+            ));
             shown += 1;
         }
     }

@@ -1,6 +1,6 @@
 //! The end-to-end harness: one real `thunderdb dev` process per test, under its own temporary
-//! data directory, serving PostgreSQL on a port the OS picked; plus the small SQL helpers the
-//! tests share.
+//! data directory, serving PostgreSQL on a port the OS picked. (The SQL assertion helpers the
+//! tests share are in `sql.rs`.)
 //!
 //! Environment knobs:
 //! - `THUNDERDB_E2E_BACKEND=postgres` runs the suite against a stock PostgreSQL 15 instead
@@ -19,8 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use tokio_postgres::{Client, NoTls};
 
 use crate::stock_postgres::{self, StockPostgres, StockPostgresOptions};
 
@@ -50,7 +49,9 @@ impl Backend {
         match std::env::var("THUNDERDB_E2E_BACKEND").as_deref() {
             Err(_) | Ok("") | Ok("thunderdb") => Backend::ThunderDb,
             Ok("postgres") => Backend::Postgres,
-            Ok(other) => panic!("THUNDERDB_E2E_BACKEND={other:?}: expected `thunderdb` or `postgres`"),
+            Ok(other) => {
+                panic!("THUNDERDB_E2E_BACKEND={other:?}: expected `thunderdb` or `postgres`")
+            }
         }
     }
 }
@@ -98,13 +99,16 @@ struct Shared {
 
 impl Shared {
     fn append(&self, prefix: &str, line: &str) {
-        let mut log = self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut log = self
+            .log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if log.len() > LOG_LIMIT {
             let mut cut = log.len() - LOG_LIMIT / 2;
             while !log.is_char_boundary(cut) {
                 cut += 1;
             }
-            log.drain(..cut);
+            log.replace_range(..cut, "");
         }
         log.push_str(prefix);
         log.push_str(line);
@@ -112,7 +116,10 @@ impl Shared {
     }
 
     fn text(&self) -> String {
-        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 }
 
@@ -165,13 +172,19 @@ impl TestServer {
                     user: USER.into(),
                     password: PASSWORD.into(),
                     database: DATABASE.into(),
-                    settings: vec![("default_transaction_isolation".into(), "repeatable read".into())],
+                    settings: vec![(
+                        "default_transaction_isolation".into(),
+                        "repeatable read".into(),
+                    )],
                     own_process_group: true,
                 })
                 .unwrap_or_else(|e| panic!("start the reference PostgreSQL: {e:#}"));
                 server.port = pg.port();
                 server.shared.group.store(true, Ordering::SeqCst);
-                server.shared.pid.store(pg.pid().unwrap_or(0), Ordering::SeqCst);
+                server
+                    .shared
+                    .pid
+                    .store(pg.pid().unwrap_or(0), Ordering::SeqCst);
                 server.starts = 1;
                 server.postgres = Some(pg);
             }
@@ -207,8 +220,15 @@ impl TestServer {
 
     /// `postgresql://thunder:thunder@HOST:PORT/thunderdb`, as psql takes it.
     pub fn url(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
-        format!("postgresql://{USER}:{PASSWORD}@{host}:{}/{DATABASE}", self.port)
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!(
+            "postgresql://{USER}:{PASSWORD}@{host}:{}/{DATABASE}",
+            self.port
+        )
     }
 
     /// Connects as the superuser; panics (with the server's output) if that fails.
@@ -229,7 +249,11 @@ impl TestServer {
     }
 
     /// Connects with explicit credentials (for authentication tests).
-    pub async fn connect_as(&self, user: &str, password: &str) -> Result<Client, tokio_postgres::Error> {
+    pub async fn connect_as(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Client, tokio_postgres::Error> {
         let (client, connection) = tokio_postgres::Config::new()
             .host(&self.host)
             .port(self.port)
@@ -273,7 +297,10 @@ impl TestServer {
                 Some(status) => Ok(status),
                 None => {
                     pg.kill9();
-                    Err(format!("postgres did not exit within {within:?}:\n{}", self.log_tail(60)))
+                    Err(format!(
+                        "postgres did not exit within {within:?}:\n{}",
+                        self.log_tail(60)
+                    ))
                 }
             };
         }
@@ -289,7 +316,9 @@ impl TestServer {
                     self.note(&format!("SIGTERM; exit status {status}"));
                     return Ok(status);
                 }
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 Ok(None) | Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -311,9 +340,12 @@ impl TestServer {
             self.kill9();
         }
         if let Some(pg) = self.postgres.as_mut() {
-            pg.start().unwrap_or_else(|e| panic!("restart the reference PostgreSQL: {e:#}"));
+            pg.start()
+                .unwrap_or_else(|e| panic!("restart the reference PostgreSQL: {e:#}"));
             self.port = pg.port();
-            self.shared.pid.store(pg.pid().unwrap_or(0), Ordering::SeqCst);
+            self.shared
+                .pid
+                .store(pg.pid().unwrap_or(0), Ordering::SeqCst);
             self.starts += 1;
             return;
         }
@@ -336,7 +368,10 @@ impl TestServer {
         if self.is_running() {
             return;
         }
-        let status = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+        let status = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten());
         let watchdog = if self.shared.watchdog_fired.load(Ordering::SeqCst) {
             " (killed by the e2e watchdog: THUNDERDB_E2E_TIMEOUT_SECS)"
         } else {
@@ -403,11 +438,16 @@ impl TestServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         // Hermetic: a developer's THUNDERDB_* settings (say THUNDERDB_WAL_FSYNC=false) must not
-        // change what the tests check.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("THUNDERDB_") {
-                cmd.env_remove(&key);
-            }
+        // change what the tests check. THUNDERDB_LOG (the log filter) passes through.
+        let inherited: Vec<std::ffi::OsString> = std::env::vars_os()
+            .map(|(key, _)| key)
+            .filter(|key| {
+                let name = key.to_string_lossy();
+                name.starts_with("THUNDERDB_") && name != "THUNDERDB_LOG"
+            })
+            .collect();
+        for key in inherited {
+            cmd.env_remove(key);
         }
         cmd.env("THUNDERDB_PASSWORD", PASSWORD);
         let mut child = cmd
@@ -424,7 +464,12 @@ impl TestServer {
         let (ready_tx, ready_rx) = mpsc::channel();
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        drain(stdout, "[stdout] ", Arc::clone(&self.shared), Some(ready_tx));
+        drain(
+            stdout,
+            "[stdout] ",
+            Arc::clone(&self.shared),
+            Some(ready_tx),
+        );
         drain(stderr, "[stderr] ", Arc::clone(&self.shared), None);
         self.shared.pid.store(child.id(), Ordering::SeqCst);
         self.child = Some(child);
@@ -524,14 +569,21 @@ fn drain(
 fn parse_listen_addr(addr: &str) -> Option<(String, u16)> {
     if let Ok(sock) = addr.parse::<SocketAddr>() {
         let host = if sock.ip().is_unspecified() {
-            if sock.is_ipv6() { "::1".to_string() } else { "127.0.0.1".to_string() }
+            if sock.is_ipv6() {
+                "::1".to_string()
+            } else {
+                "127.0.0.1".to_string()
+            }
         } else {
             sock.ip().to_string()
         };
         return Some((host, sock.port()));
     }
     let (host, port) = addr.rsplit_once(':')?;
-    Some((host.trim_matches(['[', ']']).to_string(), port.parse().ok()?))
+    Some((
+        host.trim_matches(['[', ']']).to_string(),
+        port.parse().ok()?,
+    ))
 }
 
 /// Connects with a key-value connection string and drives the connection in the background.
@@ -547,7 +599,12 @@ pub async fn connect_with(conn_str: &str) -> Result<Client, tokio_postgres::Erro
 /// cause (connection closed, I/O error …).
 pub fn describe(err: &tokio_postgres::Error) -> String {
     if let Some(db) = err.as_db_error() {
-        let mut text = format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
+        let mut text = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
         if let Some(detail) = db.detail() {
             text.push_str(&format!("; DETAIL: {detail}"));
         }
@@ -557,160 +614,6 @@ pub fn describe(err: &tokio_postgres::Error) -> String {
         Some(source) => format!("{err}: {source}"),
         None => err.to_string(),
     }
-}
-
-/// The SQLSTATE of an error as text, or `-` when the server sent none.
-pub fn sqlstate(err: &tokio_postgres::Error) -> String {
-    err.code().map(|c| c.code().to_string()).unwrap_or_else(|| "-".into())
-}
-
-/// Runs `sql` through the simple-query protocol; panics with the SQL and the error on failure.
-pub async fn simple(client: &Client, sql: &str) -> Vec<SimpleQueryMessage> {
-    match client.simple_query(sql).await {
-        Ok(messages) => messages,
-        Err(e) => panic!("query failed: {}\n  sql: {sql}", describe(&e)),
-    }
-}
-
-/// The rows of simple-query messages as text lines: cells joined by `|`, NULL shown as `NULL`
-/// (PostgreSQL's text output otherwise untouched: `t`/`f`, `149.97`, `\x00ff` …).
-pub fn render(messages: &[SimpleQueryMessage]) -> Vec<String> {
-    let mut lines = Vec::new();
-    for message in messages {
-        if let SimpleQueryMessage::Row(row) = message {
-            let cells: Vec<&str> = (0..row.len()).map(|i| row.get(i).unwrap_or("NULL")).collect();
-            lines.push(cells.join("|"));
-        }
-    }
-    lines
-}
-
-/// The row count of the last CommandComplete (`INSERT 0 3` → 3).
-pub fn command_count(messages: &[SimpleQueryMessage]) -> Option<u64> {
-    messages.iter().rev().find_map(|m| match m {
-        SimpleQueryMessage::CommandComplete(n) => Some(*n),
-        _ => None,
-    })
-}
-
-/// The rows of a query as `a|b` lines (see [`render`]).
-pub async fn query_lines(client: &Client, sql: &str) -> Vec<String> {
-    render(&simple(client, sql).await)
-}
-
-/// The single value of a one-row, one-column query (NULL as `NULL`).
-pub async fn query_value(client: &Client, sql: &str) -> String {
-    let lines = query_lines(client, sql).await;
-    assert_eq!(lines.len(), 1, "expected one row\n  sql: {sql}\n  got: {lines:?}");
-    lines.into_iter().next().expect("one row")
-}
-
-fn expected_lines(expected: &str) -> Vec<String> {
-    expected.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
-}
-
-/// Asserts the rows of `sql`, in order. `expected` holds one row per line (surrounding blank
-/// space ignored), cells separated by `|`, NULL written `NULL`; "" means no rows.
-pub async fn check(client: &Client, sql: &str, expected: &str) {
-    let actual = query_lines(client, sql).await;
-    let expected = expected_lines(expected);
-    assert!(
-        actual == expected,
-        "wrong result\n  sql: {sql}\n  expected:\n    {}\n  actual:\n    {}",
-        expected.join("\n    "),
-        actual.join("\n    ")
-    );
-}
-
-/// Like [`check`] but ignores row order (for RETURNING and queries without ORDER BY).
-pub async fn check_unordered(client: &Client, sql: &str, expected: &str) {
-    let mut actual = query_lines(client, sql).await;
-    let mut expected = expected_lines(expected);
-    actual.sort();
-    expected.sort();
-    assert!(
-        actual == expected,
-        "wrong result (any order)\n  sql: {sql}\n  expected:\n    {}\n  actual:\n    {}",
-        expected.join("\n    "),
-        actual.join("\n    ")
-    );
-}
-
-/// Runs a statement and returns the row count of its (last) command tag.
-pub async fn exec(client: &Client, sql: &str) -> u64 {
-    command_count(&simple(client, sql).await).unwrap_or(0)
-}
-
-/// Asserts that a statement that changes rows reports `count` in its command tag.
-pub async fn exec_count(client: &Client, sql: &str, count: u64) {
-    let got = exec(client, sql).await;
-    assert_eq!(got, count, "wrong row count in the command tag\n  sql: {sql}");
-}
-
-/// Asserts that `sql` fails with SQLSTATE `code` (an ErrorResponse, not a dropped connection).
-/// Returns the server's message.
-pub async fn expect_error(client: &Client, sql: &str, code: &SqlState) -> String {
-    let message = match client.simple_query(sql).await {
-        Ok(messages) => panic!(
-            "expected SQLSTATE {} but the statement succeeded\n  sql: {sql}\n  rows: {:?}",
-            code.code(),
-            render(&messages)
-        ),
-        Err(e) => {
-            let Some(db) = e.as_db_error() else {
-                panic!("expected SQLSTATE {} but got {}\n  sql: {sql}", code.code(), describe(&e));
-            };
-            assert_eq!(
-                db.code(),
-                code,
-                "wrong SQLSTATE (expected {}, got {}: {})\n  sql: {sql}",
-                code.code(),
-                db.code().code(),
-                db.message()
-            );
-            db.message().to_string()
-        }
-    };
-    message
-}
-
-/// Asserts that the session still answers `SELECT 1` (an error ends a statement, never the
-/// session).
-pub async fn assert_usable(client: &Client, after: &str) {
-    match client.simple_query("SELECT 1").await {
-        Ok(messages) => assert_eq!(render(&messages), ["1"], "SELECT 1 after {after}"),
-        Err(e) => panic!("the session is unusable after {after}: {}", describe(&e)),
-    }
-}
-
-/// Like [`expect_error`] but through the extended protocol (Parse/Bind/Execute).
-pub async fn expect_error_extended(client: &Client, sql: &str, code: &SqlState) -> String {
-    match client.query(sql, &[]).await {
-        Ok(rows) => panic!(
-            "expected SQLSTATE {} but the statement succeeded with {} rows\n  sql: {sql}",
-            code.code(),
-            rows.len()
-        ),
-        Err(e) => {
-            assert_eq!(
-                e.code(),
-                Some(code),
-                "wrong error (expected SQLSTATE {}): {}\n  sql: {sql}",
-                code.code(),
-                describe(&e)
-            );
-            e.as_db_error().map(|db| db.message().to_string()).unwrap_or_default()
-        }
-    }
-}
-
-/// Whether the error tells a client to retry the transaction (40001; PostgreSQL's locking
-/// also reports deadlocks, 40P01).
-pub fn is_retryable(err: &tokio_postgres::Error) -> bool {
-    matches!(
-        err.code(),
-        Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
-    )
 }
 
 /// `<manifest dir>/../shared/compat` unless `THUNDERDB_COMPAT_DIR` says otherwise.

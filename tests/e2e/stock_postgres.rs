@@ -91,7 +91,10 @@ impl StockPostgres {
                 .status()
                 .context("run chown")?;
             if !status.success() {
-                bail!("chown {} to the postgres user failed", root.path().display());
+                bail!(
+                    "chown {} to the postgres user failed",
+                    root.path().display()
+                );
             }
         }
 
@@ -118,11 +121,25 @@ impl StockPostgres {
             );
         }
 
-        let mut pg = StockPostgres { opts, root, bin_dir, run_as, child: None, port: 0 };
+        let mut pg = StockPostgres {
+            opts,
+            root,
+            bin_dir,
+            run_as,
+            child: None,
+            port: 0,
+        };
         pg.start()?;
         if pg.opts.database != "postgres" {
             let out = Command::new(pg.bin_dir.join("createdb"))
-                .args(["-h", "127.0.0.1", "-p", &pg.port.to_string(), "-U", &pg.opts.user])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    pg.port.to_string().as_str(),
+                    "-U",
+                    pg.opts.user.as_str(),
+                ])
                 .arg(&pg.opts.database)
                 .env("PGPASSWORD", &pg.opts.password)
                 .stdin(Stdio::null())
@@ -154,13 +171,18 @@ impl StockPostgres {
             .arg("-c")
             .arg("listen_addresses=127.0.0.1")
             .arg("-c")
-            .arg(format!("unix_socket_directories={}", self.root.path().display()))
+            .arg(format!(
+                "unix_socket_directories={}",
+                self.root.path().display()
+            ))
             .args(["-c", "fsync=on", "-c", "synchronous_commit=on"]);
         for (name, value) in &self.opts.settings {
             cmd.arg("-c").arg(format!("{name}={value}"));
         }
         cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().context("clone the log file handle")?))
+            .stdout(Stdio::from(
+                log.try_clone().context("clone the log file handle")?,
+            ))
             .stderr(Stdio::from(log));
         if self.opts.own_process_group {
             cmd.process_group(0);
@@ -177,23 +199,36 @@ impl StockPostgres {
     fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Some(status) = child.try_wait().context("poll postgres")? {
-                    self.child = None;
-                    bail!("postgres exited during start-up ({status}):\n{}", self.log_tail(40));
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait().context("poll postgres")?
+            {
+                self.child = None;
+                bail!(
+                    "postgres exited during start-up ({status}):\n{}",
+                    self.log_tail(40)
+                );
             }
             let ready = Command::new(self.bin_dir.join("pg_isready"))
-                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string(), "-t", "1"])
+                .args([
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    self.port.to_string().as_str(),
+                    "-t",
+                    "1",
+                ])
                 .stdin(Stdio::null())
                 .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
+                .is_ok_and(|s| s.success());
             if ready {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("postgres not ready after {timeout:?}:\n{}", self.log_tail(40));
+                bail!(
+                    "postgres not ready after {timeout:?}:\n{}",
+                    self.log_tail(40)
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -247,7 +282,9 @@ impl StockPostgres {
                     self.child = None;
                     return Some(status);
                 }
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 Ok(None) => return None,
                 Err(_) => {
                     self.child = None;
@@ -303,7 +340,10 @@ impl StockPostgres {
 
     /// The last `lines` lines of the server log.
     pub fn log_tail(&self, lines: usize) -> String {
-        tail(&fs::read_to_string(self.log_path()).unwrap_or_default(), lines)
+        tail(
+            &fs::read_to_string(self.log_path()).unwrap_or_default(),
+            lines,
+        )
     }
 }
 
@@ -329,7 +369,11 @@ pub fn free_port() -> Result<u16> {
 
 /// Sends a signal by pid (or to the process group `pid` when `group`) with the `kill` command.
 pub fn signal(pid: u32, name: &str, group: bool) {
-    let target = if group { format!("-{pid}") } else { pid.to_string() };
+    let target = if group {
+        format!("-{pid}")
+    } else {
+        pid.to_string()
+    };
     let _ = Command::new("kill")
         .arg(format!("-{name}"))
         .arg("--")
@@ -343,13 +387,12 @@ pub fn signal(pid: u32, name: &str, group: bool) {
 /// Whether any process of the process group `pgid` still exists.
 fn group_alive(pgid: u32) -> bool {
     Command::new("kill")
-        .args(["-0", "--", &format!("-{pgid}")])
+        .args(["-0", "--", format!("-{pgid}").as_str()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+        .is_ok_and(|s| s.success())
 }
 
 /// The uid/gid of the `postgres` account when this process runs as root, since PostgreSQL
@@ -366,7 +409,14 @@ fn postgres_account_if_root() -> Result<Option<(u32, u32)>> {
 fn id(args: &[&str]) -> Result<u32> {
     let out = Command::new("id").args(args).output().context("run id")?;
     if !out.status.success() {
-        bail!("id {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "id {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
-    String::from_utf8_lossy(&out.stdout).trim().parse().context("parse the output of id")
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("parse the output of id")
 }

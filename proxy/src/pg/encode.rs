@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use bytes::{BufMut, BytesMut};
-use chrono::{DateTime, NaiveTime, Utc};
 use pgwire::api::Type;
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
 use pgwire::error::PgWireResult;
@@ -14,10 +12,14 @@ use thunderdb_compute::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use thunderdb_compute::arrow::buffer::NullBuffer;
 use thunderdb_compute::arrow::compute::cast;
 use thunderdb_compute::arrow::datatypes::*;
-use thunderdb_compute::arrow::util::display::{ArrayFormatter, FormatOptions as ArrowFormatOptions};
+use thunderdb_compute::arrow::util::display::{
+    ArrayFormatter, FormatOptions as ArrowFormatOptions,
+};
 
-use super::text::{self, MICROS_PER_DAY};
+use super::binary::write_binary;
+use super::text;
 use super::types::{PgColumnType, PgScalar, list_element, pg_column_type, pg_scalar};
+use super::values::*;
 use crate::error::{Error, Result};
 
 /// Session settings that change how values print.
@@ -34,18 +36,27 @@ pub(crate) fn data_rows(
     fields: Arc<Vec<FieldInfo>>,
     ctx: EncodeContext,
 ) -> impl Iterator<Item = PgWireResult<DataRow>> + Send + 'static {
-    let mut encoder = RowEncoder { out: DataRowEncoder::new(fields.clone()), fields, ctx, scratch: String::new() };
-    batches.into_iter().flat_map(move |batch| -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send> {
-        match normalize_columns(&batch) {
-            Ok(columns) => {
-                let mut encoder = encoder.fork();
-                Box::new((0..batch.num_rows()).map(move |row| {
-                    encoder.encode_row(&columns, row).map_err(Error::into_pgwire)
-                }))
+    let mut encoder = RowEncoder {
+        out: DataRowEncoder::new(fields.clone()),
+        fields,
+        ctx,
+        scratch: String::new(),
+    };
+    batches.into_iter().flat_map(
+        move |batch| -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send> {
+            match normalize_columns(&batch) {
+                Ok(columns) => {
+                    let mut encoder = encoder.fork();
+                    Box::new((0..batch.num_rows()).map(move |row| {
+                        encoder
+                            .encode_row(&columns, row)
+                            .map_err(Error::into_pgwire)
+                    }))
+                }
+                Err(e) => Box::new(std::iter::once(Err(e.into_pgwire()))),
             }
-            Err(e) => Box::new(std::iter::once(Err(e.into_pgwire()))),
-        }
-    })
+        },
+    )
 }
 
 /// A column ready to encode: its array (dictionaries and run-end encodings decoded) and the
@@ -67,10 +78,16 @@ fn normalize_columns(batch: &RecordBatch) -> Result<Vec<Column>> {
                 _ => None,
             };
             let array = match decoded {
-                Some(value_type) => cast(array, &value_type).map_err(|e| Error::invalid("XX000", e.to_string()))?,
+                Some(value_type) => {
+                    cast(array, &value_type).map_err(|e| Error::invalid("XX000", e.to_string()))?
+                }
                 None => array.clone(),
             };
-            Ok(Column { nulls: array.logical_nulls(), pg: pg_column_type(array.data_type()), array })
+            Ok(Column {
+                nulls: array.logical_nulls(),
+                pg: pg_column_type(array.data_type()),
+                array,
+            })
         })
         .collect()
 }
@@ -96,7 +113,11 @@ impl RowEncoder {
     fn encode_row(&mut self, columns: &[Column], row: usize) -> Result<DataRow> {
         let out = &mut self.out;
         for (i, column) in columns.iter().enumerate() {
-            let format = self.fields.get(i).map(|f| f.format()).unwrap_or(FieldFormat::Text);
+            let format = self
+                .fields
+                .get(i)
+                .map(|f| f.format())
+                .unwrap_or(FieldFormat::Text);
             if column.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
                 put_null(out)?;
             } else if format == FieldFormat::Binary && column.pg != PgColumnType::Display {
@@ -111,204 +132,61 @@ impl RowEncoder {
     }
 }
 
-fn put_null(out: &mut DataRowEncoder) -> Result<()> {
-    out.encode_field_with_type_and_format(&None::<i32>, &Type::INT4, FieldFormat::Binary, &FormatOptions::default())
-        .map_err(encode_error)
+pub(crate) fn put_null(out: &mut DataRowEncoder) -> Result<()> {
+    out.encode_field_with_type_and_format(
+        &None::<i32>,
+        &Type::INT4,
+        FieldFormat::Binary,
+        &FormatOptions::default(),
+    )
+    .map_err(encode_error)
 }
 
 fn put_text(out: &mut DataRowEncoder, text: &str) -> Result<()> {
     // Plain `text` makes pgwire copy the bytes as they are (it quotes only array elements).
-    out.encode_field_with_type_and_format(&text, &Type::TEXT, FieldFormat::Text, &FormatOptions::default())
-        .map_err(encode_error)
+    out.encode_field_with_type_and_format(
+        &text,
+        &Type::TEXT,
+        FieldFormat::Text,
+        &FormatOptions::default(),
+    )
+    .map_err(encode_error)
 }
 
 /// Raw bytes already in PostgreSQL's binary format for the column's type.
-fn put_raw(out: &mut DataRowEncoder, bytes: &[u8]) -> Result<()> {
-    out.encode_field_with_type_and_format(&bytes, &Type::BYTEA, FieldFormat::Binary, &FormatOptions::default())
-        .map_err(encode_error)
+pub(crate) fn put_raw(out: &mut DataRowEncoder, bytes: &[u8]) -> Result<()> {
+    out.encode_field_with_type_and_format(
+        &bytes,
+        &Type::BYTEA,
+        FieldFormat::Binary,
+        &FormatOptions::default(),
+    )
+    .map_err(encode_error)
 }
 
-fn encode_error(e: impl std::fmt::Display) -> Error {
+pub(crate) fn encode_error(e: impl std::fmt::Display) -> Error {
     Error::invalid("XX000", format!("could not encode value: {e}"))
 }
 
-/// Encodes one binary value through postgres-types' `ToSql`, as pgwire does.
-macro_rules! put_binary {
-    ($out:expr, $value:expr, $ty:expr) => {
-        $out.encode_field_with_type_and_format(&$value, &$ty, FieldFormat::Binary, &FormatOptions::default())
-            .map_err(encode_error)
-    };
-}
-
-fn out_of_range(what: &str) -> Error {
-    Error::invalid("22008", format!("{what} out of range"))
-}
-
-/// An integer column's value widened to i128, for the integer and numeric encodings.
-fn integer_value(array: &dyn Array, row: usize) -> Option<i128> {
-    Some(match array.data_type() {
-        DataType::Int8 => array.as_primitive::<Int8Type>().value(row).into(),
-        DataType::Int16 => array.as_primitive::<Int16Type>().value(row).into(),
-        DataType::Int32 => array.as_primitive::<Int32Type>().value(row).into(),
-        DataType::Int64 => array.as_primitive::<Int64Type>().value(row).into(),
-        DataType::UInt8 => array.as_primitive::<UInt8Type>().value(row).into(),
-        DataType::UInt16 => array.as_primitive::<UInt16Type>().value(row).into(),
-        DataType::UInt32 => array.as_primitive::<UInt32Type>().value(row).into(),
-        DataType::UInt64 => array.as_primitive::<UInt64Type>().value(row).into(),
-        _ => return None,
-    })
-}
-
-/// A decimal or integer value as (unscaled digits, scale) for `numeric`.
-fn numeric_value(array: &dyn Array, row: usize) -> Option<(String, i8)> {
-    Some(match array.data_type() {
-        DataType::Decimal32(_, s) => (array.as_primitive::<Decimal32Type>().value(row).to_string(), *s),
-        DataType::Decimal64(_, s) => (array.as_primitive::<Decimal64Type>().value(row).to_string(), *s),
-        DataType::Decimal128(_, s) => (array.as_primitive::<Decimal128Type>().value(row).to_string(), *s),
-        DataType::Decimal256(_, s) => (array.as_primitive::<Decimal256Type>().value(row).to_string(), *s),
-        _ => (integer_value(array, row)?.to_string(), 0),
-    })
-}
-
-fn float_value(array: &dyn Array, row: usize) -> Option<f64> {
-    Some(match array.data_type() {
-        DataType::Float16 => array.as_primitive::<Float16Type>().value(row).to_f64(),
-        DataType::Float32 => array.as_primitive::<Float32Type>().value(row).into(),
-        DataType::Float64 => array.as_primitive::<Float64Type>().value(row),
-        _ => return None,
-    })
-}
-
-fn str_value(array: &dyn Array, row: usize) -> Option<&str> {
-    Some(match array.data_type() {
-        DataType::Utf8 => array.as_string::<i32>().value(row),
-        DataType::LargeUtf8 => array.as_string::<i64>().value(row),
-        DataType::Utf8View => array.as_string_view().value(row),
-        _ => return None,
-    })
-}
-
-fn bytes_value(array: &dyn Array, row: usize) -> Option<&[u8]> {
-    Some(match array.data_type() {
-        DataType::Binary => array.as_binary::<i32>().value(row),
-        DataType::LargeBinary => array.as_binary::<i64>().value(row),
-        DataType::BinaryView => array.as_binary_view().value(row),
-        DataType::FixedSizeBinary(_) => array.as_fixed_size_binary().value(row),
-        _ => return None,
-    })
-}
-
-/// Days since 1970-01-01 of a date column.
-fn date_value(array: &dyn Array, row: usize) -> Option<i64> {
-    Some(match array.data_type() {
-        DataType::Date32 => array.as_primitive::<Date32Type>().value(row).into(),
-        DataType::Date64 => array.as_primitive::<Date64Type>().value(row).div_euclid(86_400_000),
-        _ => return None,
-    })
-}
-
-fn to_micros(value: i64, unit: &TimeUnit) -> Option<i64> {
-    match unit {
-        TimeUnit::Second => value.checked_mul(1_000_000),
-        TimeUnit::Millisecond => value.checked_mul(1_000),
-        TimeUnit::Microsecond => Some(value),
-        // PostgreSQL keeps microseconds; round down like a cast to timestamp(6) of a floor.
-        TimeUnit::Nanosecond => Some(value.div_euclid(1_000)),
-    }
-}
-
-/// Microseconds since midnight of a time column.
-fn time_value(array: &dyn Array, row: usize) -> Option<i64> {
-    match array.data_type() {
-        DataType::Time32(unit) => {
-            let v = match unit {
-                TimeUnit::Second => array.as_primitive::<Time32SecondType>().value(row),
-                _ => array.as_primitive::<Time32MillisecondType>().value(row),
-            };
-            to_micros(v.into(), unit)
-        }
-        DataType::Time64(unit) => {
-            let v = match unit {
-                TimeUnit::Nanosecond => array.as_primitive::<Time64NanosecondType>().value(row),
-                _ => array.as_primitive::<Time64MicrosecondType>().value(row),
-            };
-            to_micros(v, unit)
-        }
-        _ => None,
-    }
-    .map(|us| us.rem_euclid(MICROS_PER_DAY))
-}
-
-/// Microseconds since the Unix epoch of a timestamp column.
-fn timestamp_value(array: &dyn Array, row: usize) -> Option<i64> {
-    let DataType::Timestamp(unit, _) = array.data_type() else {
-        return None;
-    };
-    let v = match unit {
-        TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row),
-        TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row),
-        TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row),
-        TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
-    };
-    to_micros(v, unit)
-}
-
-/// (months, days, microseconds) of an interval or duration column.
-fn interval_value(array: &dyn Array, row: usize) -> Option<(i32, i32, i64)> {
-    Some(match array.data_type() {
-        DataType::Interval(IntervalUnit::YearMonth) => {
-            (array.as_primitive::<IntervalYearMonthType>().value(row), 0, 0)
-        }
-        DataType::Interval(IntervalUnit::DayTime) => {
-            let v = array.as_primitive::<IntervalDayTimeType>().value(row);
-            (0, v.days, i64::from(v.milliseconds) * 1_000)
-        }
-        DataType::Interval(IntervalUnit::MonthDayNano) => {
-            let v = array.as_primitive::<IntervalMonthDayNanoType>().value(row);
-            (v.months, v.days, v.nanoseconds / 1_000)
-        }
-        DataType::Duration(unit) => {
-            let v = match unit {
-                TimeUnit::Second => array.as_primitive::<DurationSecondType>().value(row),
-                TimeUnit::Millisecond => array.as_primitive::<DurationMillisecondType>().value(row),
-                TimeUnit::Microsecond => array.as_primitive::<DurationMicrosecondType>().value(row),
-                TimeUnit::Nanosecond => array.as_primitive::<DurationNanosecondType>().value(row),
-            };
-            let micros = match unit {
-                TimeUnit::Nanosecond => v / 1_000,
-                _ => to_micros(v, unit)?,
-            };
-            (0, 0, micros)
-        }
-        _ => return None,
-    })
-}
-
-/// The row's element list of a list column.
-fn list_value(array: &dyn Array, row: usize) -> Option<ArrayRef> {
-    Some(match array.data_type() {
-        DataType::List(_) => array.as_list::<i32>().value(row),
-        DataType::LargeList(_) => array.as_list::<i64>().value(row),
-        DataType::ListView(_) => array.as_list_view::<i32>().value(row),
-        DataType::LargeListView(_) => array.as_list_view::<i64>().value(row),
-        DataType::FixedSizeList(..) => array.as_fixed_size_list().value(row),
-        _ => return None,
-    })
-}
-
-fn unexpected(array: &dyn Array) -> Error {
-    Error::invalid("XX000", format!("cannot encode a value of type {}", array.data_type()))
-}
 
 /// Appends the PostgreSQL text form of `array[row]` (not null) to `out`.
-pub(crate) fn write_text(array: &dyn Array, row: usize, ctx: EncodeContext, out: &mut String) -> Result<()> {
+pub(crate) fn write_text(
+    array: &dyn Array,
+    row: usize,
+    ctx: EncodeContext,
+    out: &mut String,
+) -> Result<()> {
     use std::fmt::Write;
     let dt = array.data_type();
     if list_element(dt).is_some() {
         return write_array_text(array, row, ctx, out);
     }
     match pg_scalar(dt) {
-        Some(PgScalar::Bool) => out.push(if array.as_boolean().value(row) { 't' } else { 'f' }),
+        Some(PgScalar::Bool) => out.push(if array.as_boolean().value(row) {
+            't'
+        } else {
+            'f'
+        }),
         Some(PgScalar::Int2 | PgScalar::Int4 | PgScalar::Int8) => {
             let v = integer_value(array, row).ok_or_else(|| unexpected(array))?;
             let _ = write!(out, "{v}");
@@ -317,22 +195,31 @@ pub(crate) fn write_text(array: &dyn Array, row: usize, ctx: EncodeContext, out:
             let v = float_value(array, row).ok_or_else(|| unexpected(array))?;
             text::float4_out(v as f32, out);
         }
-        Some(PgScalar::Float8) => {
-            text::float8_out(float_value(array, row).ok_or_else(|| unexpected(array))?, out)
-        }
+        Some(PgScalar::Float8) => text::float8_out(
+            float_value(array, row).ok_or_else(|| unexpected(array))?,
+            out,
+        ),
         Some(PgScalar::Numeric) => {
             let (digits, scale) = numeric_value(array, row).ok_or_else(|| unexpected(array))?;
             text::numeric_out(&digits, scale, out);
         }
-        Some(PgScalar::Text) => out.push_str(str_value(array, row).ok_or_else(|| unexpected(array))?),
-        Some(PgScalar::Bytea) => text::bytea_out(bytes_value(array, row).ok_or_else(|| unexpected(array))?, out),
+        Some(PgScalar::Text) => {
+            out.push_str(str_value(array, row).ok_or_else(|| unexpected(array))?)
+        }
+        Some(PgScalar::Bytea) => text::bytea_out(
+            bytes_value(array, row).ok_or_else(|| unexpected(array))?,
+            out,
+        ),
         Some(PgScalar::Date) => {
             let days = date_value(array, row).ok_or_else(|| unexpected(array))?;
             if !text::date_out(days, out) {
                 return Err(out_of_range("date"));
             }
         }
-        Some(PgScalar::Time) => text::time_out(time_value(array, row).ok_or_else(|| unexpected(array))?, out),
+        Some(PgScalar::Time) => text::time_out(
+            time_value(array, row).ok_or_else(|| unexpected(array))?,
+            out,
+        ),
         Some(scalar @ (PgScalar::Timestamp | PgScalar::TimestampTz)) => {
             let micros = timestamp_value(array, row).ok_or_else(|| out_of_range("timestamp"))?;
             let offset = (scalar == PgScalar::TimestampTz).then_some(ctx.utc_offset_secs);
@@ -341,7 +228,8 @@ pub(crate) fn write_text(array: &dyn Array, row: usize, ctx: EncodeContext, out:
             }
         }
         Some(PgScalar::Interval) => {
-            let (months, days, micros) = interval_value(array, row).ok_or_else(|| out_of_range("interval"))?;
+            let (months, days, micros) =
+                interval_value(array, row).ok_or_else(|| out_of_range("interval"))?;
             text::interval_out(months, days, micros, out);
         }
         None => {
@@ -355,7 +243,12 @@ pub(crate) fn write_text(array: &dyn Array, row: usize, ctx: EncodeContext, out:
 }
 
 /// `{1,2,NULL}`, `{{1,2},{3,4}}`, `{"a b",NULL}` as `array_out` prints them.
-fn write_array_text(array: &dyn Array, row: usize, ctx: EncodeContext, out: &mut String) -> Result<()> {
+fn write_array_text(
+    array: &dyn Array,
+    row: usize,
+    ctx: EncodeContext,
+    out: &mut String,
+) -> Result<()> {
     let values = list_value(array, row).ok_or_else(|| unexpected(array))?;
     let nulls = values.logical_nulls();
     let nested = list_element(values.data_type()).is_some();
@@ -379,174 +272,187 @@ fn write_array_text(array: &dyn Array, row: usize, ctx: EncodeContext, out: &mut
     Ok(())
 }
 
-/// Encodes `array[row]` (not null) in PostgreSQL's binary format for the column type `pg`.
-fn write_binary(array: &dyn Array, pg: PgColumnType, row: usize, out: &mut DataRowEncoder) -> Result<()> {
-    match pg {
-        PgColumnType::Scalar(scalar) => write_binary_scalar(array, scalar, row, out),
-        PgColumnType::Array(scalar) => {
-            let mut payload = BytesMut::new();
-            write_binary_array(array, scalar, row, &mut payload)?;
-            put_raw(out, &payload)
-        }
-        PgColumnType::Display => Err(unexpected(array)),
-    }
-}
 
-fn write_binary_scalar(array: &dyn Array, scalar: PgScalar, row: usize, out: &mut DataRowEncoder) -> Result<()> {
-    let int = || integer_value(array, row).ok_or_else(|| unexpected(array));
-    let narrow = |_| Error::invalid("22003", "integer out of range");
-    match scalar {
-        PgScalar::Bool => put_binary!(out, array.as_boolean().value(row), Type::BOOL),
-        PgScalar::Int2 => put_binary!(out, i16::try_from(int()?).map_err(narrow)?, Type::INT2),
-        PgScalar::Int4 => put_binary!(out, i32::try_from(int()?).map_err(narrow)?, Type::INT4),
-        PgScalar::Int8 => put_binary!(out, i64::try_from(int()?).map_err(narrow)?, Type::INT8),
-        PgScalar::Float4 => {
-            put_binary!(out, float_value(array, row).ok_or_else(|| unexpected(array))? as f32, Type::FLOAT4)
-        }
-        PgScalar::Float8 => put_binary!(out, float_value(array, row).ok_or_else(|| unexpected(array))?, Type::FLOAT8),
-        PgScalar::Numeric => {
-            let (digits, scale) = numeric_value(array, row).ok_or_else(|| unexpected(array))?;
-            put_raw(out, &numeric_send(&digits, scale))
-        }
-        PgScalar::Text => put_binary!(out, str_value(array, row).ok_or_else(|| unexpected(array))?, Type::TEXT),
-        PgScalar::Bytea => put_binary!(out, bytes_value(array, row).ok_or_else(|| unexpected(array))?, Type::BYTEA),
-        PgScalar::Date => {
-            let days = date_value(array, row).ok_or_else(|| unexpected(array))?;
-            let date = text::date_from_unix_days(days).ok_or_else(|| out_of_range("date"))?;
-            put_binary!(out, date, Type::DATE)
-        }
-        PgScalar::Time => {
-            let micros = time_value(array, row).ok_or_else(|| unexpected(array))?;
-            let time = NaiveTime::from_num_seconds_from_midnight_opt(
-                (micros / 1_000_000) as u32,
-                (micros % 1_000_000) as u32 * 1_000,
-            )
-            .ok_or_else(|| out_of_range("time"))?;
-            put_binary!(out, time, Type::TIME)
-        }
-        PgScalar::Timestamp | PgScalar::TimestampTz => {
-            let micros = timestamp_value(array, row).ok_or_else(|| out_of_range("timestamp"))?;
-            let ts: DateTime<Utc> = DateTime::from_timestamp_micros(micros).ok_or_else(|| out_of_range("timestamp"))?;
-            if scalar == PgScalar::Timestamp {
-                put_binary!(out, ts.naive_utc(), Type::TIMESTAMP)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgwire::api::results::FieldFormat::{Binary, Text};
+    use rust_decimal::Decimal;
+    use thunderdb_compute::arrow::array::{
+        BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int32Array,
+        IntervalMonthDayNanoArray, ListArray, NullArray, StringArray, TimestampMicrosecondArray,
+    };
+    use thunderdb_compute::arrow::datatypes::{Field, Schema};
+
+    use super::super::types::field_info;
+
+    /// Encodes one row and splits the DataRow into its fields.
+    fn encode(
+        columns: Vec<ArrayRef>,
+        formats: &[FieldFormat],
+        ctx: EncodeContext,
+    ) -> Vec<Option<Vec<u8>>> {
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let fields = Arc::new(
+            schema
+                .fields()
+                .iter()
+                .zip(formats)
+                .map(|(f, fmt)| field_info(f, *fmt))
+                .collect(),
+        );
+        let batch = RecordBatch::try_new(schema, columns).unwrap();
+        let row = data_rows(vec![batch], fields, ctx).next().unwrap().unwrap();
+        let mut data = &row.data[..];
+        let mut out = Vec::new();
+        for _ in 0..row.field_count {
+            let len = data.get_i32();
+            if len < 0 {
+                out.push(None);
             } else {
-                put_binary!(out, ts, Type::TIMESTAMPTZ)
+                out.push(Some(data[..len as usize].to_vec()));
+                data.advance(len as usize);
             }
         }
-        PgScalar::Interval => {
-            let (months, days, micros) = interval_value(array, row).ok_or_else(|| out_of_range("interval"))?;
-            let mut buf = BytesMut::with_capacity(16);
-            buf.put_i64(micros);
-            buf.put_i32(days);
-            buf.put_i32(months);
-            put_raw(out, &buf)
+        out
+    }
+
+    fn texts(columns: Vec<ArrayRef>, ctx: EncodeContext) -> Vec<Option<String>> {
+        let formats = vec![Text; columns.len()];
+        encode(columns, &formats, ctx)
+            .into_iter()
+            .map(|v| v.map(|b| String::from_utf8(b).unwrap()))
+            .collect()
+    }
+
+    use bytes::Buf;
+
+    #[test]
+    fn text_columns_print_like_postgres() {
+        let ts = 1_706_708_700_000_000i64; // 2024-01-31 13:45:00 UTC
+        let ints = ListArray::from_iter_primitive::<Int64Type, _, _>(vec![Some(vec![
+            Some(1),
+            Some(2),
+            None,
+        ])]);
+        let strings = {
+            let values =
+                Arc::new(StringArray::from(vec![Some("a b"), None, Some("x")])) as ArrayRef;
+            ListArray::new(
+                Arc::new(Field::new_list_field(DataType::Utf8, true)),
+                thunderdb_compute::arrow::buffer::OffsetBuffer::from_lengths([3]),
+                values,
+                None,
+            )
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(BooleanArray::from(vec![true])),
+            Arc::new(Int32Array::from(vec![-5])),
+            Arc::new(Float64Array::from(vec![0.1])),
+            Arc::new(
+                Decimal128Array::from(vec![550])
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            ),
+            Arc::new(Date32Array::from(vec![19_753])),
+            Arc::new(TimestampMicrosecondArray::from(vec![ts + 500_000])),
+            Arc::new(TimestampMicrosecondArray::from(vec![ts]).with_timezone("UTC")),
+            Arc::new(IntervalMonthDayNanoArray::from(vec![
+                IntervalMonthDayNano::new(14, 1, 7_200_000_000_000),
+            ])),
+            Arc::new(BinaryArray::from(vec![&[1u8, 2, 255][..]])),
+            Arc::new(ints),
+            Arc::new(strings),
+            Arc::new(NullArray::new(1)),
+        ];
+        let expected = [
+            "t",
+            "-5",
+            "0.1",
+            "5.50",
+            "2024-01-31",
+            "2024-01-31 13:45:00.5",
+            "2024-01-31 19:15:00+05:30",
+            "1 year 2 mons 1 day 02:00:00",
+            "\\x0102ff",
+            "{1,2,NULL}",
+            "{\"a b\",NULL,x}",
+        ];
+        let got = texts(
+            columns,
+            EncodeContext {
+                utc_offset_secs: 19_800,
+            },
+        );
+        for (g, e) in got.iter().zip(expected) {
+            assert_eq!(g.as_deref(), Some(e));
         }
+        assert_eq!(got[11], None);
     }
-}
 
-/// `array_send`: dimensions, a has-nulls flag, the element OID, then every element as
-/// length-prefixed binary in row-major order.
-fn write_binary_array(array: &dyn Array, scalar: PgScalar, row: usize, out: &mut BytesMut) -> Result<()> {
-    let values = list_value(array, row).ok_or_else(|| unexpected(array))?;
-    // Dimensions come from the first element at each level; `flatten` checks the rest agree.
-    let mut dims = vec![values.len()];
-    let mut probe = values.clone();
-    while list_element(probe.data_type()).is_some() && !probe.is_empty() && !probe.is_null(0) {
-        let first = list_value(probe.as_ref(), 0).ok_or_else(|| unexpected(probe.as_ref()))?;
-        dims.push(first.len());
-        probe = first;
+    /// pgwire's own encoding of `value` in binary, to compare against.
+    macro_rules! to_sql {
+        ($value:expr, $ty:expr) => {{
+            let mut enc = DataRowEncoder::new(Arc::new(Vec::new()));
+            enc.encode_field_with_type_and_format(&$value, &$ty, Binary, &FormatOptions::default())
+                .unwrap();
+            enc.take_row().data[4..].to_vec()
+        }};
     }
-    let mut elements = DataRowEncoder::new(Arc::new(Vec::new()));
-    let mut has_nulls = false;
-    flatten(&values, scalar, &dims[1..], &mut elements, &mut has_nulls)?;
-    let elements = elements.take_row();
 
-    let ndim = if values.is_empty() { 0 } else { dims.len() };
-    out.put_i32(ndim as i32);
-    out.put_i32(i32::from(has_nulls));
-    out.put_u32(scalar.oid());
-    for dim in dims.iter().take(ndim) {
-        out.put_i32(i32::try_from(*dim).map_err(|_| Error::invalid("54000", "array size exceeds the maximum allowed"))?);
-        out.put_i32(1);
-    }
-    out.put_slice(&elements.data);
-    Ok(())
-}
-
-fn flatten(
-    values: &ArrayRef,
-    scalar: PgScalar,
-    inner_dims: &[usize],
-    out: &mut DataRowEncoder,
-    has_nulls: &mut bool,
-) -> Result<()> {
-    let nulls = values.logical_nulls();
-    for i in 0..values.len() {
-        let is_null = nulls.as_ref().is_some_and(|n| n.is_null(i));
-        match inner_dims.split_first() {
-            None if is_null => {
-                *has_nulls = true;
-                put_null(out)?;
-            }
-            None => write_binary_scalar(values.as_ref(), scalar, i, out)?,
-            Some((dim, rest)) => {
-                let inner = if is_null { None } else { list_value(values.as_ref(), i) };
-                match inner {
-                    Some(inner) if inner.len() == *dim => flatten(&inner, scalar, rest, out, has_nulls)?,
-                    _ => {
-                        return Err(Error::invalid(
-                            "2202E",
-                            "multidimensional arrays must have array expressions with matching dimensions",
-                        ));
-                    }
-                }
-            }
+    #[test]
+    fn binary_columns_match_postgres_types() {
+        let ts = 1_706_708_700_000_000i64;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from(vec![7])),
+            Arc::new(Date32Array::from(vec![19_753])),
+            Arc::new(TimestampMicrosecondArray::from(vec![ts])),
+            Arc::new(
+                Decimal128Array::from(vec![-550])
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            ),
+            Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(vec![
+                Some(vec![Some(7), None]),
+            ])),
+        ];
+        let got = encode(columns, &[Binary; 5], EncodeContext::default());
+        assert_eq!(got[0].as_deref(), Some(&7i32.to_be_bytes()[..]));
+        assert_eq!(got[1].as_deref(), Some(&8796i32.to_be_bytes()[..]));
+        let naive = DateTime::from_timestamp_micros(ts).unwrap().naive_utc();
+        assert_eq!(got[2], Some(to_sql!(naive, Type::TIMESTAMP)));
+        assert_eq!(got[3], Some(to_sql!(Decimal::new(-550, 2), Type::NUMERIC)));
+        let mut array = Vec::new();
+        for v in [1i32, 1, 20, 2, 1, 8] {
+            array.extend_from_slice(&v.to_be_bytes());
         }
+        array.extend_from_slice(&7i64.to_be_bytes());
+        array.extend_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(got[4], Some(array));
     }
-    Ok(())
-}
 
-/// `numeric_send` of an unscaled decimal (digits with optional `-`) at `scale`: base-10000
-/// digits with leading and trailing zero groups dropped, the weight of the first group, the
-/// sign and the display scale.
-pub(crate) fn numeric_send(unscaled: &str, scale: i8) -> BytesMut {
-    let (negative, digits) = match unscaled.strip_prefix('-') {
-        Some(d) => (true, d),
-        None => (false, unscaled),
-    };
-    let mut digits = digits.to_owned();
-    let dscale = if scale < 0 {
-        digits.extend(std::iter::repeat_n('0', scale.unsigned_abs() as usize));
-        0
-    } else {
-        scale as usize
-    };
-    if digits.len() <= dscale {
-        digits = format!("{}{}", "0".repeat(dscale + 1 - digits.len()), digits);
+    #[test]
+    fn numeric_send_matches_rust_decimal() {
+        for (unscaled, scale) in [(550i64, 2u32), (5, 3), (123_456_789, 4), (-1, 0), (1, 8)] {
+            let expected = to_sql!(Decimal::new(unscaled, scale), Type::NUMERIC);
+            assert_eq!(
+                numeric_send(&unscaled.to_string(), scale as i8).to_vec(),
+                expected,
+                "{unscaled}e-{scale}"
+            );
+        }
+        // rust_decimal drops the display scale of zero; PostgreSQL sends 0.00 with dscale 2.
+        assert_eq!(numeric_send("0", 2).to_vec(), [0, 0, 0, 0, 0, 0, 0, 2]);
+        // PostgreSQL strips trailing zero groups (strip_var), rust_decimal keeps them.
+        assert_eq!(
+            numeric_send("10000", 0).to_vec(),
+            [0, 1, 0, 1, 0, 0, 0, 0, 0, 1]
+        );
     }
-    let (int_part, frac_part) = digits.split_at(digits.len() - dscale);
-    let int_pad = (4 - int_part.len() % 4) % 4;
-    let frac_pad = (4 - frac_part.len() % 4) % 4;
-    let padded = format!("{}{}{}{}", "0".repeat(int_pad), int_part, frac_part, "0".repeat(frac_pad));
-    let mut groups: Vec<i16> = padded
-        .as_bytes()
-        .chunks(4)
-        .map(|c| c.iter().fold(0i16, |acc, d| acc * 10 + i16::from(d - b'0')))
-        .collect();
-    let mut weight = ((int_part.len() + int_pad) / 4) as i32 - 1;
-    let leading = groups.iter().take_while(|g| **g == 0).count();
-    groups.drain(..leading);
-    weight -= leading as i32;
-    while groups.last() == Some(&0) {
-        groups.pop();
-    }
-    let mut buf = BytesMut::with_capacity(8 + 2 * groups.len());
-    buf.put_i16(groups.len() as i16);
-    buf.put_i16(if groups.is_empty() { 0 } else { weight as i16 });
-    buf.put_u16(if negative && !groups.is_empty() { 0x4000 } else { 0 });
-    buf.put_u16(dscale as u16);
-    for g in groups {
-        buf.put_i16(g);
-    }
-    buf
 }

@@ -74,7 +74,12 @@ fn shortest_out(negative: bool, sci: &str, max_fixed_exp: i32, out: &mut String)
             out.push('.');
             out.push_str(&digits[1..]);
         }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs());
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.unsigned_abs()
+        );
     }
 }
 
@@ -122,7 +127,9 @@ pub(crate) fn bytea_out(bytes: &[u8], out: &mut String) {
 
 /// The calendar date `days` after 1970-01-01, or `None` outside chrono's range.
 pub(crate) fn date_from_unix_days(days: i64) -> Option<NaiveDate> {
-    let days = i32::try_from(days).ok()?.checked_add(UNIX_EPOCH_DAYS_FROM_CE)?;
+    let days = i32::try_from(days)
+        .ok()?
+        .checked_add(UNIX_EPOCH_DAYS_FROM_CE)?;
     NaiveDate::from_num_days_from_ce_opt(days)
 }
 
@@ -174,8 +181,14 @@ fn write_seconds(seconds: i64, fraction_micros: i64, out: &mut String) {
 
 /// `timestamp_out` / `timestamptz_out`. `utc_offset_secs` is `None` for `timestamp` and the
 /// session time zone's offset east of UTC for `timestamptz`. Returns `false` when out of range.
-pub(crate) fn timestamp_out(unix_micros: i64, utc_offset_secs: Option<i32>, out: &mut String) -> bool {
-    let local = match unix_micros.checked_add(i64::from(utc_offset_secs.unwrap_or(0)) * MICROS_PER_SECOND) {
+pub(crate) fn timestamp_out(
+    unix_micros: i64,
+    utc_offset_secs: Option<i32>,
+    out: &mut String,
+) -> bool {
+    let local = match unix_micros
+        .checked_add(i64::from(utc_offset_secs.unwrap_or(0)) * MICROS_PER_SECOND)
+    {
         Some(v) => v,
         None => return false,
     };
@@ -263,9 +276,12 @@ pub(crate) fn interval_out(months: i32, days: i32, micros: i64, out: &mut String
 pub(crate) fn array_element_out(element: &str, out: &mut String) {
     let needs_quotes = element.is_empty()
         || element.eq_ignore_ascii_case("NULL")
-        || element
-            .bytes()
-            .any(|b| matches!(b, b'"' | b'\\' | b'{' | b'}' | b',' | b' ' | b'\t' | b'\n' | b'\r' | 0x0c));
+        || element.bytes().any(|b| {
+            matches!(
+                b,
+                b'"' | b'\\' | b'{' | b'}' | b',' | b' ' | b'\t' | b'\n' | b'\r' | 0x0c
+            )
+        });
     if !needs_quotes {
         out.push_str(element);
         return;
@@ -287,8 +303,18 @@ pub(crate) fn array_element_out(element: &str, out: &mut String) {
 pub(crate) fn utc_offset_of_zone(zone: &str) -> Option<i32> {
     let zone = zone.trim();
     const UTC_NAMES: [&str; 12] = [
-        "UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu",
-        "Etc/Zulu", "Z", "Greenwich",
+        "UTC",
+        "Etc/UTC",
+        "GMT",
+        "Etc/GMT",
+        "UCT",
+        "Etc/UCT",
+        "Universal",
+        "Etc/Universal",
+        "Zulu",
+        "Etc/Zulu",
+        "Z",
+        "Greenwich",
     ];
     if UTC_NAMES.iter().any(|n| n.eq_ignore_ascii_case(zone)) || zone.is_empty() {
         return Some(0);
@@ -400,7 +426,10 @@ mod tests {
         assert_eq!(num("12345", 0), "12345");
         assert_eq!(num("12", -2), "1200");
         assert_eq!(num("0", -2), "0");
-        assert_eq!(num("-123456789012345678901234567890", 10), "-12345678901234567890.1234567890");
+        assert_eq!(
+            num("-123456789012345678901234567890", 10),
+            "-12345678901234567890.1234567890"
+        );
     }
 
     #[test]

@@ -168,7 +168,9 @@ pub(crate) fn pg_scalar(dt: &DataType) -> Option<PgScalar> {
         | DataType::Decimal64(..)
         | DataType::Decimal128(..)
         | DataType::Decimal256(..) => PgScalar::Numeric,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => PgScalar::Text,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
+            PgScalar::Text
+        }
         DataType::Binary
         | DataType::LargeBinary
         | DataType::BinaryView
@@ -348,11 +350,17 @@ mod tests {
             (DataType::Date32, 1082),
             (DataType::Time64(TimeUnit::Nanosecond), 1083),
             (DataType::Timestamp(TimeUnit::Microsecond, None), 1114),
-            (DataType::Timestamp(TimeUnit::Nanosecond, Some("+05:30".into())), 1184),
+            (
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("+05:30".into())),
+                1184,
+            ),
             (DataType::Interval(IntervalUnit::YearMonth), 1186),
             (DataType::new_list(DataType::Int64, true), 1016),
             (DataType::new_list(DataType::Utf8, true), 1009),
-            (DataType::new_list(DataType::new_list(DataType::Int32, true), true), 1007),
+            (
+                DataType::new_list(DataType::new_list(DataType::Int32, true), true),
+                1007,
+            ),
             (DataType::Struct(Default::default()), 25),
         ];
         for (dt, expected) in cases {
@@ -371,7 +379,10 @@ mod tests {
     fn declared_oids_map_back() {
         assert_eq!(arrow_type_of_oid(23), Some(DataType::Int32));
         assert_eq!(arrow_type_of_oid(0), None);
-        assert_eq!(arrow_type_of_oid(1016), Some(DataType::new_list(DataType::Int64, true)));
+        assert_eq!(
+            arrow_type_of_oid(1016),
+            Some(DataType::new_list(DataType::Int64, true))
+        );
         assert_eq!(parameter_oid(Some(2950), &DataType::Utf8), 2950);
         assert_eq!(parameter_oid(Some(0), &DataType::Int64), 20);
         assert_eq!(parameter_oid(None, &DataType::Float64), 701);

@@ -1,0 +1,63 @@
+//! The PostgreSQL wire protocol frontend, on pgwire.
+
+mod auth;
+mod backend;
+mod binary;
+mod encode;
+mod framing;
+mod handler;
+mod input;
+mod params;
+mod recv;
+mod server;
+mod text;
+mod types;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use thunderdb_compute::Engine;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Settings of the PostgreSQL frontend.
+#[derive(Clone, Debug)]
+pub struct PgFrontendOptions {
+    /// Users allowed to log in, as (user, password); authenticated with SCRAM-SHA-256.
+    pub users: Vec<(String, String)>,
+    /// Reported as `server_version`, e.g. "15.0"; drivers pick features by it.
+    pub server_version: String,
+}
+
+/// Accepts connections on `listener` until `cancel` fires; each connection gets its own compute
+/// session.
+pub async fn serve_postgres(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    opts: PgFrontendOptions,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let factory: Arc<dyn backend::SessionFactory> = Arc::new(engine);
+    serve_with(listener, factory, opts, cancel).await
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    factory: Arc<dyn backend::SessionFactory>,
+    opts: PgFrontendOptions,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    // Deriving SCRAM verifiers costs a few milliseconds per user; keep it off the runtime.
+    let shared = tokio::task::spawn_blocking(move || {
+        server::Shared::new(factory, &opts.users, opts.server_version)
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "postgres frontend listening");
+    }
+    server::serve(listener, Arc::new(shared), cancel).await
+}

@@ -1,0 +1,246 @@
+//! Accepting PostgreSQL connections and running each one on its own task.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use pgwire::api::auth::AuthDriver;
+use pgwire::api::auth::sasl::scram::ScramAuth;
+use pgwire::api::cancel::CancelHandler;
+use pgwire::api::{ClientInfo, DefaultClient, NoopHandler, PgWireConnectionState};
+use pgwire::error::{ErrorInfo, PgWireError, SEVERITY_FATAL};
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::response::{ErrorResponse, GssEncResponse, SslResponse};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage, SslNegotiationMetaMessage};
+use pgwire::tokio::server::{PgWireMessageServerCodec, process_error, process_message};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+use super::auth::{ReportedParameters, Users};
+use super::backend::{Canceller, SessionFactory};
+use super::framing::CheckedStream;
+use super::handler::{Connection, PgStatement};
+
+/// A client must finish authenticating within this time, as with PostgreSQL's
+/// `authentication_timeout`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// State shared by every connection of one listener.
+pub(crate) struct Shared {
+    pub(crate) factory: Arc<dyn SessionFactory>,
+    pub(crate) server_version: String,
+    pub(crate) scram: ScramAuth,
+    pub(crate) auth: AuthDriver<ReportedParameters>,
+    /// The session canceller behind each (pid, secret key) handed out in `BackendKeyData`.
+    pub(crate) cancels: parking_lot::Mutex<HashMap<(i32, Bytes), Canceller>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        factory: Arc<dyn SessionFactory>,
+        users: &[(String, String)],
+        server_version: String,
+    ) -> Self {
+        Shared {
+            factory,
+            server_version,
+            scram: ScramAuth::new(Arc::new(Users::new(users))),
+            auth: AuthDriver::new(ReportedParameters),
+            cancels: parking_lot::Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Cancel requests arrive on their own connection and name the target by pid and secret key.
+struct CancelRequests(Arc<Shared>);
+
+#[async_trait]
+impl CancelHandler for CancelRequests {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        let canceller = self
+            .0
+            .cancels
+            .lock()
+            .get(&(request.pid, request.secret_key.to_bytes()))
+            .cloned();
+        match canceller {
+            Some(cancel) => {
+                tracing::debug!(pid = request.pid, "cancel request");
+                cancel();
+            }
+            // PostgreSQL ignores requests with an unknown key silently, and so do we.
+            None => tracing::debug!(pid = request.pid, "cancel request for unknown backend"),
+        }
+    }
+}
+
+/// Accepts connections until `cancel` fires, each served on its own task.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let cancel_requests = Arc::new(CancelRequests(shared.clone()));
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = listener.accept() => accepted,
+            // Reap finished connection tasks so the set does not grow without bound.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let (socket, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accepting a postgres connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        let cancel_requests = cancel_requests.clone();
+        let cancel = cancel.clone();
+        connections.spawn(async move {
+            if let Err(e) = run_connection(socket, shared, cancel_requests, cancel).await {
+                tracing::debug!(%peer, error = %e, "postgres connection ended with an I/O error");
+            }
+        });
+    }
+    // Connections watch the same token and close themselves; wait for them briefly.
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
+        connections.abort_all();
+    }
+    Ok(())
+}
+
+type Socket = Framed<CheckedStream<TcpStream>, PgWireMessageServerCodec<PgStatement>>;
+
+async fn run_connection(
+    tcp: TcpStream,
+    shared: Arc<Shared>,
+    cancel_requests: Arc<CancelRequests>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let peer = tcp.peer_addr()?;
+    tcp.set_nodelay(true)?;
+    let mut socket: Socket = Framed::new(
+        CheckedStream::new(tcp),
+        PgWireMessageServerCodec::new(DefaultClient::new(peer, false)),
+    );
+    let connection = Arc::new(Connection::new(shared));
+    let copy = Arc::new(NoopHandler);
+    let startup_deadline = tokio::time::sleep(STARTUP_TIMEOUT);
+    tokio::pin!(startup_deadline);
+
+    loop {
+        let starting = matches!(
+            socket.state(),
+            PgWireConnectionState::AwaitingSslRequest
+                | PgWireConnectionState::AwaitingStartup
+                | PgWireConnectionState::AuthenticationInProgress
+        );
+        let message = tokio::select! {
+            _ = cancel.cancelled() => {
+                send_fatal(&mut socket, "57P01", "terminating connection due to administrator command").await;
+                return Ok(());
+            }
+            _ = &mut startup_deadline, if starting => {
+                tracing::debug!(%peer, "postgres client did not authenticate in time");
+                return Ok(());
+            }
+            message = socket.next() => message,
+        };
+        let message = match message {
+            None => return Ok(()),
+            Some(Ok(message)) => message,
+            Some(Err(PgWireError::IoError(e))) if e.kind() == std::io::ErrorKind::InvalidData => {
+                tracing::info!(%peer, error = %e, "closing postgres connection after a malformed message");
+                send_fatal(&mut socket, "08P01", &e.to_string()).await;
+                return Ok(());
+            }
+            Some(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "postgres connection read failed");
+                return Ok(());
+            }
+        };
+        match message {
+            // No TLS yet: refuse SSL and GSS encryption; the client continues in plain text.
+            PgWireFrontendMessage::SslNegotiation(SslNegotiationMetaMessage::PostgresSsl(_)) => {
+                socket
+                    .send(PgWireBackendMessage::SslResponse(SslResponse::Refuse))
+                    .await?;
+                continue;
+            }
+            PgWireFrontendMessage::SslNegotiation(SslNegotiationMetaMessage::PostgresGss(_)) => {
+                socket
+                    .send(PgWireBackendMessage::GssEncResponse(GssEncResponse::Refuse))
+                    .await?;
+                continue;
+            }
+            PgWireFrontendMessage::SslNegotiation(SslNegotiationMetaMessage::None) => {
+                socket.set_state(PgWireConnectionState::AwaitingStartup);
+                continue;
+            }
+            PgWireFrontendMessage::Terminate(_) => return Ok(()),
+            _ => {}
+        }
+        let is_extended = message.is_extended_query();
+        let is_cancel_request = matches!(message, PgWireFrontendMessage::CancelRequest(_));
+        let result = tokio::select! {
+            // Shutdown interrupts a running statement; its uncommitted work is discarded with
+            // the session, as when a client disconnects.
+            _ = cancel.cancelled() => {
+                send_fatal(&mut socket, "57P01", "terminating connection due to administrator command").await;
+                return Ok(());
+            }
+            result = process_message(
+                message,
+                &mut socket,
+                connection.clone(),
+                connection.clone(),
+                connection.clone(),
+                copy.clone(),
+                cancel_requests.clone(),
+            ) => result,
+        };
+        if let Err(error) = result {
+            let fatal = error.is_fatal();
+            if fatal {
+                tracing::info!(%peer, code = error.code(), error = %error, "postgres connection closed by error");
+            } else {
+                tracing::debug!(%peer, code = error.code(), error = %error, "postgres request failed");
+            }
+            process_error(&mut socket, error, is_extended).await?;
+            if fatal {
+                return Ok(());
+            }
+        }
+        if is_cancel_request {
+            return Ok(());
+        }
+    }
+}
+
+/// Best effort: the connection is closing either way.
+async fn send_fatal(socket: &mut Socket, code: &str, message: &str) {
+    let mut info = ErrorInfo::new(
+        SEVERITY_FATAL.to_owned(),
+        code.to_owned(),
+        message.to_owned(),
+    );
+    info.severity_nonlocalized = Some(SEVERITY_FATAL.to_owned());
+    let _ = socket
+        .send(PgWireBackendMessage::ErrorResponse(ErrorResponse::from(
+            info,
+        )))
+        .await;
+}
