@@ -99,9 +99,12 @@ pub async fn describe(
     let mut types: Vec<Option<DataType>> = vec![None; count];
     let schema = match stmt {
         Statement::Query(_) | Statement::Explain { .. } => {
-            let plan = s.plan(stmt.clone(), &[]).await?;
+            let mut stmt = stmt.clone();
+            let names = crate::naming::alias_select_items(&mut stmt);
+            let plan = s.plan(stmt, &[]).await?;
             merge(&mut types, plan.get_parameter_types().map_df()?);
-            Some(Arc::new(plan.schema().as_arrow().clone()))
+            let (schema, _) = crate::naming::rename(Arc::new(plan.schema().as_arrow().clone()), vec![], &names);
+            Some(schema)
         }
         Statement::Insert(ins) => {
             let ast::TableObject::TableName(name) = &ins.table else {

@@ -524,9 +524,11 @@ impl Session {
         Ok((schema, batches))
     }
 
-    async fn query(&mut self, stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+    async fn query(&mut self, mut stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+        let names = crate::naming::alias_select_items(&mut stmt);
         let plan = self.plan(stmt, params).await?;
         let (schema, batches) = self.collect(plan).await?;
+        let (schema, batches) = crate::naming::rename(schema, batches, &names);
         Ok(QueryOutput::Rows { schema, batches })
     }
 

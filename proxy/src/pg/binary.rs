@@ -29,7 +29,6 @@ macro_rules! put_binary {
     };
 }
 
-
 /// Encodes `array[row]` (not null) in PostgreSQL's binary format for the column type `pg`.
 pub(crate) fn write_binary(
     array: &dyn Array,
@@ -253,4 +252,3 @@ pub(crate) fn numeric_send(unscaled: &str, scale: i8) -> BytesMut {
     }
     buf
 }
-

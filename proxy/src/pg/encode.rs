@@ -168,7 +168,6 @@ pub(crate) fn encode_error(e: impl std::fmt::Display) -> Error {
     Error::invalid("XX000", format!("could not encode value: {e}"))
 }
 
-
 /// Appends the PostgreSQL text form of `array[row]` (not null) to `out`.
 pub(crate) fn write_text(
     array: &dyn Array,
@@ -272,10 +271,10 @@ fn write_array_text(
     Ok(())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
     use pgwire::api::results::FieldFormat::{Binary, Text};
     use rust_decimal::Decimal;
     use thunderdb_compute::arrow::array::{
@@ -442,16 +441,19 @@ mod tests {
         for (unscaled, scale) in [(550i64, 2u32), (5, 3), (123_456_789, 4), (-1, 0), (1, 8)] {
             let expected = to_sql!(Decimal::new(unscaled, scale), Type::NUMERIC);
             assert_eq!(
-                numeric_send(&unscaled.to_string(), scale as i8).to_vec(),
+                super::super::binary::numeric_send(&unscaled.to_string(), scale as i8).to_vec(),
                 expected,
                 "{unscaled}e-{scale}"
             );
         }
         // rust_decimal drops the display scale of zero; PostgreSQL sends 0.00 with dscale 2.
-        assert_eq!(numeric_send("0", 2).to_vec(), [0, 0, 0, 0, 0, 0, 0, 2]);
+        assert_eq!(
+            super::super::binary::numeric_send("0", 2).to_vec(),
+            [0, 0, 0, 0, 0, 0, 0, 2]
+        );
         // PostgreSQL strips trailing zero groups (strip_var), rust_decimal keeps them.
         assert_eq!(
-            numeric_send("10000", 0).to_vec(),
+            super::super::binary::numeric_send("10000", 0).to_vec(),
             [0, 1, 0, 1, 0, 0, 0, 0, 0, 1]
         );
     }

@@ -4,6 +4,7 @@ mod auth;
 mod backend;
 mod binary;
 mod encode;
+mod extended;
 mod framing;
 mod handler;
 mod input;

@@ -18,12 +18,12 @@ use thunderdb_compute::arrow::datatypes::{
     DataType, FieldRef, IntervalDayTime, IntervalMonthDayNano, IntervalUnit, TimeUnit, i256,
 };
 
-use super::text::{self, MICROS_PER_DAY};
 use super::input::{
     parse_array, parse_bool, parse_bytea, parse_date, parse_float, parse_interval, parse_numeric,
     parse_time, parse_timestamp,
 };
 use super::recv::{Binary, decode_binary};
+use super::text::{self, MICROS_PER_DAY};
 #[cfg(test)]
 use super::types::oid;
 use crate::error::{Error, Result};
@@ -205,8 +205,8 @@ pub(crate) fn from_text(input: &str, target: &DataType, ctx: ParamContext) -> Re
             time_scalar(micros, target)?
         }
         DataType::Timestamp(_, tz) => {
-            let micros =
-                parse_timestamp(s, tz.is_some(), ctx.utc_offset_secs).ok_or_else(|| syntax_error(target, input))?;
+            let micros = parse_timestamp(s, tz.is_some(), ctx.utc_offset_secs)
+                .ok_or_else(|| syntax_error(target, input))?;
             timestamp_scalar(micros, target)?
         }
         DataType::Interval(_) | DataType::Duration(_) => {
@@ -574,6 +574,26 @@ mod tests {
     }
 
     #[test]
+    fn intervals() {
+        assert_eq!(
+            text(
+                "1 mon 2 days",
+                &DataType::Interval(IntervalUnit::MonthDayNano)
+            )
+            .unwrap(),
+            ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(1, 2, 0)))
+        );
+        assert_eq!(
+            err(text(
+                "1 fortnight",
+                &DataType::Interval(IntervalUnit::MonthDayNano)
+            ))
+            .0,
+            "22P02"
+        );
+    }
+
+    #[test]
     fn dates_times_and_timestamps() {
         assert_eq!(
             text("2024-01-31", &DataType::Date32).unwrap(),
@@ -693,10 +713,13 @@ mod tests {
             ScalarValue::Decimal128(Some(-550), 10, 2)
         );
         let small = super::super::binary::numeric_send("5", 3);
-        assert_eq!(super::super::recv::numeric_recv(&small).as_deref(), Some("0.005"));
+        assert_eq!(
+            super::super::recv::numeric_recv(&small).as_deref(),
+            Some("0.005")
+        );
         let big = super::super::binary::numeric_send("123456789012345678901234567890", 0);
         assert_eq!(
-            numeric_recv(&big).as_deref(),
+            super::super::recv::numeric_recv(&big).as_deref(),
             Some("123456789012345678901234567890")
         );
         // 2024-01-31 is 8796 days after 2000-01-01.
@@ -707,7 +730,10 @@ mod tests {
         let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
         assert_eq!(
             binary(&0i64.to_be_bytes(), oid::TIMESTAMP, &ts).unwrap(),
-            ScalarValue::TimestampMicrosecond(Some(super::super::recv::PG_EPOCH_DAYS * MICROS_PER_DAY), None)
+            ScalarValue::TimestampMicrosecond(
+                Some(super::super::recv::PG_EPOCH_DAYS * MICROS_PER_DAY),
+                None
+            )
         );
         let mut interval = Vec::new();
         interval.extend_from_slice(&1_000_000i64.to_be_bytes());

@@ -197,4 +197,3 @@ fn array_recv(bytes: &[u8], element_oid: u32) -> Option<Binary> {
     }
     buf.is_empty().then_some(Binary::Array(items))
 }
-

@@ -22,8 +22,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::{ReportedParameters, Users};
 use super::backend::{Canceller, SessionFactory};
+use super::extended::PgStatement;
 use super::framing::CheckedStream;
-use super::handler::{Connection, PgStatement};
+use super::handler::Connection;
 
 /// A client must finish authenticating within this time, as with PostgreSQL's
 /// `authentication_timeout`.

@@ -138,8 +138,7 @@ fn authentication() {
 
         let e = connect_as(server.addr, USER, "wrong", DATABASE)
             .await
-            .err()
-            .expect("bad password accepted");
+            .expect_err("bad password accepted");
         assert_eq!(code(&e), "28P01");
         let db_error = e.as_db_error().expect("server error");
         assert_eq!(
@@ -150,8 +149,7 @@ fn authentication() {
 
         let e = connect_as(server.addr, "mallory", PASSWORD, DATABASE)
             .await
-            .err()
-            .expect("unknown user accepted");
+            .expect_err("unknown user accepted");
         assert_eq!(
             e.as_db_error().map(|d| d.message()),
             Some("password authentication failed for user \"mallory\"")
@@ -159,8 +157,7 @@ fn authentication() {
 
         let e = connect_as(server.addr, USER, PASSWORD, "nope")
             .await
-            .err()
-            .expect("unknown database accepted");
+            .expect_err("unknown database accepted");
         assert_eq!(code(&e), "3D000");
         assert_eq!(
             e.as_db_error().map(|d| d.message()),

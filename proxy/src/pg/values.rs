@@ -191,4 +191,3 @@ pub(crate) fn unexpected(array: &dyn Array) -> Error {
         format!("cannot encode a value of type {}", array.data_type()),
     )
 }
-

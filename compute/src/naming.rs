@@ -1,0 +1,78 @@
+//! Output column names as PostgreSQL gives them: `sum` for `sum(total)`, `?column?` for
+//! `a + 1`, duplicates allowed. DataFusion derives names from whole expressions and requires them
+//! to be unique, so unnamed select items get internal aliases that are renamed after execution.
+
+use crate::sql::ident_name;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, Query, SelectItem, SetExpr, Statement};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const PREFIX: &str = "__thunder_col";
+
+/// The name PostgreSQL gives an unaliased select item.
+fn pg_name(e: &Expr) -> String {
+    match e {
+        Expr::Identifier(i) => ident_name(i),
+        Expr::CompoundIdentifier(parts) => parts.last().map(ident_name).unwrap_or_default(),
+        Expr::Function(f) => f.name.0.last().map(|p| p.to_string().to_lowercase()).unwrap_or_default(),
+        Expr::Nested(inner) => pg_name(inner),
+        Expr::Cast { expr, data_type, .. } => match pg_name(expr).as_str() {
+            "?column?" => data_type.to_string().to_lowercase(),
+            n => n.to_string(),
+        },
+        Expr::Case { .. } => "case".into(),
+        Expr::Exists { .. } => "exists".into(),
+        Expr::Subquery(q) => match q.body.as_ref() {
+            SetExpr::Select(s) => match s.projection.first() {
+                Some(SelectItem::UnnamedExpr(e)) => pg_name(e),
+                Some(SelectItem::ExprWithAlias { alias, .. }) => ident_name(alias),
+                _ => "?column?".into(),
+            },
+            _ => "?column?".into(),
+        },
+        _ => "?column?".into(),
+    }
+}
+
+/// Aliases the unnamed items of a top-level SELECT; returns internal alias → PostgreSQL name.
+pub fn alias_select_items(stmt: &mut Statement) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    let Statement::Query(q) = stmt else { return names };
+    let Query { body, .. } = q.as_mut();
+    let SetExpr::Select(select) = body.as_mut() else { return names };
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        if let SelectItem::UnnamedExpr(e) = item {
+            // Plain column references keep DataFusion's name, which is already right.
+            if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                continue;
+            }
+            let alias = format!("{PREFIX}{i}");
+            names.insert(alias.clone(), pg_name(e));
+            *item = SelectItem::ExprWithAlias { expr: e.clone(), alias: Ident::new(alias) };
+        }
+    }
+    names
+}
+
+/// Renames the internal aliases in a result to their PostgreSQL names.
+pub fn rename(schema: SchemaRef, batches: Vec<RecordBatch>, names: &HashMap<String, String>) -> (SchemaRef, Vec<RecordBatch>) {
+    if names.is_empty() {
+        return (schema, batches);
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match names.get(f.name()) {
+            Some(n) => f.as_ref().clone().with_name(n),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    let renamed = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let batches = batches
+        .into_iter()
+        .map(|b| RecordBatch::try_new(renamed.clone(), b.columns().to_vec()).unwrap_or(b))
+        .collect();
+    (renamed, batches)
+}
