@@ -14,7 +14,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "thunderdb", version, about = "ThunderDB: a storage/compute-disaggregated HTAP database")]
+#[command(
+    name = "thunderdb",
+    version,
+    about = "ThunderDB: a storage/compute-disaggregated HTAP database"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,23 +82,50 @@ fn dev_config(args: &DevArgs) -> Result<DevConfig> {
 }
 
 async fn run_dev(cfg: DevConfig) -> Result<()> {
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
-    let lock = std::fs::File::create(cfg.data_dir.join("LOCK")).context("creating the data directory lock")?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    let lock = std::fs::File::create(cfg.data_dir.join("LOCK"))
+        .context("creating the data directory lock")?;
     if lock.try_lock().is_err() {
-        bail!("data directory {} is in use by another thunderdb process", cfg.data_dir.display());
+        bail!(
+            "data directory {} is in use by another thunderdb process",
+            cfg.data_dir.display()
+        );
     }
     let cancel = CancellationToken::new();
-    let wal = LocalWalService::start(WalServiceOptions::single(cfg.data_dir.join("wal"), cfg.wal.fsync, cfg.wal.group_commit_max))
+    let wal = LocalWalService::start(WalServiceOptions::single(
+        cfg.data_dir.join("wal"),
+        cfg.wal.fsync,
+        cfg.wal.group_commit_max,
+    ))
+    .await
+    .context("starting the WAL service")?;
+    wal.wait_ready(Duration::from_secs(60))
         .await
-        .context("starting the WAL service")?;
-    wal.wait_ready(Duration::from_secs(60)).await.context("waiting for the WAL service to elect a leader")?;
+        .context("waiting for the WAL service to elect a leader")?;
     let pages = LocalPageServer::start(wal.clone(), PageServerOptions::default(), cancel.clone());
-    let engine = Engine::new(wal.clone(), pages, EngineOptions { database: cfg.database.clone() });
+    let engine = Engine::new(
+        wal.clone(),
+        pages,
+        EngineOptions {
+            database: cfg.database.clone(),
+        },
+    );
 
-    let listener = TcpListener::bind((cfg.listen.as_str(), cfg.pg_port)).await.with_context(|| format!("binding {}:{}", cfg.listen, cfg.pg_port))?;
+    let listener = TcpListener::bind((cfg.listen.as_str(), cfg.pg_port))
+        .await
+        .with_context(|| format!("binding {}:{}", cfg.listen, cfg.pg_port))?;
     let addr = listener.local_addr()?;
-    let opts = PgFrontendOptions { users: vec![(cfg.user.clone(), cfg.password.clone())], server_version: thunderdb_compute::SERVER_VERSION.to_string() };
-    let pg = tokio::spawn(serve_postgres(listener, Arc::clone(&engine), opts, cancel.clone()));
+    let opts = PgFrontendOptions {
+        users: vec![(cfg.user.clone(), cfg.password.clone())],
+        server_version: thunderdb_compute::SERVER_VERSION.to_string(),
+    };
+    let pg = tokio::spawn(serve_postgres(
+        listener,
+        Arc::clone(&engine),
+        opts,
+        cancel.clone(),
+    ));
     println!("postgres listening on {addr}");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -116,12 +147,18 @@ async fn run_dev(cfg: DevConfig) -> Result<()> {
 
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("THUNDERDB_LOG").unwrap_or_else(|_| "info,openraft=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("THUNDERDB_LOG")
+                .unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     // DataFusion plans recursively; deep queries need more than the default 2 MiB stack.
-    let runtime = tokio::runtime::Builder::new_multi_thread().thread_stack_size(16 << 20).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(16 << 20)
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Dev(args) => {
             let cfg = dev_config(&args)?;

@@ -10,7 +10,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config: {0}")]
     Invalid(String),
     #[error("invalid value for {key}: {reason}")]
@@ -71,23 +74,39 @@ pub struct WalConfig {
 
 impl Default for WalConfig {
     fn default() -> Self {
-        WalConfig { node_id: 1, group_commit_max: 256, fsync: true }
+        WalConfig {
+            node_id: 1,
+            group_commit_max: 256,
+            fsync: true,
+        }
     }
 }
 
 impl DevConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.user.is_empty() {
-            return Err(ConfigError::BadValue { key: "user".into(), reason: "must not be empty".into() });
+            return Err(ConfigError::BadValue {
+                key: "user".into(),
+                reason: "must not be empty".into(),
+            });
         }
         if self.database.is_empty() {
-            return Err(ConfigError::BadValue { key: "database".into(), reason: "must not be empty".into() });
+            return Err(ConfigError::BadValue {
+                key: "database".into(),
+                reason: "must not be empty".into(),
+            });
         }
         if self.wal.group_commit_max == 0 {
-            return Err(ConfigError::BadValue { key: "wal.group_commit_max".into(), reason: "must be at least 1".into() });
+            return Err(ConfigError::BadValue {
+                key: "wal.group_commit_max".into(),
+                reason: "must be at least 1".into(),
+            });
         }
         if self.listen.parse::<std::net::IpAddr>().is_err() && self.listen != "localhost" {
-            return Err(ConfigError::BadValue { key: "listen".into(), reason: format!("{:?} is not an IP address", self.listen) });
+            return Err(ConfigError::BadValue {
+                key: "listen".into(),
+                reason: format!("{:?} is not an IP address", self.listen),
+            });
         }
         Ok(())
     }
@@ -95,19 +114,34 @@ impl DevConfig {
 
 /// Loads `T` from an optional TOML file, then applies `THUNDERDB_<KEY>` environment overrides
 /// (nested keys joined by `_`, e.g. `THUNDERDB_WAL_FSYNC`), then deserializes.
-pub fn load<T>(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<T, ConfigError>
+pub fn load<T>(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, ConfigError>
 where
     T: DeserializeOwned + Serialize + Default,
 {
-    let mut value = toml::Value::try_from(T::default()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let mut value =
+        toml::Value::try_from(T::default()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        let from_file: toml::Value = text.parse::<toml::Table>().map(toml::Value::Table).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let from_file: toml::Value = text
+            .parse::<toml::Table>()
+            .map(toml::Value::Table)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         merge(&mut value, from_file);
     }
-    let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("THUNDERDB_")).collect();
+    let env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("THUNDERDB_"))
+        .collect();
     apply_env(&mut value, &mut Vec::new(), &env)?;
-    value.try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))
+    value
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))
 }
 
 fn merge(base: &mut toml::Value, over: toml::Value) {
@@ -126,7 +160,11 @@ fn merge(base: &mut toml::Value, over: toml::Value) {
     }
 }
 
-fn apply_env(value: &mut toml::Value, path: &mut Vec<String>, env: &[(String, String)]) -> Result<(), ConfigError> {
+fn apply_env(
+    value: &mut toml::Value,
+    path: &mut Vec<String>,
+    env: &[(String, String)],
+) -> Result<(), ConfigError> {
     match value {
         toml::Value::Table(table) => {
             for (k, v) in table.iter_mut() {
@@ -139,11 +177,23 @@ fn apply_env(value: &mut toml::Value, path: &mut Vec<String>, env: &[(String, St
             let name = format!("THUNDERDB_{}", path.join("_").to_uppercase());
             if let Some((_, raw)) = env.iter().find(|(k, _)| *k == name) {
                 let key = path.join(".");
-                let bad = |reason: String| ConfigError::BadValue { key: format!("{key} (from {name})"), reason };
+                let bad = |reason: String| ConfigError::BadValue {
+                    key: format!("{key} (from {name})"),
+                    reason,
+                };
                 *leaf = match leaf {
-                    toml::Value::Integer(_) => toml::Value::Integer(raw.parse().map_err(|_| bad(format!("{raw:?} is not an integer")))?),
-                    toml::Value::Boolean(_) => toml::Value::Boolean(raw.parse().map_err(|_| bad(format!("{raw:?} is not true or false")))?),
-                    toml::Value::Float(_) => toml::Value::Float(raw.parse().map_err(|_| bad(format!("{raw:?} is not a number")))?),
+                    toml::Value::Integer(_) => toml::Value::Integer(
+                        raw.parse()
+                            .map_err(|_| bad(format!("{raw:?} is not an integer")))?,
+                    ),
+                    toml::Value::Boolean(_) => toml::Value::Boolean(
+                        raw.parse()
+                            .map_err(|_| bad(format!("{raw:?} is not true or false")))?,
+                    ),
+                    toml::Value::Float(_) => toml::Value::Float(
+                        raw.parse()
+                            .map_err(|_| bad(format!("{raw:?} is not a number")))?,
+                    ),
                     _ => toml::Value::String(raw.clone()),
                 };
             }
@@ -161,7 +211,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.toml");
         std::fs::write(&path, "pg_port = 6000\n[wal]\nfsync = false\n").unwrap();
-        let env = vec![("THUNDERDB_PASSWORD".to_string(), "s3cret".to_string()), ("THUNDERDB_WAL_GROUP_COMMIT_MAX".into(), "8".into())];
+        let env = vec![
+            ("THUNDERDB_PASSWORD".to_string(), "s3cret".to_string()),
+            ("THUNDERDB_WAL_GROUP_COMMIT_MAX".into(), "8".into()),
+        ];
         let cfg: DevConfig = load(Some(&path), env).unwrap();
         assert_eq!(cfg.pg_port, 6000);
         assert!(!cfg.wal.fsync);
@@ -172,14 +225,29 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let err = load::<DevConfig>(None, vec![("THUNDERDB_PG_PORT".to_string(), "abc".to_string())]).unwrap_err();
+        let err = load::<DevConfig>(
+            None,
+            vec![("THUNDERDB_PG_PORT".to_string(), "abc".to_string())],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("pg_port"), "{err}");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.toml");
         std::fs::write(&path, "pg_prot = 1\n").unwrap();
         let err = load::<DevConfig>(Some(&path), Vec::new()).unwrap_err();
         assert!(err.to_string().contains("pg_prot"), "{err}");
-        let cfg = DevConfig { wal: WalConfig { group_commit_max: 0, ..Default::default() }, ..Default::default() };
-        assert!(cfg.validate().unwrap_err().to_string().contains("wal.group_commit_max"));
+        let cfg = DevConfig {
+            wal: WalConfig {
+                group_commit_max: 0,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("wal.group_commit_max")
+        );
     }
 }

@@ -65,7 +65,11 @@ pub struct ThunderError {
 
 impl ThunderError {
     pub fn new(state: SqlState, message: impl Into<String>) -> Self {
-        ThunderError { state, message: message.into(), detail: None }
+        ThunderError {
+            state,
+            message: message.into(),
+            detail: None,
+        }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {

@@ -66,25 +66,39 @@ fn encode_value(out: &mut Vec<u8>, datum: &Datum) {
         Datum::Null => {}
         Datum::Bool(b) => out.push(*b as u8),
         Datum::Int16(v) => out.extend_from_slice(&((*v as u16) ^ 0x8000).to_be_bytes()),
-        Datum::Int32(v) | Datum::Date(v) => out.extend_from_slice(&((*v as u32) ^ (1 << 31)).to_be_bytes()),
+        Datum::Int32(v) | Datum::Date(v) => {
+            out.extend_from_slice(&((*v as u32) ^ (1 << 31)).to_be_bytes())
+        }
         Datum::Int64(v) | Datum::Time(v) | Datum::Timestamp(v) | Datum::TimestampTz(v) => {
             out.extend_from_slice(&((*v as u64) ^ (1 << 63)).to_be_bytes())
         }
         Datum::Float32(f) => {
             let bits = normalize_f32(*f).to_bits();
-            let key = if bits >> 31 == 1 { !bits } else { bits | (1 << 31) };
+            let key = if bits >> 31 == 1 {
+                !bits
+            } else {
+                bits | (1 << 31)
+            };
             out.extend_from_slice(&key.to_be_bytes());
         }
         Datum::Float64(f) => {
             let bits = normalize_f64(*f).to_bits();
-            let key = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+            let key = if bits >> 63 == 1 {
+                !bits
+            } else {
+                bits | (1 << 63)
+            };
             out.extend_from_slice(&key.to_be_bytes());
         }
         // The scale is fixed per column, so the unscaled integer orders like the value.
         Datum::Decimal(v, _) => out.extend_from_slice(&((*v as u128) ^ (1 << 127)).to_be_bytes()),
         Datum::Text(s) => encode_bytes(out, s.as_bytes()),
         Datum::Bytes(b) => encode_bytes(out, b),
-        Datum::Interval { months, days, nanos } => {
+        Datum::Interval {
+            months,
+            days,
+            nanos,
+        } => {
             out.extend_from_slice(&((*months as u32) ^ (1 << 31)).to_be_bytes());
             out.extend_from_slice(&((*days as u32) ^ (1 << 31)).to_be_bytes());
             out.extend_from_slice(&((*nanos as u64) ^ (1 << 63)).to_be_bytes());
@@ -95,11 +109,23 @@ fn encode_value(out: &mut Vec<u8>, datum: &Datum) {
 // -0.0 and 0.0 compare equal in SQL and must produce one key; every NaN is one value that sorts
 // above all numbers, as in PostgreSQL.
 fn normalize_f32(f: f32) -> f32 {
-    if f == 0.0 { 0.0 } else if f.is_nan() { f32::NAN } else { f }
+    if f == 0.0 {
+        0.0
+    } else if f.is_nan() {
+        f32::NAN
+    } else {
+        f
+    }
 }
 
 fn normalize_f64(f: f64) -> f64 {
-    if f == 0.0 { 0.0 } else if f.is_nan() { f64::NAN } else { f }
+    if f == 0.0 {
+        0.0
+    } else if f.is_nan() {
+        f64::NAN
+    } else {
+        f
+    }
 }
 
 fn encode_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -153,17 +179,26 @@ pub fn decode_datum(input: &mut &[u8], ty: &SqlType) -> Result<Datum, ThunderErr
         }
         SqlType::Float32 => {
             let key = u32::from_be_bytes(take(input)?);
-            let bits = if key >> 31 == 1 { key & !(1 << 31) } else { !key };
+            let bits = if key >> 31 == 1 {
+                key & !(1 << 31)
+            } else {
+                !key
+            };
             Datum::Float32(f32::from_bits(bits))
         }
         SqlType::Float64 => {
             let key = u64::from_be_bytes(take(input)?);
-            let bits = if key >> 63 == 1 { key & !(1 << 63) } else { !key };
+            let bits = if key >> 63 == 1 {
+                key & !(1 << 63)
+            } else {
+                !key
+            };
             Datum::Float64(f64::from_bits(bits))
         }
-        SqlType::Numeric { scale, .. } => {
-            Datum::Decimal((u128::from_be_bytes(take(input)?) ^ (1 << 127)) as i128, *scale)
-        }
+        SqlType::Numeric { scale, .. } => Datum::Decimal(
+            (u128::from_be_bytes(take(input)?) ^ (1 << 127)) as i128,
+            *scale,
+        ),
         SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Json | SqlType::Uuid => {
             let bytes = decode_bytes(input)?;
             Datum::Text(String::from_utf8(bytes).map_err(|_| corrupt())?)
@@ -173,7 +208,11 @@ pub fn decode_datum(input: &mut &[u8], ty: &SqlType) -> Result<Datum, ThunderErr
             let months = (u32::from_be_bytes(take(input)?) ^ (1 << 31)) as i32;
             let days = (u32::from_be_bytes(take(input)?) ^ (1 << 31)) as i32;
             let nanos = (u64::from_be_bytes(take(input)?) ^ (1 << 63)) as i64;
-            Datum::Interval { months, days, nanos }
+            Datum::Interval {
+                months,
+                days,
+                nanos,
+            }
         }
     };
     Ok(datum)

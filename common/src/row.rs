@@ -37,7 +37,11 @@ pub struct DecodedRow {
 impl DecodedRow {
     /// The column's value, NULL when the row does not hold it.
     pub fn get(&self, column_id: u16) -> Datum {
-        self.columns.iter().find(|(id, _)| *id == column_id).map(|(_, d)| d.clone()).unwrap_or(Datum::Null)
+        self.columns
+            .iter()
+            .find(|(id, _)| *id == column_id)
+            .map(|(_, d)| d.clone())
+            .unwrap_or(Datum::Null)
     }
 }
 
@@ -53,7 +57,10 @@ pub fn decode_row(bytes: &[u8]) -> Result<DecodedRow, ThunderError> {
         let id = r.u16()?;
         columns.push((id, get_datum(&mut r)?));
     }
-    Ok(DecodedRow { schema_version, columns })
+    Ok(DecodedRow {
+        schema_version,
+        columns,
+    })
 }
 
 /// Appends a self-describing (tagged) datum.
@@ -110,7 +117,11 @@ pub fn put_datum(out: &mut Vec<u8>, datum: &Datum) {
             out.push(13);
             out.extend_from_slice(&v.to_le_bytes())
         }
-        Datum::Interval { months, days, nanos } => {
+        Datum::Interval {
+            months,
+            days,
+            nanos,
+        } => {
             out.push(14);
             out.extend_from_slice(&months.to_le_bytes());
             out.extend_from_slice(&days.to_le_bytes());
@@ -139,7 +150,11 @@ pub fn get_datum(r: &mut Reader<'_>) -> Result<Datum, ThunderError> {
         11 => Datum::Time(r.u64()? as i64),
         12 => Datum::Timestamp(r.u64()? as i64),
         13 => Datum::TimestampTz(r.u64()? as i64),
-        14 => Datum::Interval { months: r.u32()? as i32, days: r.u32()? as i32, nanos: r.u64()? as i64 },
+        14 => Datum::Interval {
+            months: r.u32()? as i32,
+            days: r.u32()? as i32,
+            nanos: r.u64()? as i64,
+        },
         _ => return Err(r.err()),
     })
 }
@@ -165,7 +180,13 @@ mod tests {
             any::<i64>().prop_map(Datum::Time),
             any::<i64>().prop_map(Datum::Timestamp),
             any::<i64>().prop_map(Datum::TimestampTz),
-            (any::<i32>(), any::<i32>(), any::<i64>()).prop_map(|(months, days, nanos)| Datum::Interval { months, days, nanos }),
+            (any::<i32>(), any::<i32>(), any::<i64>()).prop_map(|(months, days, nanos)| {
+                Datum::Interval {
+                    months,
+                    days,
+                    nanos,
+                }
+            }),
         ]
     }
 

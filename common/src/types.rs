@@ -12,7 +12,10 @@ pub enum SqlType {
     Float32,
     Float64,
     /// NUMERIC(precision, scale); unconstrained NUMERIC is stored with the widest precision.
-    Numeric { precision: u8, scale: i8 },
+    Numeric {
+        precision: u8,
+        scale: i8,
+    },
     Text,
     Varchar(Option<u32>),
     Char(u32),

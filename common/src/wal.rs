@@ -30,7 +30,11 @@ pub struct WalRecord {
 
 impl WalRecord {
     pub fn encode(&self) -> Vec<u8> {
-        let size: usize = self.writes.iter().map(|w| w.key.len() + w.value.as_ref().map_or(0, |v| v.len()) + 9).sum();
+        let size: usize = self
+            .writes
+            .iter()
+            .map(|w| w.key.len() + w.value.as_ref().map_or(0, |v| v.len()) + 9)
+            .sum();
         let mut out = Vec::with_capacity(48 + size);
         out.extend_from_slice(WAL_MAGIC);
         out.extend_from_slice(&WAL_VERSION.to_le_bytes());
@@ -84,7 +88,12 @@ impl WalRecord {
         if !r.is_empty() {
             return Err(corrupt());
         }
-        Ok(WalRecord { lsn, txn_id, commit_time_micros, writes })
+        Ok(WalRecord {
+            lsn,
+            txn_id,
+            commit_time_micros,
+            writes,
+        })
     }
 }
 

@@ -16,9 +16,16 @@ fn pg_name(e: &Expr) -> String {
     match e {
         Expr::Identifier(i) => ident_name(i),
         Expr::CompoundIdentifier(parts) => parts.last().map(ident_name).unwrap_or_default(),
-        Expr::Function(f) => f.name.0.last().map(|p| p.to_string().to_lowercase()).unwrap_or_default(),
+        Expr::Function(f) => f
+            .name
+            .0
+            .last()
+            .map(|p| p.to_string().to_lowercase())
+            .unwrap_or_default(),
         Expr::Nested(inner) => pg_name(inner),
-        Expr::Cast { expr, data_type, .. } => match pg_name(expr).as_str() {
+        Expr::Cast {
+            expr, data_type, ..
+        } => match pg_name(expr).as_str() {
             "?column?" => data_type.to_string().to_lowercase(),
             n => n.to_string(),
         },
@@ -39,9 +46,13 @@ fn pg_name(e: &Expr) -> String {
 /// Aliases the unnamed items of a top-level SELECT; returns internal alias → PostgreSQL name.
 pub fn alias_select_items(stmt: &mut Statement) -> HashMap<String, String> {
     let mut names = HashMap::new();
-    let Statement::Query(q) = stmt else { return names };
+    let Statement::Query(q) = stmt else {
+        return names;
+    };
     let Query { body, .. } = q.as_mut();
-    let SetExpr::Select(select) = body.as_mut() else { return names };
+    let SetExpr::Select(select) = body.as_mut() else {
+        return names;
+    };
     for (i, item) in select.projection.iter_mut().enumerate() {
         if let SelectItem::UnnamedExpr(e) = item {
             // Plain column references keep DataFusion's name, which is already right.
@@ -50,14 +61,21 @@ pub fn alias_select_items(stmt: &mut Statement) -> HashMap<String, String> {
             }
             let alias = format!("{PREFIX}{i}");
             names.insert(alias.clone(), pg_name(e));
-            *item = SelectItem::ExprWithAlias { expr: e.clone(), alias: Ident::new(alias) };
+            *item = SelectItem::ExprWithAlias {
+                expr: e.clone(),
+                alias: Ident::new(alias),
+            };
         }
     }
     names
 }
 
 /// Renames the internal aliases in a result to their PostgreSQL names.
-pub fn rename(schema: SchemaRef, batches: Vec<RecordBatch>, names: &HashMap<String, String>) -> (SchemaRef, Vec<RecordBatch>) {
+pub fn rename(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    names: &HashMap<String, String>,
+) -> (SchemaRef, Vec<RecordBatch>) {
     if names.is_empty() {
         return (schema, batches);
     }

@@ -103,7 +103,8 @@ pub async fn describe(
             let names = crate::naming::alias_select_items(&mut stmt);
             let plan = s.plan(stmt, &[]).await?;
             merge(&mut types, plan.get_parameter_types().map_df()?);
-            let (schema, _) = crate::naming::rename(Arc::new(plan.schema().as_arrow().clone()), vec![], &names);
+            let (schema, _) =
+                crate::naming::rename(Arc::new(plan.schema().as_arrow().clone()), vec![], &names);
             Some(schema)
         }
         Statement::Insert(ins) => {

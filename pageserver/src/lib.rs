@@ -29,7 +29,10 @@ pub enum PageError {
 impl From<PageError> for ThunderError {
     fn from(e: PageError) -> Self {
         match e {
-            PageError::ShuttingDown => ThunderError::new(SqlState::ADMIN_SHUTDOWN, "terminating connection due to administrator command"),
+            PageError::ShuttingDown => ThunderError::new(
+                SqlState::ADMIN_SHUTDOWN,
+                "terminating connection due to administrator command",
+            ),
             other => ThunderError::new(SqlState::UNAVAILABLE, other.to_string()),
         }
     }
@@ -41,7 +44,13 @@ pub trait PageService: Send + Sync + 'static {
     /// The value of `key` as of `lsn`.
     async fn get(&self, key: &[u8], lsn: Lsn) -> Result<Option<Value>, PageError>;
     /// Live keys in `[start, end)` as of `lsn`, in key order; at most `limit` when given.
-    async fn scan(&self, start: &[u8], end: &[u8], lsn: Lsn, limit: Option<usize>) -> Result<Vec<(Vec<u8>, Value)>, PageError>;
+    async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        lsn: Lsn,
+        limit: Option<usize>,
+    ) -> Result<Vec<(Vec<u8>, Value)>, PageError>;
     /// The newest LSN applied.
     fn applied_lsn(&self) -> Lsn;
 }

@@ -25,7 +25,9 @@ pub struct PageServerOptions {
 
 impl Default for PageServerOptions {
     fn default() -> Self {
-        PageServerOptions { wait_timeout: Duration::from_secs(30) }
+        PageServerOptions {
+            wait_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -40,9 +42,19 @@ pub struct LocalPageServer {
 
 impl LocalPageServer {
     /// Starts following `wal` from the beginning of the log.
-    pub fn start(wal: Arc<dyn WalService>, opts: PageServerOptions, cancel: CancellationToken) -> Arc<LocalPageServer> {
+    pub fn start(
+        wal: Arc<dyn WalService>,
+        opts: PageServerOptions,
+        cancel: CancellationToken,
+    ) -> Arc<LocalPageServer> {
         let (applied_tx, applied) = watch::channel(Lsn::ZERO);
-        let ps = Arc::new(LocalPageServer { layer: RwLock::new(BTreeMap::new()), applied_tx, applied, opts, cancel });
+        let ps = Arc::new(LocalPageServer {
+            layer: RwLock::new(BTreeMap::new()),
+            applied_tx,
+            applied,
+            opts,
+            cancel,
+        });
         let follower = ps.clone();
         tokio::spawn(async move { follower.follow(wal).await });
         ps
@@ -86,7 +98,10 @@ impl LocalPageServer {
             let mut layer = self.layer.write();
             for w in &rec.writes {
                 let value: Option<Value> = w.value.as_deref().map(Arc::from);
-                layer.entry(w.key.clone()).or_default().push((rec.lsn, value));
+                layer
+                    .entry(w.key.clone())
+                    .or_default()
+                    .push((rec.lsn, value));
             }
         }
         self.applied_tx.send_replace(rec.lsn);
@@ -98,23 +113,41 @@ impl LocalPageServer {
         match tokio::time::timeout(self.opts.wait_timeout, wait).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => Err(PageError::ShuttingDown),
-            Err(_) => Err(PageError::LsnTimeout { wanted: lsn, applied: self.applied_lsn() }),
+            Err(_) => Err(PageError::LsnTimeout {
+                wanted: lsn,
+                applied: self.applied_lsn(),
+            }),
         }
     }
 }
 
 fn visible(versions: &Versions, lsn: Lsn) -> Option<&Value> {
-    versions.iter().rev().find(|(v, _)| *v <= lsn).and_then(|(_, value)| value.as_ref())
+    versions
+        .iter()
+        .rev()
+        .find(|(v, _)| *v <= lsn)
+        .and_then(|(_, value)| value.as_ref())
 }
 
 #[async_trait]
 impl PageService for LocalPageServer {
     async fn get(&self, key: &[u8], lsn: Lsn) -> Result<Option<Value>, PageError> {
         self.wait_for(lsn).await?;
-        Ok(self.layer.read().get(key).and_then(|v| visible(v, lsn)).cloned())
+        Ok(self
+            .layer
+            .read()
+            .get(key)
+            .and_then(|v| visible(v, lsn))
+            .cloned())
     }
 
-    async fn scan(&self, start: &[u8], end: &[u8], lsn: Lsn, limit: Option<usize>) -> Result<Vec<(Vec<u8>, Value)>, PageError> {
+    async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        lsn: Lsn,
+        limit: Option<usize>,
+    ) -> Result<Vec<(Vec<u8>, Value)>, PageError> {
         self.wait_for(lsn).await?;
         if start >= end {
             return Ok(Vec::new());
@@ -122,7 +155,10 @@ impl PageService for LocalPageServer {
         let layer = self.layer.read();
         let limit = limit.unwrap_or(usize::MAX);
         Ok(layer
-            .range::<[u8], _>((std::ops::Bound::Included(start), std::ops::Bound::Excluded(end)))
+            .range::<[u8], _>((
+                std::ops::Bound::Included(start),
+                std::ops::Bound::Excluded(end),
+            ))
             .filter_map(|(k, v)| visible(v, lsn).map(|value| (k.clone(), value.clone())))
             .take(limit)
             .collect())
@@ -143,24 +179,55 @@ mod tests {
     #[tokio::test]
     async fn reads_are_versioned_by_lsn() {
         let dir = tempfile::tempdir().unwrap();
-        let wal = LocalWalService::start(WalServiceOptions::single(dir.path().to_owned(), false, 16)).await.unwrap();
+        let wal =
+            LocalWalService::start(WalServiceOptions::single(dir.path().to_owned(), false, 16))
+                .await
+                .unwrap();
         wal.wait_ready(Duration::from_secs(10)).await.unwrap();
         let commit = |snapshot: u64, key: &str, value: Option<&str>| CommitRequest {
             txn_id: TxnId::random(),
             snapshot_lsn: Lsn(snapshot),
-            writes: vec![KeyWrite { key: key.as_bytes().to_vec(), value: value.map(|v| v.as_bytes().to_vec()) }],
+            writes: vec![KeyWrite {
+                key: key.as_bytes().to_vec(),
+                value: value.map(|v| v.as_bytes().to_vec()),
+            }],
             read_keys: vec![],
             read_ranges: vec![],
         };
-        assert_eq!(wal.commit(commit(0, "a", Some("1"))).await.unwrap(), CommitOutcome::Committed(Lsn(1)));
-        assert_eq!(wal.commit(commit(1, "a", Some("2"))).await.unwrap(), CommitOutcome::Committed(Lsn(2)));
-        assert_eq!(wal.commit(commit(2, "b", Some("x"))).await.unwrap(), CommitOutcome::Committed(Lsn(3)));
-        assert_eq!(wal.commit(commit(3, "a", None)).await.unwrap(), CommitOutcome::Committed(Lsn(4)));
+        assert_eq!(
+            wal.commit(commit(0, "a", Some("1"))).await.unwrap(),
+            CommitOutcome::Committed(Lsn(1))
+        );
+        assert_eq!(
+            wal.commit(commit(1, "a", Some("2"))).await.unwrap(),
+            CommitOutcome::Committed(Lsn(2))
+        );
+        assert_eq!(
+            wal.commit(commit(2, "b", Some("x"))).await.unwrap(),
+            CommitOutcome::Committed(Lsn(3))
+        );
+        assert_eq!(
+            wal.commit(commit(3, "a", None)).await.unwrap(),
+            CommitOutcome::Committed(Lsn(4))
+        );
         // A loser: snapshot 0 but "b" was written at LSN 3.
-        assert!(matches!(wal.commit(commit(0, "b", Some("y"))).await.unwrap(), CommitOutcome::Conflict { .. }));
-        let ps = LocalPageServer::start(wal.clone(), PageServerOptions::default(), CancellationToken::new());
-        assert_eq!(ps.get(b"a", Lsn(1)).await.unwrap().as_deref(), Some(&b"1"[..]));
-        assert_eq!(ps.get(b"a", Lsn(2)).await.unwrap().as_deref(), Some(&b"2"[..]));
+        assert!(matches!(
+            wal.commit(commit(0, "b", Some("y"))).await.unwrap(),
+            CommitOutcome::Conflict { .. }
+        ));
+        let ps = LocalPageServer::start(
+            wal.clone(),
+            PageServerOptions::default(),
+            CancellationToken::new(),
+        );
+        assert_eq!(
+            ps.get(b"a", Lsn(1)).await.unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
+        assert_eq!(
+            ps.get(b"a", Lsn(2)).await.unwrap().as_deref(),
+            Some(&b"2"[..])
+        );
         assert_eq!(ps.get(b"a", Lsn(4)).await.unwrap(), None);
         let rows = ps.scan(b"a", b"z", Lsn(3), None).await.unwrap();
         assert_eq!(rows.len(), 2);
@@ -173,16 +240,30 @@ mod tests {
     async fn log_survives_restart() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let wal = LocalWalService::start(WalServiceOptions::single(dir.path().to_owned(), true, 16)).await.unwrap();
+            let wal =
+                LocalWalService::start(WalServiceOptions::single(dir.path().to_owned(), true, 16))
+                    .await
+                    .unwrap();
             wal.wait_ready(Duration::from_secs(10)).await.unwrap();
             for i in 0..5u64 {
-                let r = CommitRequest { txn_id: TxnId::random(), snapshot_lsn: Lsn(i),
-                    writes: vec![KeyWrite { key: vec![i as u8], value: Some(vec![1]) }], read_keys: vec![], read_ranges: vec![] };
+                let r = CommitRequest {
+                    txn_id: TxnId::random(),
+                    snapshot_lsn: Lsn(i),
+                    writes: vec![KeyWrite {
+                        key: vec![i as u8],
+                        value: Some(vec![1]),
+                    }],
+                    read_keys: vec![],
+                    read_ranges: vec![],
+                };
                 wal.commit(r).await.unwrap();
             }
             wal.shutdown().await;
         }
-        let wal = LocalWalService::start(WalServiceOptions::single(dir.path().to_owned(), true, 16)).await.unwrap();
+        let wal =
+            LocalWalService::start(WalServiceOptions::single(dir.path().to_owned(), true, 16))
+                .await
+                .unwrap();
         wal.wait_ready(Duration::from_secs(10)).await.unwrap();
         assert_eq!(wal.last_committed_lsn().await.unwrap(), Lsn(5));
         wal.shutdown().await;

@@ -9,7 +9,12 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) type Reply = oneshot::Sender<Result<CommitOutcome, WalError>>;
 
-pub(crate) async fn run(raft: Raft, mut rx: mpsc::Receiver<(CommitRequest, Reply)>, max_batch: usize, cancel: CancellationToken) {
+pub(crate) async fn run(
+    raft: Raft,
+    mut rx: mpsc::Receiver<(CommitRequest, Reply)>,
+    max_batch: usize,
+    cancel: CancellationToken,
+) {
     loop {
         let first = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -26,7 +31,10 @@ pub(crate) async fn run(raft: Raft, mut rx: mpsc::Receiver<(CommitRequest, Reply
                 Err(_) => break,
             }
         }
-        let batch = CommitBatch { commit_time_micros: now_micros(), requests };
+        let batch = CommitBatch {
+            commit_time_micros: now_micros(),
+            requests,
+        };
         match raft.client_write(batch).await {
             Ok(resp) => {
                 for (reply, outcome) in replies.into_iter().zip(resp.data) {
@@ -36,9 +44,14 @@ pub(crate) async fn run(raft: Raft, mut rx: mpsc::Receiver<(CommitRequest, Reply
             Err(e) => {
                 let err = match e {
                     RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-                        WalError::Unavailable(format!("not the leader (leader is {:?})", f.leader_id))
+                        WalError::Unavailable(format!(
+                            "not the leader (leader is {:?})",
+                            f.leader_id
+                        ))
                     }
-                    RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => WalError::Unavailable(e.to_string()),
+                    RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+                        WalError::Unavailable(e.to_string())
+                    }
                     RaftError::Fatal(f) => {
                         tracing::error!(error = %f, "raft stopped");
                         WalError::ShuttingDown
@@ -53,5 +66,8 @@ pub(crate) async fn run(raft: Raft, mut rx: mpsc::Receiver<(CommitRequest, Reply
 }
 
 fn now_micros() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }

@@ -37,7 +37,10 @@ pub struct CommitRequest {
 pub enum CommitOutcome {
     Committed(Lsn),
     /// Another transaction committed a conflicting write after the snapshot.
-    Conflict { key: Vec<u8>, committed_at: Lsn },
+    Conflict {
+        key: Vec<u8>,
+        committed_at: Lsn,
+    },
 }
 
 /// Errors of the WAL service.
@@ -59,8 +62,14 @@ pub enum WalError {
 impl From<WalError> for ThunderError {
     fn from(e: WalError) -> Self {
         match e {
-            WalError::ShuttingDown => ThunderError::new(SqlState::ADMIN_SHUTDOWN, "terminating connection due to administrator command"),
-            WalError::Unavailable(m) => ThunderError::new(SqlState::UNAVAILABLE, format!("commit outcome unknown: {m}")),
+            WalError::ShuttingDown => ThunderError::new(
+                SqlState::ADMIN_SHUTDOWN,
+                "terminating connection due to administrator command",
+            ),
+            WalError::Unavailable(m) => ThunderError::new(
+                SqlState::UNAVAILABLE,
+                format!("commit outcome unknown: {m}"),
+            ),
             other => ThunderError::new(SqlState::IO_ERROR, other.to_string()),
         }
     }

@@ -1,7 +1,9 @@
 //! `LocalWalService`: one Raft node of the WAL group, served in-process.
 
 use crate::group_commit::{self, Reply};
-use crate::raft::{InProcessNetwork, InProcessRouter, LogStore, NodeId, Raft, SharedLog, StateMachine};
+use crate::raft::{
+    InProcessNetwork, InProcessRouter, LogStore, NodeId, Raft, SharedLog, StateMachine,
+};
 use crate::{CommitOutcome, CommitRequest, WalError, WalService, WalStream};
 use async_trait::async_trait;
 use openraft::BasicNode;
@@ -71,22 +73,38 @@ impl LocalWalService {
             snapshot_policy: openraft::SnapshotPolicy::Never,
             ..Default::default()
         };
-        let config = Arc::new(config.validate().map_err(|e| WalError::Storage(e.to_string()))?);
-        let network = InProcessNetwork { router: opts.router.clone(), from: opts.node_id };
+        let config = Arc::new(
+            config
+                .validate()
+                .map_err(|e| WalError::Storage(e.to_string()))?,
+        );
+        let network = InProcessNetwork {
+            router: opts.router.clone(),
+            from: opts.node_id,
+        };
         let raft = Raft::new(opts.node_id, config, network, log_store, state_machine)
             .await
             .map_err(|e| WalError::Storage(e.to_string()))?;
         opts.router.add(opts.node_id, raft.clone());
         let lowest = opts.initial_members.keys().next().copied();
         if pristine && lowest == Some(opts.node_id) {
-            let members: BTreeMap<NodeId, BasicNode> = opts.initial_members.iter().map(|(id, addr)| (*id, BasicNode::new(addr))).collect();
+            let members: BTreeMap<NodeId, BasicNode> = opts
+                .initial_members
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                .collect();
             if let Err(e) = raft.initialize(members).await {
                 tracing::info!(error = %e, "raft group already initialized");
             }
         }
         let (tx, rx) = mpsc::channel(4096);
         let cancel = CancellationToken::new();
-        tokio::spawn(group_commit::run(raft.clone(), rx, opts.group_commit_max, cancel.clone()));
+        tokio::spawn(group_commit::run(
+            raft.clone(),
+            rx,
+            opts.group_commit_max,
+            cancel.clone(),
+        ));
         let svc = Arc::new(LocalWalService {
             node_id: opts.node_id,
             raft,
@@ -103,7 +121,13 @@ impl LocalWalService {
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), WalError> {
         self.raft
             .wait(Some(timeout))
-            .metrics(|m| m.current_leader.is_some() && m.last_applied.map(|l| l.index) >= m.last_log_index, "leader elected and log applied")
+            .metrics(
+                |m| {
+                    m.current_leader.is_some()
+                        && m.last_applied.map(|l| l.index) >= m.last_log_index
+                },
+                "leader elected and log applied",
+            )
             .await
             .map(|_| ())
             .map_err(|e| WalError::Unavailable(e.to_string()))
@@ -131,11 +155,17 @@ impl LocalWalService {
 impl WalService for LocalWalService {
     async fn commit(&self, request: CommitRequest) -> Result<CommitOutcome, WalError> {
         let (tx, rx) = oneshot::channel();
-        self.commits.send((request, tx)).await.map_err(|_| WalError::ShuttingDown)?;
+        self.commits
+            .send((request, tx))
+            .await
+            .map_err(|_| WalError::ShuttingDown)?;
         match tokio::time::timeout(self.commit_timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(WalError::ShuttingDown),
-            Err(_) => Err(WalError::Unavailable(format!("no quorum within {:?}", self.commit_timeout))),
+            Err(_) => Err(WalError::Unavailable(format!(
+                "no quorum within {:?}",
+                self.commit_timeout
+            ))),
         }
     }
 
@@ -150,7 +180,12 @@ impl WalService for LocalWalService {
             buffer: VecDeque<Arc<WalRecord>>,
             cancel: CancellationToken,
         }
-        let cursor = Cursor { log: self.log.clone(), next: from.max(Lsn(1)), buffer: VecDeque::new(), cancel: self.cancel.clone() };
+        let cursor = Cursor {
+            log: self.log.clone(),
+            next: from.max(Lsn(1)),
+            buffer: VecDeque::new(),
+            cancel: self.cancel.clone(),
+        };
         Box::pin(futures::stream::unfold(cursor, |mut c| async move {
             loop {
                 if let Some(rec) = c.buffer.pop_front() {

@@ -51,7 +51,12 @@ impl LogStore {
     pub fn open(dir: &Path, fsync: bool) -> io::Result<LogStore> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("raft.log");
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         let mut entries = BTreeMap::new();
@@ -64,13 +69,19 @@ impl LogStore {
             HEADER_LEN
         } else {
             if &bytes[0..4] != LOG_MAGIC || bytes[4..6] != LOG_VERSION.to_le_bytes() {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} is not a ThunderDB raft log", path.display())));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} is not a ThunderDB raft log", path.display()),
+                ));
             }
             let mut pos = HEADER_LEN as usize;
             while pos + 8 <= bytes.len() {
-                let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+                let len =
+                    u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes")) as usize;
                 let crc = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes"));
-                let Some(body) = bytes.get(pos + 8..pos + 8 + len) else { break };
+                let Some(body) = bytes.get(pos + 8..pos + 8 + len) else {
+                    break;
+                };
                 if crc32c::crc32c(body) != crc {
                     break;
                 }
@@ -92,13 +103,25 @@ impl LogStore {
             Err(e) => return Err(e),
         };
         // A torn or missing hint only means the log is re-applied after the next election.
-        let committed: Option<LogId> = std::fs::read(dir.join("raft.committed")).ok().and_then(|b| bincode::deserialize(&b).ok()).flatten();
+        let committed: Option<LogId> = std::fs::read(dir.join("raft.committed"))
+            .ok()
+            .and_then(|b| bincode::deserialize(&b).ok())
+            .flatten();
         // Never claim more committed than the log holds (possible only with fsync off).
         let committed = committed.filter(|c| entries.get(&c.index).is_some_and(|e| e.log_id == *c));
         if let Some(purged) = hard.last_purged {
             entries.retain(|&i, _| i > purged.index);
         }
-        Ok(LogStore { inner: Arc::new(Mutex::new(Inner { dir: dir.to_owned(), committed, file, entries, hard, fsync })) })
+        Ok(LogStore {
+            inner: Arc::new(Mutex::new(Inner {
+                dir: dir.to_owned(),
+                committed,
+                file,
+                entries,
+                hard,
+                fsync,
+            })),
+        })
     }
 
     /// True when this node has never voted nor logged anything (a brand-new node).
@@ -142,7 +165,10 @@ impl Inner {
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, self.dir.join("raft.log"))?;
-        self.file = OpenOptions::new().read(true).write(true).open(self.dir.join("raft.log"))?;
+        self.file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.dir.join("raft.log"))?;
         self.file.seek(SeekFrom::End(0))?;
         let entries: Vec<Entry> = self.entries.values().cloned().collect();
         self.append_frames(&entries)?;
@@ -156,7 +182,13 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        Ok(self.inner.lock().entries.range(range).map(|(_, e)| e.clone()).collect())
+        Ok(self
+            .inner
+            .lock()
+            .entries
+            .range(range)
+            .map(|(_, e)| e.clone())
+            .collect())
     }
 }
 
@@ -166,8 +198,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let g = self.inner.lock();
         let last_purged_log_id = g.hard.last_purged;
-        let last_log_id = g.entries.values().next_back().map(|e| e.log_id).or(last_purged_log_id);
-        Ok(LogState { last_purged_log_id, last_log_id })
+        let last_log_id = g
+            .entries
+            .values()
+            .next_back()
+            .map(|e| e.log_id)
+            .or(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -177,7 +217,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
         let mut g = self.inner.lock();
         g.hard.vote = Some(*vote);
-        g.save_hard_state().map_err(|e| StorageIOError::write_vote(&e).into())
+        g.save_hard_state()
+            .map_err(|e| StorageIOError::write_vote(&e).into())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
@@ -200,7 +241,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.inner.lock().committed)
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
@@ -235,14 +280,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let mut g = self.inner.lock();
         let _ = g.entries.split_off(&log_id.index);
-        g.rewrite().map_err(|e| StorageIOError::write_logs(&e).into())
+        g.rewrite()
+            .map_err(|e| StorageIOError::write_logs(&e).into())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let mut g = self.inner.lock();
         g.hard.last_purged = Some(log_id);
-        g.save_hard_state().map_err(|e| StorageIOError::write_logs(&e))?;
+        g.save_hard_state()
+            .map_err(|e| StorageIOError::write_logs(&e))?;
         g.entries.retain(|&i, _| i > log_id.index);
-        g.rewrite().map_err(|e| StorageIOError::write_logs(&e).into())
+        g.rewrite()
+            .map_err(|e| StorageIOError::write_logs(&e).into())
     }
 }

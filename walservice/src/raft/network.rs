@@ -2,10 +2,13 @@
 //! distributed deployment uses the gRPC transport instead; both carry the same RPCs.
 
 use super::{NodeId, Raft, TypeConfig};
+use openraft::BasicNode;
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
-use openraft::BasicNode;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -39,13 +42,13 @@ impl InProcessRouter {
 
     fn target(&self, from: NodeId, to: NodeId) -> Result<Raft, Unreachable> {
         if self.cut.read().contains(&(from, to)) {
-            return Err(Unreachable::new(&std::io::Error::other(format!("link {from} -> {to} is cut"))));
+            return Err(Unreachable::new(&std::io::Error::other(format!(
+                "link {from} -> {to} is cut"
+            ))));
         }
-        self.nodes
-            .read()
-            .get(&to)
-            .cloned()
-            .ok_or_else(|| Unreachable::new(&std::io::Error::other(format!("node {to} is not running"))))
+        self.nodes.read().get(&to).cloned().ok_or_else(|| {
+            Unreachable::new(&std::io::Error::other(format!("node {to} is not running")))
+        })
     }
 }
 
@@ -66,7 +69,11 @@ impl RaftNetworkFactory<TypeConfig> for InProcessNetwork {
     type Network = InProcessConnection;
 
     async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> Self::Network {
-        InProcessConnection { router: self.router.clone(), from: self.from, to: target }
+        InProcessConnection {
+            router: self.router.clone(),
+            from: self.from,
+            to: target,
+        }
     }
 }
 
@@ -77,16 +84,23 @@ impl RaftNetwork<TypeConfig> for InProcessConnection {
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         let raft = self.router.target(self.from, self.to)?;
-        raft.append_entries(rpc).await.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
+        raft.append_entries(rpc)
+            .await
+            .map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
     }
 
     async fn install_snapshot(
         &mut self,
         rpc: InstallSnapshotRequest<TypeConfig>,
         _option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>> {
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
         let raft = self.router.target(self.from, self.to)?;
-        raft.install_snapshot(rpc).await.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
+        raft.install_snapshot(rpc)
+            .await
+            .map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
     }
 
     async fn vote(
@@ -95,6 +109,8 @@ impl RaftNetwork<TypeConfig> for InProcessConnection {
         _option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         let raft = self.router.target(self.from, self.to)?;
-        raft.vote(rpc).await.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
+        raft.vote(rpc)
+            .await
+            .map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))
     }
 }

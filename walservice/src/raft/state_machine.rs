@@ -66,24 +66,41 @@ impl LogState {
     }
 
     fn validate(&self, req: &CommitRequest) -> Option<CommitOutcome> {
-        let newer = |key: &[u8]| self.last_write.get(key).filter(|&&lsn| lsn > req.snapshot_lsn).copied();
+        let newer = |key: &[u8]| {
+            self.last_write
+                .get(key)
+                .filter(|&&lsn| lsn > req.snapshot_lsn)
+                .copied()
+        };
         for w in &req.writes {
             if let Some(lsn) = newer(&w.key) {
-                return Some(CommitOutcome::Conflict { key: w.key.clone(), committed_at: lsn });
+                return Some(CommitOutcome::Conflict {
+                    key: w.key.clone(),
+                    committed_at: lsn,
+                });
             }
         }
         for k in &req.read_keys {
             if let Some(lsn) = newer(k) {
-                return Some(CommitOutcome::Conflict { key: k.clone(), committed_at: lsn });
+                return Some(CommitOutcome::Conflict {
+                    key: k.clone(),
+                    committed_at: lsn,
+                });
             }
         }
         for (start, end) in &req.read_ranges {
             if start >= end {
                 continue;
             }
-            let hit = self.last_write.range(start.clone()..end.clone()).find(|(_, lsn)| **lsn > req.snapshot_lsn);
+            let hit = self
+                .last_write
+                .range(start.clone()..end.clone())
+                .find(|(_, lsn)| **lsn > req.snapshot_lsn);
             if let Some((k, lsn)) = hit {
-                return Some(CommitOutcome::Conflict { key: k.clone(), committed_at: *lsn });
+                return Some(CommitOutcome::Conflict {
+                    key: k.clone(),
+                    committed_at: *lsn,
+                });
             }
         }
         None
@@ -100,7 +117,12 @@ impl LogState {
                 for w in &req.writes {
                     self.last_write.insert(w.key.clone(), lsn);
                 }
-                self.records.push_back(Arc::new(WalRecord { lsn, txn_id: req.txn_id, commit_time_micros, writes: req.writes }));
+                self.records.push_back(Arc::new(WalRecord {
+                    lsn,
+                    txn_id: req.txn_id,
+                    commit_time_micros,
+                    writes: req.writes,
+                }));
                 CommitOutcome::Committed(lsn)
             }
         };
@@ -132,9 +154,22 @@ pub struct StateMachine {
 
 impl StateMachine {
     pub fn new() -> (StateMachine, SharedLog) {
-        let state = Arc::new(RwLock::new(LogState { first_lsn: 1, ..Default::default() }));
+        let state = Arc::new(RwLock::new(LogState {
+            first_lsn: 1,
+            ..Default::default()
+        }));
         let (tx, rx) = watch::channel(Lsn::ZERO);
-        (StateMachine { state: state.clone(), committed: tx, current_snapshot: None }, SharedLog { state, committed: rx })
+        (
+            StateMachine {
+                state: state.clone(),
+                committed: tx,
+                current_snapshot: None,
+            },
+            SharedLog {
+                state,
+                committed: rx,
+            },
+        )
     }
 }
 
@@ -149,15 +184,24 @@ impl RaftSnapshotBuilder<TypeConfig> for Arc<RwLock<LogState>> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let g = self.read();
         let bytes = bincode::serialize(&*g).map_err(|e| StorageIOError::read_state_machine(&e))?;
-        let meta = SnapshotMeta { last_log_id: g.last_applied, last_membership: g.membership.clone(), snapshot_id: snapshot_id(&g.last_applied) };
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
+        let meta = SnapshotMeta {
+            last_log_id: g.last_applied,
+            last_membership: g.membership.clone(),
+            snapshot_id: snapshot_id(&g.last_applied),
+        };
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
     }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = Arc<RwLock<LogState>>;
 
-    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership<NodeId, openraft::BasicNode>), StorageError> {
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId>, StoredMembership<NodeId, openraft::BasicNode>), StorageError> {
         let g = self.state.read();
         Ok((g.last_applied, g.membership.clone()))
     }
@@ -180,7 +224,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                     EntryPayload::Normal(batch) => {
                         let t = batch.commit_time_micros;
-                        responses.push(batch.requests.into_iter().map(|r| g.apply_commit(r, t)).collect());
+                        responses.push(
+                            batch
+                                .requests
+                                .into_iter()
+                                .map(|r| g.apply_commit(r, t))
+                                .collect(),
+                        );
                     }
                 }
             }
@@ -204,7 +254,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
-        let mut new_state: LogState = bincode::deserialize(&bytes).map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        let mut new_state: LogState = bincode::deserialize(&bytes)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
         new_state.last_applied = meta.last_log_id;
         new_state.membership = meta.last_membership.clone();
         let last = new_state.last_lsn();
@@ -215,7 +266,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        Ok(self.current_snapshot.as_ref().map(|(meta, bytes)| Snapshot { meta: meta.clone(), snapshot: Box::new(Cursor::new(bytes.clone())) }))
+        Ok(self
+            .current_snapshot
+            .as_ref()
+            .map(|(meta, bytes)| Snapshot {
+                meta: meta.clone(),
+                snapshot: Box::new(Cursor::new(bytes.clone())),
+            }))
     }
 }
 
@@ -228,7 +285,13 @@ mod tests {
         CommitRequest {
             txn_id: TxnId(id),
             snapshot_lsn: Lsn(snapshot),
-            writes: keys.iter().map(|k| KeyWrite { key: k.to_vec(), value: Some(vec![1]) }).collect(),
+            writes: keys
+                .iter()
+                .map(|k| KeyWrite {
+                    key: k.to_vec(),
+                    value: Some(vec![1]),
+                })
+                .collect(),
             read_keys: vec![],
             read_ranges: vec![],
         }
@@ -236,25 +299,46 @@ mod tests {
 
     #[test]
     fn first_committer_wins_and_retries_are_idempotent() {
-        let mut s = LogState { first_lsn: 1, ..Default::default() };
-        assert_eq!(s.apply_commit(req(1, 0, &[b"a"]), 0), CommitOutcome::Committed(Lsn(1)));
+        let mut s = LogState {
+            first_lsn: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            s.apply_commit(req(1, 0, &[b"a"]), 0),
+            CommitOutcome::Committed(Lsn(1))
+        );
         // Same snapshot, same key: loses.
-        assert!(matches!(s.apply_commit(req(2, 0, &[b"a"]), 0), CommitOutcome::Conflict { .. }));
+        assert!(matches!(
+            s.apply_commit(req(2, 0, &[b"a"]), 0),
+            CommitOutcome::Conflict { .. }
+        ));
         // Snapshot after the first commit: wins.
-        assert_eq!(s.apply_commit(req(3, 1, &[b"a", b"b"]), 0), CommitOutcome::Committed(Lsn(2)));
+        assert_eq!(
+            s.apply_commit(req(3, 1, &[b"a", b"b"]), 0),
+            CommitOutcome::Committed(Lsn(2))
+        );
         // A retry of txn 1 answers as the first time, without a new record.
-        assert_eq!(s.apply_commit(req(1, 0, &[b"a"]), 0), CommitOutcome::Committed(Lsn(1)));
+        assert_eq!(
+            s.apply_commit(req(1, 0, &[b"a"]), 0),
+            CommitOutcome::Committed(Lsn(1))
+        );
         assert_eq!(s.last_lsn(), Lsn(2));
         assert_eq!(s.records_from(Lsn(2), 10).len(), 1);
     }
 
     #[test]
     fn read_ranges_conflict_with_later_writes() {
-        let mut s = LogState { first_lsn: 1, ..Default::default() };
+        let mut s = LogState {
+            first_lsn: 1,
+            ..Default::default()
+        };
         s.apply_commit(req(1, 0, &[b"k5"]), 0);
         let mut r = req(2, 0, &[b"z"]);
         r.read_ranges = vec![(b"k0".to_vec(), b"k9".to_vec())];
-        assert!(matches!(s.apply_commit(r, 0), CommitOutcome::Conflict { .. }));
+        assert!(matches!(
+            s.apply_commit(r, 0),
+            CommitOutcome::Conflict { .. }
+        ));
         let mut r = req(3, 1, &[b"z"]);
         r.read_ranges = vec![(b"k0".to_vec(), b"k9".to_vec())];
         assert_eq!(s.apply_commit(r, 0), CommitOutcome::Committed(Lsn(2)));
