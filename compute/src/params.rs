@@ -100,6 +100,7 @@ pub async fn describe(
     let schema = match stmt {
         Statement::Query(_) | Statement::Explain { .. } => {
             let mut stmt = stmt.clone();
+            crate::pg_catalog::rewrite(&mut stmt);
             let names = crate::naming::alias_select_items(&mut stmt);
             let plan = s.plan(stmt, &[]).await?;
             merge(&mut types, plan.get_parameter_types().map_df()?);

