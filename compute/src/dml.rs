@@ -292,7 +292,7 @@ fn command(tag: &str, n: usize) -> QueryOutput {
 
 pub async fn insert(
     s: &mut Session,
-    ins: ast::Insert,
+    mut ins: ast::Insert,
     params: &[ScalarValue],
 ) -> Result<QueryOutput> {
     let ast::TableObject::TableName(name) = &ins.table else {
@@ -350,6 +350,9 @@ pub async fn insert(
             ),
         })
         .collect();
+    if let Some(source) = ins.source.as_mut() {
+        replace_default_keyword(source, &def, &targets)?;
+    }
     let sql = match &ins.source {
         Some(source) => {
             let aliases: Vec<String> = (0..targets.len()).map(|j| format!("\"c{j}\"")).collect();
@@ -445,6 +448,27 @@ pub async fn insert(
         Some(items) => returning(s, &def, &alias, &affected, items, params).await,
         None => Ok(command("INSERT", affected.len())),
     }
+}
+
+/// `VALUES (1, DEFAULT)`: puts each column's default expression (or NULL) where DEFAULT stands.
+fn replace_default_keyword(source: &mut ast::Query, def: &TableDef, targets: &[usize]) -> Result<()> {
+    let ast::SetExpr::Values(values) = source.body.as_mut() else { return Ok(()) };
+    for row in values.rows.iter_mut() {
+        for (j, e) in row.iter_mut().enumerate() {
+            let is_default = matches!(e, ast::Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"));
+            if !is_default {
+                continue;
+            }
+            let Some(col) = targets.get(j).map(|&t| &def.columns[t]) else { continue };
+            let text = col.default.clone().unwrap_or_else(|| "NULL".into());
+            let parsed = datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {})
+                .try_with_sql(&text)
+                .and_then(|mut p| p.parse_expr())
+                .map_err(|e| user_error(SqlState::INTERNAL_ERROR, format!("stored default of column \"{}\" does not parse: {e}", col.name)))?;
+            *e = ast::Expr::Nested(Box::new(parsed));
+        }
+    }
+    Ok(())
 }
 
 /// The number of columns a VALUES source produces, when it is plain VALUES.

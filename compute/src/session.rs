@@ -128,6 +128,8 @@ pub struct Session {
     /// Isolation requested by `SET TRANSACTION` for the current block.
     cancel: CancelHandle,
     pub(crate) database: String,
+    /// Statements prepared with SQL `PREPARE`, by name.
+    sql_prepared: std::collections::HashMap<String, PreparedStatement>,
 }
 
 /// Settings every session starts with, by lower-case name.
@@ -195,6 +197,9 @@ impl Session {
             .execution
             .parquet
             .schema_force_view_types = false;
+        // PostgreSQL reads `1.5` as numeric, not float.
+        config.options_mut().sql_parser.parse_float_as_decimal = true;
+        config.options_mut().execution.time_zone = Some(crate::types::UTC.into());
         let ctx = SessionContext::new_with_config(config);
         let public = Arc::new(PublicSchema::default());
         let scratch = Arc::new(MemorySchemaProvider::new());
@@ -218,6 +223,7 @@ impl Session {
             default_isolation: Isolation::RepeatableRead,
             cancel: CancelHandle::default(),
             database: database.to_string(),
+            sql_prepared: Default::default(),
         }
     }
 
@@ -265,11 +271,31 @@ impl Session {
     }
 
     /// Parse + Describe for the extended protocol.
-    pub async fn prepare(
-        &mut self,
-        sql: &str,
-        declared: &[Option<DataType>],
-    ) -> Result<PreparedStatement> {
+    pub async fn prepare(&mut self, sql: &str, declared: &[Option<DataType>]) -> Result<PreparedStatement> {
+        if self.failed {
+            return Err(user_error(SqlState::IN_FAILED_SQL_TRANSACTION, "current transaction is aborted, commands ignored until end of transaction block"));
+        }
+        let result = self.prepare_inner(sql, declared).await;
+        if result.is_err() {
+            self.fail_transaction();
+        }
+        result
+    }
+
+    /// Marks an open transaction block failed (an error the frontend raised, e.g. a Bind whose
+    /// parameter does not parse): PostgreSQL then ignores commands until ROLLBACK.
+    pub fn fail_transaction(&mut self) {
+        if self.in_block {
+            self.failed = true;
+        }
+    }
+
+    /// Applies a setting sent in the startup packet (application_name, TimeZone, DateStyle …).
+    pub fn set_parameter(&mut self, name: &str, value: &str) -> Result<()> {
+        self.set_var(name, value.to_string()).map(|_| ())
+    }
+
+    async fn prepare_inner(&mut self, sql: &str, declared: &[Option<DataType>]) -> Result<PreparedStatement> {
         let mut statements = parse_sql(sql)?;
         if statements.len() > 1 {
             return Err(user_error(
@@ -392,6 +418,17 @@ impl Session {
         if let Some(out) = self.settings(&stmt)? {
             return Ok(out);
         }
+        match stmt {
+            Statement::Prepare { name, data_types, statement } => return self.sql_prepare(name, data_types, *statement).await,
+            Statement::Execute { name: Some(name), parameters, .. } => return Box::pin(self.sql_execute(name, parameters)).await,
+            Statement::Deallocate { name, .. } => return self.sql_deallocate(name),
+            _ => {}
+        }
+        self.run_in_block(stmt, params).await
+    }
+
+    /// Runs a statement inside the open block, or in its own implicit transaction.
+    async fn run_in_block(&mut self, stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
         let implicit = !self.in_block;
         if implicit {
             self.txn = Some(Txn::new(self.default_isolation));
@@ -410,6 +447,58 @@ impl Session {
                 Err(e)
             }
         }
+    }
+
+    async fn sql_prepare(&mut self, name: ast::Ident, data_types: Vec<ast::DataType>, statement: Statement) -> Result<QueryOutput> {
+        let name = crate::sql::ident_name(&name);
+        if self.sql_prepared.contains_key(&name) {
+            return Err(user_error(SqlState("42P05"), format!("prepared statement \"{name}\" already exists")));
+        }
+        let declared: Vec<Option<DataType>> =
+            data_types.iter().map(|t| crate::types::sql_type(t).map(|t| Some(crate::types::arrow_type(&t)))).collect::<Result<_>>()?;
+        let prepared = self.prepare_inner(&statement.to_string(), &declared).await?;
+        self.sql_prepared.insert(name, prepared);
+        Ok(QueryOutput::Command(CommandTag::new("PREPARE")))
+    }
+
+    async fn sql_execute(&mut self, name: ast::ObjectName, parameters: Vec<ast::Expr>) -> Result<QueryOutput> {
+        let name = crate::sql::object_name(&name);
+        let prepared = self
+            .sql_prepared
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| user_error(SqlState("26000"), format!("prepared statement \"{name}\" does not exist")))?;
+        if parameters.len() != prepared.param_types.len() {
+            return Err(user_error(
+                SqlState::SYNTAX_ERROR,
+                format!("wrong number of parameters for prepared statement \"{name}\"")
+                    .to_string(),
+            )
+            .with_detail(format!("Expected {} parameters but got {}.", prepared.param_types.len(), parameters.len())));
+        }
+        // Each argument is a constant expression evaluated once, then cast to the declared type.
+        let mut values = Vec::with_capacity(parameters.len());
+        for (expr, ty) in parameters.iter().zip(&prepared.param_types) {
+            let plan = self.plan_sql(&format!("SELECT {expr}"), &[]).await?;
+            let (_, batches) = self.collect(plan).await?;
+            let array = batches.first().map(|b| b.column(0).clone()).ok_or_else(|| ThunderError::internal("EXECUTE argument produced no row"))?;
+            let array = datafusion::arrow::compute::cast(&array, ty).map_df()?;
+            values.push(ScalarValue::try_from_array(&array, 0).map_df()?);
+        }
+        let Some(statement) = prepared.statement.clone() else { return Ok(QueryOutput::Empty) };
+        Box::pin(self.run_in_block(statement, &values)).await
+    }
+
+    fn sql_deallocate(&mut self, name: ast::Ident) -> Result<QueryOutput> {
+        if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
+            self.sql_prepared.clear();
+        } else {
+            let name = crate::sql::ident_name(&name);
+            if self.sql_prepared.remove(&name).is_none() {
+                return Err(user_error(SqlState("26000"), format!("prepared statement \"{name}\" does not exist")));
+            }
+        }
+        Ok(QueryOutput::Command(CommandTag::new("DEALLOCATE")))
     }
 
     /// The environment a statement runs in: its snapshot and catalog. `key_table` makes that
@@ -621,8 +710,9 @@ impl Session {
     }
 
     /// SET / SHOW / RESET; `None` when `stmt` is not a settings statement.
-    fn settings(&mut self, stmt: &Statement) -> Result<Option<QueryOutput>> {
-        let set = |s: &mut Session, name: &str, value: String| -> Result<Option<QueryOutput>> {
+    fn set_var(&mut self, name: &str, value: String) -> Result<Option<QueryOutput>> {
+        let s = self;
+        {
             let name = name.to_lowercase();
             match name.as_str() {
                 "transaction_isolation" | "default_transaction_isolation" => {
@@ -649,7 +739,11 @@ impl Session {
                 }
             }
             Ok(Some(QueryOutput::Command(CommandTag::new("SET"))))
-        };
+        }
+    }
+
+    fn settings(&mut self, stmt: &Statement) -> Result<Option<QueryOutput>> {
+        let set = |s: &mut Session, name: &str, value: String| s.set_var(name, value);
         match stmt {
             Statement::Set(ast::Set::SingleAssignment {
                 variable, values, ..

@@ -244,11 +244,16 @@ impl StartupHandler for Connection {
                     .filter(|d| !d.is_empty())
                     .cloned()
                     .unwrap_or_else(|| user.clone());
-                let session = self
+                let mut session = self
                     .shared()
                     .factory
                     .new_session(&user, &database)
                     .map_err(|e| Error::Sql(e).into_pgwire_fatal())?;
+                for (name, value) in startup_settings(client.metadata()) {
+                    session
+                        .set_parameter(&name, &value)
+                        .map_err(|e| Error::Sql(e).into_pgwire_fatal())?;
+                }
                 let startup_app_name = client.metadata().get(METADATA_APPLICATION_NAME).cloned();
                 let initial = self.open_session(session, &user, startup_app_name);
                 client.session_extensions().insert(initial);
@@ -263,6 +268,31 @@ impl StartupHandler for Connection {
             }
         }
     }
+}
+
+/// Settings a client sent in its startup packet: every key but the connection's identity, and
+/// each `-c name=value` (or `--name=value`) of `options`.
+fn startup_settings(metadata: &std::collections::HashMap<String, String>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (key, value) in metadata {
+        match key.as_str() {
+            "user" | "database" | "replication" => {}
+            "options" => {
+                let mut words = value.split_whitespace();
+                while let Some(w) = words.next() {
+                    let setting = match w {
+                        "-c" => words.next(),
+                        w => w.strip_prefix("--").or_else(|| w.strip_prefix("-c")),
+                    };
+                    if let Some((k, v)) = setting.and_then(|s| s.split_once('=')) {
+                        out.push((k.replace('-', "_"), v.to_string()));
+                    }
+                }
+            }
+            _ => out.push((key.clone(), value.clone())),
+        }
+    }
+    out
 }
 
 fn client_user<C: ClientInfo + ?Sized>(client: &C) -> String {

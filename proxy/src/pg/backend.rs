@@ -30,6 +30,10 @@ pub(crate) trait SqlSession: Send {
     fn txn_status(&self) -> TxnStatus;
     fn canceller(&self) -> Canceller;
     fn parameter(&self, name: &str) -> Option<String>;
+    /// Marks an open transaction block failed after an error the frontend raised itself.
+    fn fail_transaction(&mut self);
+    /// Applies a startup-packet setting.
+    fn set_parameter(&mut self, name: &str, value: &str) -> Result<(), ThunderError>;
 }
 
 /// Opens sessions for authenticated users.
@@ -76,5 +80,13 @@ impl SqlSession for Session {
 
     fn parameter(&self, name: &str) -> Option<String> {
         Session::parameter(self, name)
+    }
+
+    fn fail_transaction(&mut self) {
+        Session::fail_transaction(self)
+    }
+
+    fn set_parameter(&mut self, name: &str, value: &str) -> Result<(), ThunderError> {
+        Session::set_parameter(self, name, value)
     }
 }

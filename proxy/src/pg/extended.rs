@@ -323,8 +323,15 @@ impl ExtendedQueryHandler for Connection {
                     ctx,
                 )
             })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Error::into_pgwire)?;
+            .collect::<Result<Vec<_>, _>>();
+        let values = match values {
+            Ok(v) => v,
+            Err(err) => {
+                // As in PostgreSQL, a Bind that fails inside a block aborts the transaction.
+                self.session().await?.fail_transaction();
+                return Err(err.into_pgwire());
+            }
+        };
         let bound = PgStatement {
             bound: Some(Arc::new(values)),
             ..statement.clone()
