@@ -4,7 +4,7 @@ use crate::error::{DfResultExt, Result, user_error};
 use crate::types::arrow_type;
 use datafusion::arrow::array::*;
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
-use datafusion::arrow::datatypes::IntervalMonthDayNano;
+use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano};
 use datafusion::arrow::util::display::FormatOptions;
 use std::sync::Arc;
 use thunderdb_common::{Datum, SqlState, SqlType};
@@ -12,16 +12,7 @@ use thunderdb_common::{Datum, SqlState, SqlType};
 /// Casts `array` to the Arrow type of `ty`, failing (not nulling) on values that do not fit, and
 /// enforcing length limits of varchar(n)/char(n).
 pub fn cast_to(array: &ArrayRef, ty: &SqlType, column: &str) -> Result<ArrayRef> {
-    let target = arrow_type(ty);
-    let cast = if array.data_type() == &target {
-        array.clone()
-    } else {
-        let opts = CastOptions {
-            safe: false,
-            format_options: FormatOptions::default(),
-        };
-        cast_with_options(array, &target, &opts).map_df()?
-    };
+    let cast = cast_array(array, &arrow_type(ty))?;
     if let SqlType::Varchar(Some(n)) | SqlType::Char(n @ _) = ty
         && let Some(strings) = cast.as_any().downcast_ref::<StringArray>()
     {
@@ -40,6 +31,62 @@ pub fn cast_to(array: &ArrayRef, ty: &SqlType, column: &str) -> Result<ArrayRef>
         }
     }
     Ok(cast)
+}
+
+/// Casts like SQL's CAST, failing on values that do not fit; text becomes bytea through
+/// PostgreSQL's bytea input syntax (`\x00ff`, or escapes) rather than its raw bytes.
+pub fn cast_array(array: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
+    if array.data_type() == target {
+        return Ok(array.clone());
+    }
+    if *target == DataType::Binary
+        && let Ok(text) = cast_with_options(array, &DataType::Utf8, &CastOptions::default())
+        && let Some(strings) = text.as_any().downcast_ref::<StringArray>()
+    {
+        let bytes: Vec<Option<Vec<u8>>> = strings.iter().map(|s| s.map(parse_bytea).transpose()).collect::<Result<_>>()?;
+        return Ok(Arc::new(bytes.iter().map(|b| b.as_deref()).collect::<BinaryArray>()));
+    }
+    let opts = CastOptions { safe: false, format_options: FormatOptions::default() };
+    cast_with_options(array, target, &opts).map_df()
+}
+
+fn hex_digit(b: u8) -> Result<u8> {
+    (b as char)
+        .to_digit(16)
+        .map(|d| d as u8)
+        .ok_or_else(|| user_error(SqlState::INVALID_TEXT_REPRESENTATION, format!("invalid hexadecimal digit: \"{}\"", b as char)))
+}
+
+/// PostgreSQL's bytea input: hex (`\x0102`) or escape format (`a\000b`, `\\`).
+pub fn parse_bytea(s: &str) -> Result<Vec<u8>> {
+    let bad = || user_error(SqlState::INVALID_TEXT_REPRESENTATION, "invalid input syntax for type bytea");
+    if let Some(hex) = s.strip_prefix("\\x") {
+        let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        if digits.len() % 2 != 0 {
+            return Err(user_error(SqlState::INVALID_TEXT_REPRESENTATION, "invalid hexadecimal data: odd number of digits"));
+        }
+        return digits.chunks(2).map(|p| Ok(hex_digit(p[0])? * 16 + hex_digit(p[1])?)).collect();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+        } else if bytes.get(i + 1) == Some(&b'\\') {
+            out.push(b'\\');
+            i += 2;
+        } else {
+            let oct = bytes.get(i + 1..i + 4).ok_or_else(bad)?;
+            if !oct.iter().all(|d| (b'0'..=b'7').contains(d)) || oct[0] > b'3' {
+                return Err(bad());
+            }
+            out.push((oct[0] - b'0') * 64 + (oct[1] - b'0') * 8 + (oct[2] - b'0'));
+            i += 4;
+        }
+    }
+    Ok(out)
 }
 
 /// The datum at `row` of an array already cast to `arrow_type(ty)`.
@@ -197,5 +244,20 @@ pub fn datum_text(d: &Datum) -> String {
             let arr = build_array(&ty, std::slice::from_ref(other));
             datafusion::arrow::util::display::array_value_to_string(&arr, 0).unwrap_or_default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytea;
+
+    #[test]
+    fn bytea_input_formats() {
+        assert_eq!(parse_bytea("\\x00ff").unwrap(), vec![0, 255]);
+        assert_eq!(parse_bytea("\\x").unwrap(), Vec::<u8>::new());
+        assert_eq!(parse_bytea("a\\000b\\\\").unwrap(), vec![b'a', 0, b'b', b'\\']);
+        assert!(parse_bytea("\\x0").is_err());
+        assert!(parse_bytea("\\xzz").is_err());
+        assert!(parse_bytea("a\\9").is_err());
     }
 }

@@ -310,7 +310,18 @@ pub async fn insert(
         .map(|a| a.alias.value.clone())
         .unwrap_or_else(|| def.name.clone());
     let targets: Vec<usize> = if ins.columns.is_empty() {
-        (0..def.columns.len()).collect()
+        // Without a column list, a shorter source fills the leading columns (PostgreSQL).
+        let width = match ins.source.as_deref() {
+            Some(source) => match plan_width(source) {
+                Some(w) => w,
+                None => s.plan_sql(&format!("SELECT * FROM ({source}) AS __src"), params).await?.schema().fields().len(),
+            },
+            None => 0,
+        };
+        if width > def.columns.len() {
+            return Err(user_error(SqlState::SYNTAX_ERROR, "INSERT has more expressions than target columns"));
+        }
+        (0..width).collect()
     } else {
         ins.columns
             .iter()

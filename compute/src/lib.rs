@@ -12,6 +12,7 @@ mod ddl;
 mod dml;
 mod engine;
 mod error;
+mod float_div;
 mod naming;
 mod params;
 mod pg_catalog;

@@ -90,6 +90,26 @@ async fn returning_schema(
 }
 
 /// Parameter types (by position, `None` when unknown) and the result columns of `stmt`.
+/// Types the statement states for its placeholders with casts: `$1::int8`, `CAST($2 AS text)`.
+fn cast_types(stmt: &Statement, types: &mut [Option<DataType>]) {
+    struct Casts<'a>(&'a mut [Option<DataType>]);
+    impl Visitor for Casts<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Cast { expr, data_type, .. } = e
+                && let Some(i) = placeholder_index(expr)
+                && i < self.0.len()
+                && self.0[i].is_none()
+                && let Ok(t) = crate::types::sql_type(data_type)
+            {
+                self.0[i] = Some(arrow_type(&t));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut Casts(types));
+}
+
 pub async fn describe(
     s: &Session,
     stmt: &Statement,
@@ -97,6 +117,7 @@ pub async fn describe(
     count: usize,
 ) -> Result<(Vec<Option<DataType>>, Option<SchemaRef>)> {
     let mut types: Vec<Option<DataType>> = vec![None; count];
+    cast_types(stmt, &mut types);
     let schema = match stmt {
         Statement::Query(_) | Statement::Explain { .. } => {
             let mut stmt = stmt.clone();

@@ -201,6 +201,7 @@ impl Session {
         config.options_mut().sql_parser.parse_float_as_decimal = true;
         config.options_mut().execution.time_zone = Some(crate::types::UTC.into());
         let ctx = SessionContext::new_with_config(config);
+        ctx.add_analyzer_rule(Arc::new(crate::float_div::FloatDivision::default()));
         let public = Arc::new(PublicSchema::default());
         let scratch = Arc::new(MemorySchemaProvider::new());
         let pg = pg_catalog::schema(engine.clone(), public.clone(), user);
@@ -395,7 +396,7 @@ impl Session {
         }
     }
 
-    async fn run(&mut self, stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+    async fn run(&mut self, mut stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
         match &stmt {
             Statement::StartTransaction { modes, .. } => return self.begin(modes),
             Statement::Commit { .. } => return self.commit_block().await,
@@ -415,6 +416,7 @@ impl Session {
                 "current transaction is aborted, commands ignored until end of transaction block",
             ));
         }
+        crate::sql::rewrite_literals(&mut stmt)?;
         if let Some(out) = self.settings(&stmt)? {
             return Ok(out);
         }
@@ -482,7 +484,7 @@ impl Session {
             let plan = self.plan_sql(&format!("SELECT {expr}"), &[]).await?;
             let (_, batches) = self.collect(plan).await?;
             let array = batches.first().map(|b| b.column(0).clone()).ok_or_else(|| ThunderError::internal("EXECUTE argument produced no row"))?;
-            let array = datafusion::arrow::compute::cast(&array, ty).map_df()?;
+            let array = crate::convert::cast_array(&array, ty)?;
             values.push(ScalarValue::try_from_array(&array, 0).map_df()?);
         }
         let Some(statement) = prepared.statement.clone() else { return Ok(QueryOutput::Empty) };

@@ -57,3 +57,57 @@ pub fn qualify_columns(e: &Expr, table: &str, columns: &[String]) -> Expr {
     let _ = e.visit(&mut Q { table, columns });
     e
 }
+
+/// Rewrites PostgreSQL literal forms DataFusion reads differently: `'\x00ff'::bytea` and
+/// `bytea '\x00ff'` are bytea input syntax, not the text's raw bytes.
+pub fn rewrite_literals(stmt: &mut datafusion::sql::sqlparser::ast::Statement) -> crate::error::Result<()> {
+    use datafusion::sql::sqlparser::ast::{DataType, Value};
+    struct L(Option<thunderdb_common::ThunderError>);
+    fn string_literal(e: &Expr) -> Option<&str> {
+        match e {
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => Some(s),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    impl VisitorMut for L {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let text = match expr {
+                Expr::Cast { expr: inner, data_type: DataType::Bytea, .. } => string_literal(inner),
+                Expr::TypedString(ts) if ts.data_type == DataType::Bytea => match &ts.value.value {
+                    Value::SingleQuotedString(s) => Some(s.as_str()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(text) = text {
+                match crate::convert::parse_bytea(text) {
+                    Ok(bytes) => {
+                        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                        let sql = format!("decode('{hex}', 'hex')");
+                        let parsed = datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {})
+                            .try_with_sql(&sql)
+                            .and_then(|mut p| p.parse_expr());
+                        if let Ok(e) = parsed {
+                            *expr = e;
+                        }
+                    }
+                    Err(e) => {
+                        self.0 = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut l = L(None);
+    let _ = stmt.visit(&mut l);
+    match l.0 {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

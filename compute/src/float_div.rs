@@ -1,0 +1,101 @@
+//! PostgreSQL raises `division by zero` (22012) for floating-point `/` and `%` by zero, where
+//! Arrow returns Infinity or NaN. This analyzer rule, run after type coercion, routes float
+//! division through functions that check the divisor.
+
+use crate::error::user_error;
+use datafusion::arrow::array::{Array, ArrayRef, Float32Array, Float64Array};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchemaRef, Result};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::{BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarUDF, Volatility, create_udf};
+use datafusion::optimizer::AnalyzerRule;
+use std::sync::Arc;
+use thunderdb_common::SqlState;
+
+fn zero_error() -> datafusion::error::DataFusionError {
+    crate::error::to_df(user_error(SqlState::DIVISION_BY_ZERO, "division by zero"))
+}
+
+macro_rules! checked_udf {
+    ($name:expr, $arr:ty, $dt:expr, $op:expr) => {{
+        let f = Arc::new(|args: &[ColumnarValue]| -> Result<ColumnarValue> {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let l = arrays[0].as_any().downcast_ref::<$arr>().expect("signature fixes the type");
+            let r = arrays[1].as_any().downcast_ref::<$arr>().expect("signature fixes the type");
+            let mut out = Vec::with_capacity(l.len());
+            for i in 0..l.len() {
+                if l.is_null(i) || r.is_null(i) {
+                    out.push(None);
+                } else if r.value(i) == 0.0 {
+                    return Err(zero_error());
+                } else {
+                    out.push(Some($op(l.value(i), r.value(i))));
+                }
+            }
+            Ok(ColumnarValue::Array(Arc::new(out.into_iter().collect::<$arr>()) as ArrayRef))
+        });
+        Arc::new(create_udf($name, vec![$dt, $dt], $dt, Volatility::Immutable, f))
+    }};
+}
+
+/// The analyzer rule; holds the checking functions it calls.
+#[derive(Debug)]
+pub struct FloatDivision {
+    div64: Arc<ScalarUDF>,
+    rem64: Arc<ScalarUDF>,
+    div32: Arc<ScalarUDF>,
+    rem32: Arc<ScalarUDF>,
+}
+
+impl Default for FloatDivision {
+    fn default() -> Self {
+        FloatDivision {
+            div64: checked_udf!("__thunder_div_f64", Float64Array, DataType::Float64, |a: f64, b: f64| a / b),
+            rem64: checked_udf!("__thunder_rem_f64", Float64Array, DataType::Float64, |a: f64, b: f64| a % b),
+            div32: checked_udf!("__thunder_div_f32", Float32Array, DataType::Float32, |a: f32, b: f32| a / b),
+            rem32: checked_udf!("__thunder_rem_f32", Float32Array, DataType::Float32, |a: f32, b: f32| a % b),
+        }
+    }
+}
+
+impl FloatDivision {
+    fn rewrite(&self, e: Expr, schema: &DFSchemaRef) -> Result<Transformed<Expr>> {
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else { return Ok(Transformed::no(e)) };
+        let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else { return Ok(Transformed::no(e)) };
+        if !matches!(op, Operator::Divide | Operator::Modulo) {
+            return Ok(Transformed::no(e));
+        }
+        let udf = match (&lt, &rt, op) {
+            (DataType::Float64, DataType::Float64, Operator::Divide) => &self.div64,
+            (DataType::Float64, DataType::Float64, _) => &self.rem64,
+            (DataType::Float32, DataType::Float32, Operator::Divide) => &self.div32,
+            (DataType::Float32, DataType::Float32, _) => &self.rem32,
+            _ => return Ok(Transformed::no(e)),
+        };
+        let args = vec![left.as_ref().clone(), right.as_ref().clone()];
+        // Keep the expression's display name so output columns and references stay the same.
+        let name = e.schema_name().to_string();
+        Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(udf.clone(), args)).alias_if_changed(name)?))
+    }
+}
+
+impl AnalyzerRule for FloatDivision {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|p| {
+            let schema = match &p {
+                LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_) | LogicalPlan::Window(_) | LogicalPlan::Sort(_) => {
+                    p.inputs().first().map(|i| Arc::clone(i.schema())).unwrap_or_else(|| Arc::clone(p.schema()))
+                }
+                _ => Arc::clone(p.schema()),
+            };
+            p.map_expressions(|expr| expr.transform_up(|e| self.rewrite(e, &schema)))
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "thunderdb_float_division"
+    }
+}
