@@ -43,29 +43,50 @@ pub fn cast_array(array: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
         && let Ok(text) = cast_with_options(array, &DataType::Utf8, &CastOptions::default())
         && let Some(strings) = text.as_any().downcast_ref::<StringArray>()
     {
-        let bytes: Vec<Option<Vec<u8>>> = strings.iter().map(|s| s.map(parse_bytea).transpose()).collect::<Result<_>>()?;
-        return Ok(Arc::new(bytes.iter().map(|b| b.as_deref()).collect::<BinaryArray>()));
+        let bytes: Vec<Option<Vec<u8>>> = strings
+            .iter()
+            .map(|s| s.map(parse_bytea).transpose())
+            .collect::<Result<_>>()?;
+        return Ok(Arc::new(
+            bytes.iter().map(|b| b.as_deref()).collect::<BinaryArray>(),
+        ));
     }
-    let opts = CastOptions { safe: false, format_options: FormatOptions::default() };
+    let opts = CastOptions {
+        safe: false,
+        format_options: FormatOptions::default(),
+    };
     cast_with_options(array, target, &opts).map_df()
 }
 
 fn hex_digit(b: u8) -> Result<u8> {
-    (b as char)
-        .to_digit(16)
-        .map(|d| d as u8)
-        .ok_or_else(|| user_error(SqlState::INVALID_TEXT_REPRESENTATION, format!("invalid hexadecimal digit: \"{}\"", b as char)))
+    (b as char).to_digit(16).map(|d| d as u8).ok_or_else(|| {
+        user_error(
+            SqlState::INVALID_TEXT_REPRESENTATION,
+            format!("invalid hexadecimal digit: \"{}\"", b as char),
+        )
+    })
 }
 
 /// PostgreSQL's bytea input: hex (`\x0102`) or escape format (`a\000b`, `\\`).
 pub fn parse_bytea(s: &str) -> Result<Vec<u8>> {
-    let bad = || user_error(SqlState::INVALID_TEXT_REPRESENTATION, "invalid input syntax for type bytea");
+    let bad = || {
+        user_error(
+            SqlState::INVALID_TEXT_REPRESENTATION,
+            "invalid input syntax for type bytea",
+        )
+    };
     if let Some(hex) = s.strip_prefix("\\x") {
         let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
         if digits.len() % 2 != 0 {
-            return Err(user_error(SqlState::INVALID_TEXT_REPRESENTATION, "invalid hexadecimal data: odd number of digits"));
+            return Err(user_error(
+                SqlState::INVALID_TEXT_REPRESENTATION,
+                "invalid hexadecimal data: odd number of digits",
+            ));
         }
-        return digits.chunks(2).map(|p| Ok(hex_digit(p[0])? * 16 + hex_digit(p[1])?)).collect();
+        return digits
+            .chunks(2)
+            .map(|p| Ok(hex_digit(p[0])? * 16 + hex_digit(p[1])?))
+            .collect();
     }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -255,7 +276,10 @@ mod tests {
     fn bytea_input_formats() {
         assert_eq!(parse_bytea("\\x00ff").unwrap(), vec![0, 255]);
         assert_eq!(parse_bytea("\\x").unwrap(), Vec::<u8>::new());
-        assert_eq!(parse_bytea("a\\000b\\\\").unwrap(), vec![b'a', 0, b'b', b'\\']);
+        assert_eq!(
+            parse_bytea("a\\000b\\\\").unwrap(),
+            vec![b'a', 0, b'b', b'\\']
+        );
         assert!(parse_bytea("\\x0").is_err());
         assert!(parse_bytea("\\xzz").is_err());
         assert!(parse_bytea("a\\9").is_err());

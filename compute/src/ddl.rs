@@ -51,6 +51,40 @@ fn names(def: &TableDef, cols: &[usize]) -> String {
         .join("_")
 }
 
+/// PostgreSQL's name for an unnamed table CHECK: `<table>_<first column it reads>_check`, or
+/// `<table>_check`, numbered when taken.
+fn check_name(def: &TableDef, expr: &Expr) -> String {
+    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    use std::ops::ControlFlow;
+    struct First<'a>(&'a TableDef, Option<String>);
+    impl Visitor for First<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Identifier(i) = e
+                && self.0.column_index(&ident_name(i)).is_some()
+            {
+                self.1 = Some(ident_name(i));
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut first = First(def, None);
+    let _ = expr.visit(&mut first);
+    let base = match first.1 {
+        Some(col) => format!("{}_{col}_check", def.name),
+        None => format!("{}_check", def.name),
+    };
+    let taken = |n: &str| def.checks.iter().any(|c| c.name == n);
+    if !taken(&base) {
+        return base;
+    }
+    (1..)
+        .map(|i| format!("{base}{i}"))
+        .find(|n| !taken(n))
+        .expect("an unused name exists")
+}
+
 pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<QueryOutput> {
     let done = || Ok(QueryOutput::Command(CommandTag::new("CREATE TABLE")));
     if ct.temporary || ct.or_replace || ct.query.is_some() {
@@ -159,13 +193,12 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
                 index_columns(&def, &u.columns)?,
             )),
             TableConstraint::Check(ch) => {
-                let n = def.checks.len() + 1;
+                let cname = match &ch.name {
+                    Some(n) => ident_name(n),
+                    None => check_name(&def, &ch.expr),
+                };
                 def.checks.push(CheckDef {
-                    name: ch
-                        .name
-                        .as_ref()
-                        .map(ident_name)
-                        .unwrap_or_else(|| format!("{name}_check{n}")),
+                    name: cname,
                     expr: ch.expr.to_string(),
                 })
             }

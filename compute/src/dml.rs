@@ -314,12 +314,20 @@ pub async fn insert(
         let width = match ins.source.as_deref() {
             Some(source) => match plan_width(source) {
                 Some(w) => w,
-                None => s.plan_sql(&format!("SELECT * FROM ({source}) AS __src"), params).await?.schema().fields().len(),
+                None => s
+                    .plan_sql(&format!("SELECT * FROM ({source}) AS __src"), params)
+                    .await?
+                    .schema()
+                    .fields()
+                    .len(),
             },
             None => 0,
         };
         if width > def.columns.len() {
-            return Err(user_error(SqlState::SYNTAX_ERROR, "INSERT has more expressions than target columns"));
+            return Err(user_error(
+                SqlState::SYNTAX_ERROR,
+                "INSERT has more expressions than target columns",
+            ));
         }
         (0..width).collect()
     } else {
@@ -462,20 +470,38 @@ pub async fn insert(
 }
 
 /// `VALUES (1, DEFAULT)`: puts each column's default expression (or NULL) where DEFAULT stands.
-fn replace_default_keyword(source: &mut ast::Query, def: &TableDef, targets: &[usize]) -> Result<()> {
-    let ast::SetExpr::Values(values) = source.body.as_mut() else { return Ok(()) };
+fn replace_default_keyword(
+    source: &mut ast::Query,
+    def: &TableDef,
+    targets: &[usize],
+) -> Result<()> {
+    let ast::SetExpr::Values(values) = source.body.as_mut() else {
+        return Ok(());
+    };
     for row in values.rows.iter_mut() {
         for (j, e) in row.iter_mut().enumerate() {
             let is_default = matches!(e, ast::Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"));
             if !is_default {
                 continue;
             }
-            let Some(col) = targets.get(j).map(|&t| &def.columns[t]) else { continue };
+            let Some(col) = targets.get(j).map(|&t| &def.columns[t]) else {
+                continue;
+            };
             let text = col.default.clone().unwrap_or_else(|| "NULL".into());
-            let parsed = datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {})
-                .try_with_sql(&text)
-                .and_then(|mut p| p.parse_expr())
-                .map_err(|e| user_error(SqlState::INTERNAL_ERROR, format!("stored default of column \"{}\" does not parse: {e}", col.name)))?;
+            let parsed = datafusion::sql::sqlparser::parser::Parser::new(
+                &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+            )
+            .try_with_sql(&text)
+            .and_then(|mut p| p.parse_expr())
+            .map_err(|e| {
+                user_error(
+                    SqlState::INTERNAL_ERROR,
+                    format!(
+                        "stored default of column \"{}\" does not parse: {e}",
+                        col.name
+                    ),
+                )
+            })?;
             *e = ast::Expr::Nested(Box::new(parsed));
         }
     }
@@ -659,6 +685,42 @@ fn target_of(relation: &TableFactor) -> Result<(String, String)> {
     }
 }
 
+/// A row an UPDATE or DELETE affects: its storage key, its image, and (UPDATE) the new image.
+struct TargetRow {
+    key: Vec<u8>,
+    old: Row,
+    new: Option<Row>,
+}
+
+/// Reads `key, old columns [, new columns]` result batches, once per key: UPDATE … FROM and
+/// DELETE … USING may join a row more than once, and PostgreSQL changes it once.
+fn target_rows(def: &TableDef, batches: &[RecordBatch], with_new: bool) -> Result<Vec<TargetRow>> {
+    let n = def.columns.len();
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for batch in batches {
+        let keys = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<BinaryArray>()
+            .ok_or_else(|| user_error(SqlState::INTERNAL_ERROR, "storage key column missing"))?;
+        let olds = typed_rows(def, std::slice::from_ref(batch), 1)?;
+        let mut news = if with_new {
+            Some(typed_rows(def, std::slice::from_ref(batch), 1 + n)?.into_iter())
+        } else {
+            None
+        };
+        for (r, old) in olds.into_iter().enumerate() {
+            let new = news.as_mut().and_then(|it| it.next());
+            let key = keys.value(r).to_vec();
+            if seen.insert(key.clone()) {
+                out.push(TargetRow { key, old, new });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Resolves the UPDATE/DELETE target and installs an environment whose scans of it carry
 /// storage keys.
 async fn target_env(s: &mut Session, table: &str) -> Result<(Arc<TableDef>, ReadView)> {
@@ -743,32 +805,11 @@ pub async fn update(
     );
     let plan = s.plan_sql(&sql, params).await?;
     let (_, batches) = s.collect(plan).await?;
-    let n = def.columns.len();
-    let mut seen = HashSet::new();
-    let mut keys = Vec::new();
-    let mut olds = Vec::new();
-    let mut news = Vec::new();
-    for batch in &batches {
-        let key_col = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<BinaryArray>()
-            .ok_or_else(|| user_error(SqlState::INTERNAL_ERROR, "storage key column missing"))?;
-        let old = typed_rows(&def, std::slice::from_ref(batch), 1)?;
-        let new = typed_rows(&def, std::slice::from_ref(batch), 1 + n)?;
-        for (r, (o, nw)) in old.into_iter().zip(new).enumerate() {
-            let key = key_col.value(r).to_vec();
-            // UPDATE … FROM may join a row more than once; PostgreSQL updates it once.
-            if seen.insert(key.clone()) {
-                keys.push(key);
-                olds.push(o);
-                news.push(nw);
-            }
-        }
-    }
+    let targets = target_rows(&def, &batches, true)?;
+    let news: Vec<Row> = targets.iter().filter_map(|t| t.new.clone()).collect();
     validate(s, &def, &news).await?;
-    for ((key, old), new) in keys.iter().zip(&olds).zip(&news) {
-        replace_row(&view, &def, key, old, new).await?;
+    for (t, new) in targets.iter().zip(&news) {
+        replace_row(&view, &def, &t.key, &t.old, new).await?;
     }
     s.note_write(view.snapshot);
     match &up.returning {
@@ -821,22 +862,10 @@ pub async fn delete(
     );
     let plan = s.plan_sql(&sql, params).await?;
     let (_, batches) = s.collect(plan).await?;
-    let mut seen = HashSet::new();
     let mut deleted = Vec::new();
-    for batch in &batches {
-        let key_col = batch
-            .column(0)
-            .as_any()
-            .downcast_ref::<BinaryArray>()
-            .ok_or_else(|| user_error(SqlState::INTERNAL_ERROR, "storage key column missing"))?;
-        let old = typed_rows(&def, std::slice::from_ref(batch), 1)?;
-        for (r, o) in old.into_iter().enumerate() {
-            let key = key_col.value(r).to_vec();
-            if seen.insert(key.clone()) {
-                delete_row(&view, &def, &key, &o);
-                deleted.push(o);
-            }
-        }
+    for t in target_rows(&def, &batches, false)? {
+        delete_row(&view, &def, &t.key, &t.old);
+        deleted.push(t.old);
     }
     s.note_write(view.snapshot);
     match &del.returning {

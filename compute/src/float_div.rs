@@ -1,15 +1,21 @@
-//! PostgreSQL raises `division by zero` (22012) for floating-point `/` and `%` by zero, where
+//! Arithmetic as PostgreSQL defines it where Arrow differs: integer overflow is 22003 (Arrow
+//! wraps around) and PostgreSQL raises `division by zero` (22012) for floating-point `/` and `%` by zero, where
 //! Arrow returns Infinity or NaN. This analyzer rule, run after type coercion, routes float
 //! division through functions that check the divisor.
 
 use crate::error::user_error;
 use datafusion::arrow::array::{Array, ArrayRef, Float32Array, Float64Array};
+use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchemaRef, Result};
 use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::{BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarUDF, Volatility,
+    create_udf,
+};
 use datafusion::optimizer::AnalyzerRule;
 use std::sync::Arc;
 use thunderdb_common::SqlState;
@@ -22,8 +28,14 @@ macro_rules! checked_udf {
     ($name:expr, $arr:ty, $dt:expr, $op:expr) => {{
         let f = Arc::new(|args: &[ColumnarValue]| -> Result<ColumnarValue> {
             let arrays = ColumnarValue::values_to_arrays(args)?;
-            let l = arrays[0].as_any().downcast_ref::<$arr>().expect("signature fixes the type");
-            let r = arrays[1].as_any().downcast_ref::<$arr>().expect("signature fixes the type");
+            let l = arrays[0]
+                .as_any()
+                .downcast_ref::<$arr>()
+                .expect("signature fixes the type");
+            let r = arrays[1]
+                .as_any()
+                .downcast_ref::<$arr>()
+                .expect("signature fixes the type");
             let mut out = Vec::with_capacity(l.len());
             for i in 0..l.len() {
                 if l.is_null(i) || r.is_null(i) {
@@ -34,15 +46,56 @@ macro_rules! checked_udf {
                     out.push(Some($op(l.value(i), r.value(i))));
                 }
             }
-            Ok(ColumnarValue::Array(Arc::new(out.into_iter().collect::<$arr>()) as ArrayRef))
+            Ok(ColumnarValue::Array(
+                Arc::new(out.into_iter().collect::<$arr>()) as ArrayRef,
+            ))
         });
-        Arc::new(create_udf($name, vec![$dt, $dt], $dt, Volatility::Immutable, f))
+        Arc::new(create_udf(
+            $name,
+            vec![$dt, $dt],
+            $dt,
+            Volatility::Immutable,
+            f,
+        ))
     }};
+}
+
+/// Integer `+ - *` that fails with 22003 on overflow (Arrow's default kernels wrap around).
+fn checked_int_udf(name: &str, dt: DataType, op: Operator) -> Arc<ScalarUDF> {
+    let range_error = match dt {
+        DataType::Int16 => "smallint out of range",
+        DataType::Int32 => "integer out of range",
+        _ => "bigint out of range",
+    };
+    let f = Arc::new(move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let (l, r) = (&arrays[0], &arrays[1]);
+        let result = match op {
+            Operator::Plus => numeric::add(l, r),
+            Operator::Minus => numeric::sub(l, r),
+            _ => numeric::mul(l, r),
+        };
+        result.map(ColumnarValue::Array).map_err(|_| {
+            crate::error::to_df(user_error(
+                SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+                range_error,
+            ))
+        })
+    });
+    Arc::new(create_udf(
+        name,
+        vec![dt.clone(), dt.clone()],
+        dt,
+        Volatility::Immutable,
+        f,
+    ))
 }
 
 /// The analyzer rule; holds the checking functions it calls.
 #[derive(Debug)]
 pub struct FloatDivision {
+    /// Checked integer arithmetic by (type, operator).
+    checked: Vec<(DataType, Operator, Arc<ScalarUDF>)>,
     div64: Arc<ScalarUDF>,
     rem64: Arc<ScalarUDF>,
     div32: Arc<ScalarUDF>,
@@ -51,19 +104,75 @@ pub struct FloatDivision {
 
 impl Default for FloatDivision {
     fn default() -> Self {
+        let mut checked = Vec::new();
+        for (dt, tname) in [
+            (DataType::Int16, "i16"),
+            (DataType::Int32, "i32"),
+            (DataType::Int64, "i64"),
+        ] {
+            for (op, oname) in [
+                (Operator::Plus, "add"),
+                (Operator::Minus, "sub"),
+                (Operator::Multiply, "mul"),
+            ] {
+                checked.push((
+                    dt.clone(),
+                    op,
+                    checked_int_udf(&format!("__thunder_{oname}_{tname}"), dt.clone(), op),
+                ));
+            }
+        }
         FloatDivision {
-            div64: checked_udf!("__thunder_div_f64", Float64Array, DataType::Float64, |a: f64, b: f64| a / b),
-            rem64: checked_udf!("__thunder_rem_f64", Float64Array, DataType::Float64, |a: f64, b: f64| a % b),
-            div32: checked_udf!("__thunder_div_f32", Float32Array, DataType::Float32, |a: f32, b: f32| a / b),
-            rem32: checked_udf!("__thunder_rem_f32", Float32Array, DataType::Float32, |a: f32, b: f32| a % b),
+            checked,
+            div64: checked_udf!(
+                "__thunder_div_f64",
+                Float64Array,
+                DataType::Float64,
+                |a: f64, b: f64| a / b
+            ),
+            rem64: checked_udf!(
+                "__thunder_rem_f64",
+                Float64Array,
+                DataType::Float64,
+                |a: f64, b: f64| a % b
+            ),
+            div32: checked_udf!(
+                "__thunder_div_f32",
+                Float32Array,
+                DataType::Float32,
+                |a: f32, b: f32| a / b
+            ),
+            rem32: checked_udf!(
+                "__thunder_rem_f32",
+                Float32Array,
+                DataType::Float32,
+                |a: f32, b: f32| a % b
+            ),
         }
     }
 }
 
 impl FloatDivision {
     fn rewrite(&self, e: Expr, schema: &DFSchemaRef) -> Result<Transformed<Expr>> {
-        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else { return Ok(Transformed::no(e)) };
-        let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else { return Ok(Transformed::no(e)) };
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
+            return Ok(Transformed::no(e));
+        };
+        let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else {
+            return Ok(Transformed::no(e));
+        };
+        if matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply) {
+            let Some((_, _, udf)) = self
+                .checked
+                .iter()
+                .find(|(dt, o, _)| *o == *op && *dt == lt && *dt == rt)
+            else {
+                return Ok(Transformed::no(e));
+            };
+            let args = vec![left.as_ref().clone(), right.as_ref().clone()];
+            return Ok(Transformed::yes(Expr::ScalarFunction(
+                ScalarFunction::new_udf(udf.clone(), args),
+            )));
+        }
         if !matches!(op, Operator::Divide | Operator::Modulo) {
             return Ok(Transformed::no(e));
         }
@@ -75,9 +184,9 @@ impl FloatDivision {
             _ => return Ok(Transformed::no(e)),
         };
         let args = vec![left.as_ref().clone(), right.as_ref().clone()];
-        // Keep the expression's display name so output columns and references stay the same.
-        let name = e.schema_name().to_string();
-        Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(udf.clone(), args)).alias_if_changed(name)?))
+        Ok(Transformed::yes(Expr::ScalarFunction(
+            ScalarFunction::new_udf(udf.clone(), args),
+        )))
     }
 }
 
@@ -85,12 +194,24 @@ impl AnalyzerRule for FloatDivision {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up_with_subqueries(|p| {
             let schema = match &p {
-                LogicalPlan::Projection(_) | LogicalPlan::Aggregate(_) | LogicalPlan::Window(_) | LogicalPlan::Sort(_) => {
-                    p.inputs().first().map(|i| Arc::clone(i.schema())).unwrap_or_else(|| Arc::clone(p.schema()))
-                }
+                LogicalPlan::Projection(_)
+                | LogicalPlan::Aggregate(_)
+                | LogicalPlan::Window(_)
+                | LogicalPlan::Sort(_) => p
+                    .inputs()
+                    .first()
+                    .map(|i| Arc::clone(i.schema()))
+                    .unwrap_or_else(|| Arc::clone(p.schema())),
                 _ => Arc::clone(p.schema()),
             };
-            p.map_expressions(|expr| expr.transform_up(|e| self.rewrite(e, &schema)))
+            // Output names must not change with the rewrite: references above use them.
+            let names = NamePreserver::new(&p);
+            p.map_expressions(|expr| {
+                let saved = names.save(&expr);
+                Ok(expr
+                    .transform_up(|e| self.rewrite(e, &schema))?
+                    .update_data(|e| saved.restore(e)))
+            })
         })
         .map(|t| t.data)
     }

@@ -96,7 +96,9 @@ fn cast_types(stmt: &Statement, types: &mut [Option<DataType>]) {
     impl Visitor for Casts<'_> {
         type Break = ();
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-            if let Expr::Cast { expr, data_type, .. } = e
+            if let Expr::Cast {
+                expr, data_type, ..
+            } = e
                 && let Some(i) = placeholder_index(expr)
                 && i < self.0.len()
                 && self.0[i].is_none()

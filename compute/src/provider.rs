@@ -51,7 +51,7 @@ impl PublicSchema {
         *self.env.write() = env;
     }
 
-    fn env(&self) -> Option<Arc<StatementEnv>> {
+    pub(crate) fn env(&self) -> Option<Arc<StatementEnv>> {
         self.env.read().clone()
     }
 }

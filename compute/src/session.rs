@@ -201,7 +201,14 @@ impl Session {
         config.options_mut().sql_parser.parse_float_as_decimal = true;
         config.options_mut().execution.time_zone = Some(crate::types::UTC.into());
         let ctx = SessionContext::new_with_config(config);
-        ctx.add_analyzer_rule(Arc::new(crate::float_div::FloatDivision::default()));
+        // PostgreSQL's arithmetic checks run after DataFusion's type coercion.
+        let mut rules: Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> =
+            datafusion::optimizer::Analyzer::new().rules;
+        rules.push(Arc::new(crate::float_div::FloatDivision::default()));
+        let state = datafusion::execution::SessionStateBuilder::new_from_existing(ctx.state())
+            .with_analyzer_rules(rules)
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         let public = Arc::new(PublicSchema::default());
         let scratch = Arc::new(MemorySchemaProvider::new());
         let pg = pg_catalog::schema(engine.clone(), public.clone(), user);
@@ -272,9 +279,16 @@ impl Session {
     }
 
     /// Parse + Describe for the extended protocol.
-    pub async fn prepare(&mut self, sql: &str, declared: &[Option<DataType>]) -> Result<PreparedStatement> {
+    pub async fn prepare(
+        &mut self,
+        sql: &str,
+        declared: &[Option<DataType>],
+    ) -> Result<PreparedStatement> {
         if self.failed {
-            return Err(user_error(SqlState::IN_FAILED_SQL_TRANSACTION, "current transaction is aborted, commands ignored until end of transaction block"));
+            return Err(user_error(
+                SqlState::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
         }
         let result = self.prepare_inner(sql, declared).await;
         if result.is_err() {
@@ -296,7 +310,11 @@ impl Session {
         self.set_var(name, value.to_string()).map(|_| ())
     }
 
-    async fn prepare_inner(&mut self, sql: &str, declared: &[Option<DataType>]) -> Result<PreparedStatement> {
+    async fn prepare_inner(
+        &mut self,
+        sql: &str,
+        declared: &[Option<DataType>],
+    ) -> Result<PreparedStatement> {
         let mut statements = parse_sql(sql)?;
         if statements.len() > 1 {
             return Err(user_error(
@@ -421,8 +439,16 @@ impl Session {
             return Ok(out);
         }
         match stmt {
-            Statement::Prepare { name, data_types, statement } => return self.sql_prepare(name, data_types, *statement).await,
-            Statement::Execute { name: Some(name), parameters, .. } => return Box::pin(self.sql_execute(name, parameters)).await,
+            Statement::Prepare {
+                name,
+                data_types,
+                statement,
+            } => return self.sql_prepare(name, data_types, *statement).await,
+            Statement::Execute {
+                name: Some(name),
+                parameters,
+                ..
+            } => return Box::pin(self.sql_execute(name, parameters)).await,
             Statement::Deallocate { name, .. } => return self.sql_deallocate(name),
             _ => {}
         }
@@ -430,7 +456,11 @@ impl Session {
     }
 
     /// Runs a statement inside the open block, or in its own implicit transaction.
-    async fn run_in_block(&mut self, stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+    async fn run_in_block(
+        &mut self,
+        stmt: Statement,
+        params: &[ScalarValue],
+    ) -> Result<QueryOutput> {
         let implicit = !self.in_block;
         if implicit {
             self.txn = Some(Txn::new(self.default_isolation));
@@ -451,43 +481,68 @@ impl Session {
         }
     }
 
-    async fn sql_prepare(&mut self, name: ast::Ident, data_types: Vec<ast::DataType>, statement: Statement) -> Result<QueryOutput> {
+    async fn sql_prepare(
+        &mut self,
+        name: ast::Ident,
+        data_types: Vec<ast::DataType>,
+        statement: Statement,
+    ) -> Result<QueryOutput> {
         let name = crate::sql::ident_name(&name);
         if self.sql_prepared.contains_key(&name) {
-            return Err(user_error(SqlState("42P05"), format!("prepared statement \"{name}\" already exists")));
+            return Err(user_error(
+                SqlState("42P05"),
+                format!("prepared statement \"{name}\" already exists"),
+            ));
         }
-        let declared: Vec<Option<DataType>> =
-            data_types.iter().map(|t| crate::types::sql_type(t).map(|t| Some(crate::types::arrow_type(&t)))).collect::<Result<_>>()?;
-        let prepared = self.prepare_inner(&statement.to_string(), &declared).await?;
+        let declared: Vec<Option<DataType>> = data_types
+            .iter()
+            .map(|t| crate::types::sql_type(t).map(|t| Some(crate::types::arrow_type(&t))))
+            .collect::<Result<_>>()?;
+        let prepared = self
+            .prepare_inner(&statement.to_string(), &declared)
+            .await?;
         self.sql_prepared.insert(name, prepared);
         Ok(QueryOutput::Command(CommandTag::new("PREPARE")))
     }
 
-    async fn sql_execute(&mut self, name: ast::ObjectName, parameters: Vec<ast::Expr>) -> Result<QueryOutput> {
+    async fn sql_execute(
+        &mut self,
+        name: ast::ObjectName,
+        parameters: Vec<ast::Expr>,
+    ) -> Result<QueryOutput> {
         let name = crate::sql::object_name(&name);
-        let prepared = self
-            .sql_prepared
-            .get(&name)
-            .cloned()
-            .ok_or_else(|| user_error(SqlState("26000"), format!("prepared statement \"{name}\" does not exist")))?;
+        let prepared = self.sql_prepared.get(&name).cloned().ok_or_else(|| {
+            user_error(
+                SqlState("26000"),
+                format!("prepared statement \"{name}\" does not exist"),
+            )
+        })?;
         if parameters.len() != prepared.param_types.len() {
             return Err(user_error(
                 SqlState::SYNTAX_ERROR,
-                format!("wrong number of parameters for prepared statement \"{name}\"")
-                    .to_string(),
+                format!("wrong number of parameters for prepared statement \"{name}\"").to_string(),
             )
-            .with_detail(format!("Expected {} parameters but got {}.", prepared.param_types.len(), parameters.len())));
+            .with_detail(format!(
+                "Expected {} parameters but got {}.",
+                prepared.param_types.len(),
+                parameters.len()
+            )));
         }
         // Each argument is a constant expression evaluated once, then cast to the declared type.
         let mut values = Vec::with_capacity(parameters.len());
         for (expr, ty) in parameters.iter().zip(&prepared.param_types) {
             let plan = self.plan_sql(&format!("SELECT {expr}"), &[]).await?;
             let (_, batches) = self.collect(plan).await?;
-            let array = batches.first().map(|b| b.column(0).clone()).ok_or_else(|| ThunderError::internal("EXECUTE argument produced no row"))?;
+            let array = batches
+                .first()
+                .map(|b| b.column(0).clone())
+                .ok_or_else(|| ThunderError::internal("EXECUTE argument produced no row"))?;
             let array = crate::convert::cast_array(&array, ty)?;
             values.push(ScalarValue::try_from_array(&array, 0).map_df()?);
         }
-        let Some(statement) = prepared.statement.clone() else { return Ok(QueryOutput::Empty) };
+        let Some(statement) = prepared.statement.clone() else {
+            return Ok(QueryOutput::Empty);
+        };
         Box::pin(self.run_in_block(statement, &values)).await
     }
 
@@ -497,7 +552,10 @@ impl Session {
         } else {
             let name = crate::sql::ident_name(&name);
             if self.sql_prepared.remove(&name).is_none() {
-                return Err(user_error(SqlState("26000"), format!("prepared statement \"{name}\" does not exist")));
+                return Err(user_error(
+                    SqlState("26000"),
+                    format!("prepared statement \"{name}\" does not exist"),
+                ));
             }
         }
         Ok(QueryOutput::Command(CommandTag::new("DEALLOCATE")))

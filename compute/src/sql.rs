@@ -60,7 +60,9 @@ pub fn qualify_columns(e: &Expr, table: &str, columns: &[String]) -> Expr {
 
 /// Rewrites PostgreSQL literal forms DataFusion reads differently: `'\x00ff'::bytea` and
 /// `bytea '\x00ff'` are bytea input syntax, not the text's raw bytes.
-pub fn rewrite_literals(stmt: &mut datafusion::sql::sqlparser::ast::Statement) -> crate::error::Result<()> {
+pub fn rewrite_literals(
+    stmt: &mut datafusion::sql::sqlparser::ast::Statement,
+) -> crate::error::Result<()> {
     use datafusion::sql::sqlparser::ast::{DataType, Value};
     struct L(Option<thunderdb_common::ThunderError>);
     fn string_literal(e: &Expr) -> Option<&str> {
@@ -76,7 +78,11 @@ pub fn rewrite_literals(stmt: &mut datafusion::sql::sqlparser::ast::Statement) -
         type Break = ();
         fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
             let text = match expr {
-                Expr::Cast { expr: inner, data_type: DataType::Bytea, .. } => string_literal(inner),
+                Expr::Cast {
+                    expr: inner,
+                    data_type: DataType::Bytea,
+                    ..
+                } => string_literal(inner),
                 Expr::TypedString(ts) if ts.data_type == DataType::Bytea => match &ts.value.value {
                     Value::SingleQuotedString(s) => Some(s.as_str()),
                     _ => None,
@@ -88,9 +94,11 @@ pub fn rewrite_literals(stmt: &mut datafusion::sql::sqlparser::ast::Statement) -
                     Ok(bytes) => {
                         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                         let sql = format!("decode('{hex}', 'hex')");
-                        let parsed = datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {})
-                            .try_with_sql(&sql)
-                            .and_then(|mut p| p.parse_expr());
+                        let parsed = datafusion::sql::sqlparser::parser::Parser::new(
+                            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+                        )
+                        .try_with_sql(&sql)
+                        .and_then(|mut p| p.parse_expr());
                         if let Ok(e) = parsed {
                             *expr = e;
                         }

@@ -168,10 +168,10 @@ fn cells(output: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// `\dt` lists the table and `\d orders` shows its columns with PostgreSQL's type names, the
-/// NOT NULL columns and the secondary index.
+/// psql's catalog meta-commands read the real catalog: `\dt` lists the table, `\d orders` shows
+/// its columns with PostgreSQL's type names, nullability, default, indexes and CHECK
+/// constraint, `\di` the indexes, `\dn`, `\l` and `\du` the schema, database and role.
 #[test]
-#[ignore = "psql \\d needs pg_catalog (pg_class, pg_attribute, pg_index ...), not built yet; open in issue 2/3"]
 fn psql_describe_commands() {
     if !psql_available() {
         return;
@@ -180,7 +180,11 @@ fn psql_describe_commands() {
     let run = psql(
         &server,
         &["-v", "ON_ERROR_STOP=1", "-q", "-f", "-"],
-        &ISSUE_SESSION[..ISSUE_SESSION.find("INSERT").expect("INSERT")],
+        // The issue's table, with the CHECK constraint PostgreSQL would name orders_total_check.
+        &ISSUE_SESSION[..ISSUE_SESSION.find("INSERT").expect("INSERT")].replace(
+            "DEFAULT now())",
+            "DEFAULT now(), CONSTRAINT orders_total_check CHECK (total >= 0))",
+        ),
     );
     expect_success(&run, "creating orders");
 
@@ -189,7 +193,7 @@ fn psql_describe_commands() {
     let rows = cells(&run.stdout);
     assert!(
         rows.iter()
-            .any(|r| r.len() >= 3 && r[1] == "orders" && r[2] == "table"),
+            .any(|r| r.len() >= 4 && r[0] == "public" && r[1] == "orders" && r[2] == "table"),
         "\\dt does not list table orders:\n{}\n{}",
         run.stdout,
         run.stderr
@@ -197,14 +201,19 @@ fn psql_describe_commands() {
 
     let run = psql(&server, &["-v", "ON_ERROR_STOP=1"], "\\d orders\n");
     expect_success(&run, "\\d orders");
+    assert!(
+        run.stdout.contains("Table \"public.orders\""),
+        "\\d orders title:\n{}",
+        run.stdout
+    );
     let rows = cells(&run.stdout);
-    let column = |name: &str| rows.iter().find(|r| r.len() >= 4 && r[0] == name).cloned();
-    for (name, sql_type, nullable) in [
-        ("id", "bigint", "not null"),
-        ("customer_id", "bigint", "not null"),
-        ("total", "numeric(10,2)", ""),
-        ("note", "text", ""),
-        ("created_at", "timestamp with time zone", ""),
+    let column = |name: &str| rows.iter().find(|r| r.len() >= 5 && r[0] == name).cloned();
+    for (name, sql_type, nullable, default) in [
+        ("id", "bigint", "not null", ""),
+        ("customer_id", "bigint", "not null", ""),
+        ("total", "numeric(10,2)", "", ""),
+        ("note", "text", "", ""),
+        ("created_at", "timestamp with time zone", "", "now()"),
     ] {
         let Some(row) = column(name) else {
             panic!(
@@ -222,12 +231,67 @@ fn psql_describe_commands() {
             "nullability of {name} in \\d orders:\n{}",
             run.stdout
         );
+        assert_eq!(
+            row[4], default,
+            "default of {name} in \\d orders:\n{}",
+            run.stdout
+        );
     }
-    assert!(
+    let footer: Vec<&str> = run
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Indexes:"))
+        .map(str::trim_end)
+        .collect();
+    assert_eq!(
+        footer,
+        vec![
+            "Indexes:",
+            "    \"orders_pkey\" PRIMARY KEY, btree (id)",
+            "    \"orders_customer\" btree (customer_id)",
+            "Check constraints:",
+            "    \"orders_total_check\" CHECK (total >= 0)",
+            "",
+        ],
+        "\\d orders footer:\n{}",
         run.stdout
-            .lines()
-            .any(|l| l.contains("\"orders_customer\"") && l.contains("(customer_id)")),
-        "\\d orders does not show index orders_customer (customer_id):\n{}",
+    );
+
+    let run = psql(&server, &["-v", "ON_ERROR_STOP=1", "-A", "-t"], "\\di\n");
+    expect_success(&run, "\\di");
+    assert_eq!(
+        run.stdout,
+        format!(
+            "public|orders_customer|index|{USER}|orders\npublic|orders_pkey|index|{USER}|orders\n"
+        ),
+        "\\di"
+    );
+
+    let run = psql(
+        &server,
+        &["-v", "ON_ERROR_STOP=1", "-A", "-t"],
+        "\\dn\n\\l\n\\du\nSELECT version();\n",
+    );
+    expect_success(&run, "\\dn, \\l, \\du");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines[0], "public|pg_database_owner",
+        "\\dn:\n{}",
+        run.stdout
+    );
+    assert!(
+        lines[1].starts_with(&format!("{DATABASE}|{USER}|UTF8|")),
+        "\\l:\n{}",
+        run.stdout
+    );
+    assert!(
+        lines[2].starts_with(&format!("{USER}|Superuser")),
+        "\\du:\n{}",
+        run.stdout
+    );
+    assert!(
+        lines[3].starts_with("PostgreSQL 15"),
+        "version():\n{}",
         run.stdout
     );
 }

@@ -1,0 +1,755 @@
+//! PostgreSQL's catalog functions (`format_type`, `pg_get_indexdef`, `pg_table_is_visible` …)
+//! over the statement's catalog, and the `reg*` lookups and array helpers the rewrite turns
+//! casts and sub-queries into.
+
+use super::Shared;
+use super::model::{self as m, Relation};
+use crate::error::{to_df, user_error};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, ListArray, ListBuilder,
+    StringArray, StringBuilder, UInt32Array,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::Result as DfResult;
+use datafusion::logical_expr::{
+    AggregateUDF, ColumnarValue, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use thunderdb_common::SqlState;
+
+/// What an argument is coerced to; `None` keeps the caller's type.
+type ArgType = Option<DataType>;
+
+type Body = dyn Fn(&Shared, &[ArrayRef], usize) -> DfResult<ArrayRef> + Send + Sync;
+
+/// A scalar function of this module: its accepted argument lists and its body over arrays.
+struct PgFunction {
+    name: &'static str,
+    signature: Signature,
+    arities: Vec<Vec<ArgType>>,
+    ret: Option<DataType>,
+    body: Arc<Body>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for PgFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PgFunction({})", self.name)
+    }
+}
+
+impl PartialEq for PgFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl Eq for PgFunction {}
+
+impl Hash for PgFunction {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for PgFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(match &self.ret {
+            Some(t) => t.clone(),
+            None => arg_types.first().cloned().unwrap_or(DataType::Null),
+        })
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        let Some(targets) = self.arities.iter().find(|a| a.len() == arg_types.len()) else {
+            return Err(to_df(user_error(
+                SqlState::UNDEFINED_FUNCTION,
+                format!(
+                    "function {}({}) does not exist",
+                    self.name,
+                    vec!["unknown"; arg_types.len()].join(", ")
+                ),
+            )));
+        };
+        Ok(targets
+            .iter()
+            .zip(arg_types)
+            .map(|(t, given)| t.clone().unwrap_or_else(|| given.clone()))
+            .collect())
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> DfResult<ColumnarValue> {
+        let rows = args.number_rows;
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<DfResult<Vec<_>>>()?;
+        Ok(ColumnarValue::Array((self.body)(
+            &self.shared,
+            &arrays,
+            rows,
+        )?))
+    }
+}
+
+const OID: ArgType = Some(DataType::Int64);
+const INT: ArgType = Some(DataType::Int64);
+const TEXT: ArgType = Some(DataType::Utf8);
+const BOOL: ArgType = Some(DataType::Boolean);
+const ANY: ArgType = None;
+
+fn register(
+    ctx: &SessionContext,
+    shared: &Arc<Shared>,
+    name: &'static str,
+    arities: Vec<Vec<ArgType>>,
+    ret: Option<DataType>,
+    body: impl Fn(&Shared, &[ArrayRef], usize) -> DfResult<ArrayRef> + Send + Sync + 'static,
+) {
+    let signature = if arities.iter().all(|a| a.is_empty()) {
+        Signature::nullary(Volatility::Stable)
+    } else {
+        Signature::user_defined(Volatility::Stable)
+    };
+    ctx.register_udf(ScalarUDF::new_from_impl(PgFunction {
+        name,
+        signature,
+        arities,
+        ret,
+        body: Arc::new(body),
+        shared: shared.clone(),
+    }));
+}
+
+fn int_at(a: &ArrayRef, row: usize) -> Option<i64> {
+    let a = a.as_primitive_opt::<datafusion::arrow::datatypes::Int64Type>()?;
+    (!a.is_null(row)).then(|| a.value(row))
+}
+
+fn text_at(a: &ArrayRef, row: usize) -> Option<&str> {
+    let a = a.as_string_opt::<i32>()?;
+    (!a.is_null(row)).then(|| a.value(row))
+}
+
+fn texts(rows: usize, f: impl FnMut(usize) -> Option<String>) -> DfResult<ArrayRef> {
+    Ok(Arc::new((0..rows).map(f).collect::<StringArray>()))
+}
+
+fn bools(rows: usize, f: impl FnMut(usize) -> Option<bool>) -> DfResult<ArrayRef> {
+    Ok(Arc::new((0..rows).map(f).collect::<BooleanArray>()))
+}
+
+fn oids(rows: usize, f: impl FnMut(usize) -> DfResult<Option<i64>>) -> DfResult<ArrayRef> {
+    Ok(Arc::new(
+        (0..rows).map(f).collect::<DfResult<Int64Array>>()?,
+    ))
+}
+
+/// `'name'::regclass` and friends: a number is taken as the OID itself.
+fn lookup(
+    text: &str,
+    find: impl Fn(&str) -> Option<i64>,
+    missing: impl Fn(&str) -> crate::error::Result<()>,
+) -> DfResult<Option<i64>> {
+    if let Ok(n) = text.trim().parse::<i64>() {
+        return Ok(Some(n));
+    }
+    match find(text) {
+        Some(oid) => Ok(Some(oid)),
+        None => missing(text).map(|_| None).map_err(to_df),
+    }
+}
+
+/// The functions clients and psql's meta-commands call.
+pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
+    let utf8 = Some(DataType::Utf8);
+    let boolean = Some(DataType::Boolean);
+    let oid = Some(DataType::Int64);
+
+    register(
+        ctx,
+        shared,
+        "pg_table_is_visible",
+        vec![vec![OID]],
+        boolean.clone(),
+        |s, a, n| {
+            let v = s.view();
+            bools(n, |r| {
+                int_at(&a[0], r).and_then(|o| v.relation(o).map(|_| true))
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "pg_type_is_visible",
+        vec![vec![OID]],
+        boolean.clone(),
+        |_, a, n| {
+            bools(n, |r| {
+                int_at(&a[0], r).map(|o| super::types::format_type(o, None) != "???")
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "pg_get_userbyid",
+        vec![vec![OID]],
+        utf8.clone(),
+        |s, a, n| {
+            let v = s.view();
+            texts(n, |r| {
+                int_at(&a[0], r).map(|o| {
+                    v.role_name(o)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| format!("unknown (OID={o})"))
+                })
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "format_type",
+        vec![vec![OID, INT]],
+        utf8.clone(),
+        |_, a, n| {
+            texts(n, |r| {
+                let typmod = int_at(&a[1], r).and_then(|t| i32::try_from(t).ok());
+                int_at(&a[0], r).map(|o| super::types::format_type(o, typmod))
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "pg_get_indexdef",
+        vec![vec![OID], vec![OID, INT, BOOL]],
+        utf8.clone(),
+        |s, a, n| {
+            let v = s.view();
+            texts(n, |r| {
+                let Some(Relation::Index(idx)) = int_at(&a[0], r).and_then(|o| v.relation(o))
+                else {
+                    return None;
+                };
+                match a.get(1).and_then(|c| int_at(c, r)).unwrap_or(0) {
+                    0 => Some(idx.definition()),
+                    k => idx
+                        .columns
+                        .get(usize::try_from(k - 1).ok()?)
+                        .map(|&c| m::quote_ident(&idx.table.columns[c].name)),
+                }
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "pg_get_constraintdef",
+        vec![vec![OID], vec![OID, BOOL]],
+        utf8.clone(),
+        |s, a, n| {
+            let v = s.view();
+            texts(n, |r| {
+                int_at(&a[0], r)
+                    .and_then(|o| v.constraint(o))
+                    .map(|c| c.definition())
+            })
+        },
+    );
+    // Expressions are stored as SQL text, which is what pg_get_expr prints.
+    register(
+        ctx,
+        shared,
+        "pg_get_expr",
+        vec![vec![TEXT, OID], vec![TEXT, OID, BOOL]],
+        utf8.clone(),
+        |_, a, n| texts(n, |r| text_at(&a[0], r).map(str::to_string)),
+    );
+    // ThunderDB has no COMMENT ON yet: every object's description is NULL.
+    for name in ["obj_description", "col_description", "shobj_description"] {
+        register(
+            ctx,
+            shared,
+            name,
+            vec![vec![OID], vec![OID, ANY]],
+            utf8.clone(),
+            |_, _, n| texts(n, |_| None),
+        );
+    }
+    register(
+        ctx,
+        shared,
+        "pg_get_statisticsobjdef_columns",
+        vec![vec![OID]],
+        utf8.clone(),
+        |_, _, n| texts(n, |_| None),
+    );
+    register(
+        ctx,
+        shared,
+        "pg_encoding_to_char",
+        vec![vec![INT]],
+        utf8.clone(),
+        |_, a, n| {
+            texts(n, |r| {
+                int_at(&a[0], r).map(|e| match e {
+                    0 => "SQL_ASCII".to_string(),
+                    6 => "UTF8".to_string(),
+                    _ => String::new(),
+                })
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "current_schemas",
+        vec![vec![BOOL]],
+        Some(DataType::List(Arc::new(Field::new(
+            "item",
+            DataType::Utf8,
+            true,
+        )))),
+        |_, a, n| {
+            let implicit = a[0].as_boolean();
+            let mut lb = ListBuilder::new(StringBuilder::new());
+            for r in 0..n {
+                if implicit.is_null(r) {
+                    lb.append(false);
+                    continue;
+                }
+                if implicit.value(r) {
+                    lb.values().append_value("pg_catalog");
+                }
+                lb.values().append_value("public");
+                lb.append(true);
+            }
+            Ok(Arc::new(lb.finish()))
+        },
+    );
+    // Every session is a superuser: every privilege is held.
+    for (name, arities) in [
+        (
+            "has_table_privilege",
+            vec![vec![ANY, ANY], vec![ANY, ANY, ANY]],
+        ),
+        (
+            "has_schema_privilege",
+            vec![vec![ANY, ANY], vec![ANY, ANY, ANY]],
+        ),
+        (
+            "has_database_privilege",
+            vec![vec![ANY, ANY], vec![ANY, ANY, ANY]],
+        ),
+        (
+            "has_any_column_privilege",
+            vec![vec![ANY, ANY], vec![ANY, ANY, ANY]],
+        ),
+        (
+            "has_column_privilege",
+            vec![vec![ANY, ANY, ANY], vec![ANY, ANY, ANY, ANY]],
+        ),
+    ] {
+        register(ctx, shared, name, arities, boolean.clone(), |_, _, n| {
+            bools(n, |_| Some(true))
+        });
+    }
+    register(
+        ctx,
+        shared,
+        "pg_backend_pid",
+        vec![vec![]],
+        Some(DataType::Int32),
+        |_, _, n| {
+            let pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+            Ok(Arc::new(Int32Array::from(vec![pid; n])))
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "pg_is_in_recovery",
+        vec![vec![]],
+        boolean.clone(),
+        |_, _, n| bools(n, |_| Some(false)),
+    );
+    register(
+        ctx,
+        shared,
+        "pg_relation_is_publishable",
+        vec![vec![OID]],
+        boolean.clone(),
+        |s, a, n| {
+            let v = s.view();
+            bools(n, |r| {
+                int_at(&a[0], r)
+                    .and_then(|o| v.relation(o))
+                    .map(|rel| matches!(rel, Relation::Table(_)))
+            })
+        },
+    );
+    // Sizes are not tracked per relation yet.
+    for name in [
+        "pg_table_size",
+        "pg_relation_size",
+        "pg_total_relation_size",
+        "pg_indexes_size",
+        "pg_database_size",
+        "pg_tablespace_size",
+    ] {
+        register(
+            ctx,
+            shared,
+            name,
+            vec![vec![OID]],
+            oid.clone(),
+            |_, _, n| oids(n, |_| Ok(None)),
+        );
+    }
+    register(
+        ctx,
+        shared,
+        "pg_size_pretty",
+        vec![vec![INT]],
+        utf8.clone(),
+        |_, a, n| texts(n, |r| int_at(&a[0], r).map(size_pretty)),
+    );
+    register(
+        ctx,
+        shared,
+        "pg_tablespace_location",
+        vec![vec![OID]],
+        utf8.clone(),
+        |_, a, n| texts(n, |r| int_at(&a[0], r).map(|_| String::new())),
+    );
+    register(
+        ctx,
+        shared,
+        "pg_statistics_obj_is_visible",
+        vec![vec![OID]],
+        boolean.clone(),
+        |_, _, n| bools(n, |_| None),
+    );
+    register(
+        ctx,
+        shared,
+        "quote_ident",
+        vec![vec![TEXT]],
+        utf8.clone(),
+        |_, a, n| texts(n, |r| text_at(&a[0], r).map(m::quote_ident)),
+    );
+    register(
+        ctx,
+        shared,
+        "array_upper",
+        vec![vec![ANY, INT]],
+        Some(DataType::Int32),
+        |_, a, n| array_bound(&a[0], &a[1], n, true),
+    );
+    register(
+        ctx,
+        shared,
+        "array_lower",
+        vec![vec![ANY, INT]],
+        Some(DataType::Int32),
+        |_, a, n| array_bound(&a[0], &a[1], n, false),
+    );
+    register(
+        ctx,
+        shared,
+        "__thunder_regclass",
+        vec![vec![TEXT]],
+        oid.clone(),
+        |s, a, n| {
+            let v = s.view();
+            oids(n, |r| match text_at(&a[0], r) {
+                None => Ok(None),
+                Some(t) => lookup(
+                    t,
+                    |x| v.relation_by_name(x),
+                    |x| {
+                        Err(user_error(
+                            SqlState::UNDEFINED_TABLE,
+                            format!("relation \"{x}\" does not exist"),
+                        ))
+                    },
+                ),
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "to_regclass",
+        vec![vec![TEXT]],
+        oid.clone(),
+        |s, a, n| {
+            let v = s.view();
+            oids(n, |r| {
+                Ok(text_at(&a[0], r).and_then(|t| v.relation_by_name(t)))
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "__thunder_regclass_name",
+        vec![vec![OID]],
+        utf8.clone(),
+        |s, a, n| {
+            let v = s.view();
+            texts(n, |r| {
+                int_at(&a[0], r).map(|o| v.relation_name(o).unwrap_or_else(|| o.to_string()))
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "__thunder_regtype",
+        vec![vec![TEXT]],
+        oid.clone(),
+        |_, a, n| {
+            oids(n, |r| match text_at(&a[0], r) {
+                None => Ok(None),
+                Some(t) => lookup(t, super::types::type_oid, |x| {
+                    Err(user_error(
+                        SqlState::UNDEFINED_OBJECT,
+                        format!("type \"{x}\" does not exist"),
+                    ))
+                }),
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "__thunder_regnamespace",
+        vec![vec![TEXT]],
+        oid.clone(),
+        |_, a, n| {
+            oids(n, |r| match text_at(&a[0], r) {
+                None => Ok(None),
+                Some(t) => lookup(
+                    t,
+                    |x| m::namespace_oid(&m::split_qualified(x).1),
+                    |x| {
+                        Err(user_error(
+                            SqlState::INVALID_SCHEMA_NAME,
+                            format!("schema \"{x}\" does not exist"),
+                        ))
+                    },
+                ),
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "__thunder_regnamespace_name",
+        vec![vec![OID]],
+        utf8.clone(),
+        |_, a, n| {
+            texts(n, |r| {
+                int_at(&a[0], r).map(|o| {
+                    m::namespace_name(o)
+                        .map(m::quote_ident)
+                        .unwrap_or_else(|| o.to_string())
+                })
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "__thunder_regrole",
+        vec![vec![TEXT]],
+        oid.clone(),
+        |s, a, n| {
+            let v = s.view();
+            oids(n, |r| match text_at(&a[0], r) {
+                None => Ok(None),
+                Some(t) => lookup(
+                    t,
+                    |x| v.role_oid(&m::split_qualified(x).1),
+                    |x| {
+                        Err(user_error(
+                            SqlState::UNDEFINED_OBJECT,
+                            format!("role \"{x}\" does not exist"),
+                        ))
+                    },
+                ),
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "__thunder_array_or_empty",
+        vec![vec![ANY]],
+        None,
+        |_, a, _| array_or_empty(&a[0]),
+    );
+    register(
+        ctx,
+        shared,
+        "__thunder_concat_elements",
+        vec![vec![TEXT, ANY, TEXT]],
+        Some(DataType::List(Arc::new(Field::new(
+            "item",
+            DataType::Utf8,
+            true,
+        )))),
+        |_, a, n| concat_elements(&a[0], &a[1], &a[2], n),
+    );
+    ctx.register_udaf(AggregateUDF::new_from_impl(
+        super::planner::Single::default(),
+    ));
+}
+
+/// PostgreSQL 15's `pg_size_pretty`: a unit is used below 10240 bytes or 20480 of the next
+/// smaller unit, rounded half away from zero.
+fn size_pretty(bytes: i64) -> String {
+    const UNITS: [(&str, i64, bool, i32); 6] = [
+        ("bytes", 10 * 1024, false, 0),
+        ("kB", 20 * 1024 - 1, true, 10),
+        ("MB", 20 * 1024 - 1, true, 20),
+        ("GB", 20 * 1024 - 1, true, 30),
+        ("TB", 20 * 1024 - 1, true, 40),
+        ("PB", 20 * 1024 - 1, true, 50),
+    ];
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    let mut size = bytes;
+    let mut unit = 0;
+    while let Some(next) = UNITS
+        .get(unit + 1)
+        .filter(|_| size.unsigned_abs() >= UNITS[unit].1.unsigned_abs())
+    {
+        let (_, _, round, bits) = UNITS[unit];
+        size >>= next.3 - bits - i32::from(next.2) + i32::from(round);
+        unit += 1;
+    }
+    let (name, _, round, _) = UNITS[unit];
+    if round {
+        size = half_rounded(size);
+    }
+    format!("{size} {name}")
+}
+
+/// `array_upper(a, 1)` / `array_lower(a, 1)` of a one-dimensional array (1-based).
+fn array_bound(list: &ArrayRef, dim: &ArrayRef, n: usize, upper: bool) -> DfResult<ArrayRef> {
+    let lens: Vec<Option<i32>> = match list.data_type() {
+        DataType::List(_) => {
+            let l = list.as_list::<i32>();
+            (0..n)
+                .map(|r| (!l.is_null(r)).then(|| l.value_length(r)))
+                .collect()
+        }
+        DataType::LargeList(_) => {
+            let l = list.as_list::<i64>();
+            (0..n)
+                .map(|r| (!l.is_null(r)).then(|| i32::try_from(l.value_length(r)).unwrap_or(0)))
+                .collect()
+        }
+        _ => vec![None; n],
+    };
+    Ok(Arc::new(
+        (0..n)
+            .map(|r| {
+                let len = lens[r].filter(|l| *l > 0)?;
+                (int_at(dim, r)? == 1).then_some(if upper { len } else { 1 })
+            })
+            .collect::<Int32Array>(),
+    ))
+}
+
+/// `prefix || x || suffix` for each element `x` of a text array; an empty array for NULL, as
+/// `ARRAY(SELECT … FROM unnest(NULL))` gives.
+fn concat_elements(
+    prefix: &ArrayRef,
+    list: &ArrayRef,
+    suffix: &ArrayRef,
+    n: usize,
+) -> DfResult<ArrayRef> {
+    let mut lb = ListBuilder::new(StringBuilder::new());
+    let lists = match list.data_type() {
+        DataType::List(_) => Some(list.as_list::<i32>()),
+        _ => None,
+    };
+    for r in 0..n {
+        if let Some(l) = lists.filter(|l| !l.is_null(r)) {
+            let values = cast(&l.value(r), &DataType::Utf8)?;
+            let values = values.as_string::<i32>();
+            for k in 0..values.len() {
+                match (text_at(prefix, r), values.is_null(k), text_at(suffix, r)) {
+                    (Some(p), false, Some(s)) => lb
+                        .values()
+                        .append_value(format!("{p}{}{s}", values.value(k))),
+                    _ => lb.values().append_null(),
+                }
+            }
+        }
+        lb.append(true);
+    }
+    Ok(Arc::new(lb.finish()))
+}
+
+/// A NULL list (from `array_agg` over no rows) as the empty list `ARRAY(sub-query)` gives.
+fn array_or_empty(a: &ArrayRef) -> DfResult<ArrayRef> {
+    let DataType::List(field) = a.data_type() else {
+        return Ok(a.clone());
+    };
+    let list = a.as_list::<i32>();
+    let mut indices = Vec::new();
+    let mut offsets = vec![0i32];
+    for r in 0..list.len() {
+        if !list.is_null(r) {
+            let start = list.value_offsets()[r];
+            let end = list.value_offsets()[r + 1];
+            indices.extend((start..end).map(|i| u32::try_from(i).unwrap_or(u32::MAX)));
+        }
+        offsets.push(i32::try_from(indices.len()).unwrap_or(i32::MAX));
+    }
+    let values = take(list.values(), &UInt32Array::from(indices), None)?;
+    Ok(Arc::new(ListArray::try_new(
+        field.clone(),
+        OffsetBuffer::new(offsets.into()),
+        values,
+        None,
+    )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_print_like_postgres() {
+        assert_eq!(size_pretty(0), "0 bytes");
+        assert_eq!(size_pretty(10239), "10239 bytes");
+        assert_eq!(size_pretty(10240), "10 kB");
+        assert_eq!(size_pretty(8192 * 1024), "8192 kB");
+        assert_eq!(size_pretty(20 * 1024 * 1024), "20 MB");
+        assert_eq!(size_pretty(-10240), "-10 kB");
+        assert_eq!(size_pretty(i64::MIN), "-8192 PB");
+    }
+}

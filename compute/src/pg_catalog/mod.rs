@@ -1,0 +1,126 @@
+//! PostgreSQL compatibility: the server version, the `pg_catalog` schema built from the
+//! statement's catalog, the catalog functions clients call, and the rewrite of the
+//! PostgreSQL-only syntax in their queries (psql's `\d` family, drivers' metadata probes).
+
+mod functions;
+mod model;
+mod planner;
+mod rewrite;
+mod rows;
+mod subquery;
+mod tables;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use crate::catalog::Catalog;
+use crate::engine::Engine;
+use crate::provider::PublicSchema;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::SchemaProvider;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+use model::CatalogView;
+use std::sync::Arc;
+
+/// The PostgreSQL version ThunderDB speaks.
+pub const SERVER_VERSION: &str = "15.0";
+pub const SERVER_VERSION_NUM: &str = "150000";
+
+/// What the catalog tables and functions of one session read: the statement's catalog
+/// (through the session's `public` schema) and who is asking.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    public: Arc<PublicSchema>,
+    user: String,
+    database: String,
+}
+
+impl Shared {
+    /// The catalog of the statement being planned or run (empty between statements).
+    fn view(&self) -> CatalogView {
+        let catalog = self
+            .public
+            .env()
+            .map(|e| e.catalog.clone())
+            .unwrap_or_else(|| Arc::new(Catalog::default()));
+        CatalogView::new(catalog, &self.user, &self.database)
+    }
+}
+
+/// The `pg_catalog` schema of a session.
+pub fn schema(
+    engine: Arc<Engine>,
+    public: Arc<PublicSchema>,
+    user: &str,
+) -> Arc<dyn SchemaProvider> {
+    Arc::new(tables::PgCatalogSchema {
+        shared: Arc::new(Shared {
+            public,
+            user: user.to_string(),
+            database: engine.database().to_string(),
+        }),
+    })
+}
+
+/// Rewrites PostgreSQL-only syntax that catalog queries use into what DataFusion plans.
+pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
+    rewrite::rewrite(stmt)
+}
+
+fn constant_udf(ctx: &SessionContext, name: &str, value: String) {
+    let v = ScalarValue::Utf8(Some(value));
+    let f = Arc::new(move |_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(v.clone())));
+    ctx.register_udf(create_udf(
+        name,
+        vec![],
+        DataType::Utf8,
+        Volatility::Stable,
+        f,
+    ));
+}
+
+/// The session's catalog state, found through the `pg_catalog` schema registered before.
+fn shared_of(ctx: &SessionContext, user: &str, database: &str) -> Arc<Shared> {
+    ctx.catalog(database)
+        .and_then(|c| c.schema("pg_catalog"))
+        .and_then(|s| {
+            let any: &dyn std::any::Any = s.as_ref();
+            any.downcast_ref::<tables::PgCatalogSchema>()
+                .map(|p| p.shared.clone())
+        })
+        .unwrap_or_else(|| {
+            Arc::new(Shared {
+                public: Arc::new(PublicSchema::default()),
+                user: user.to_string(),
+                database: database.to_string(),
+            })
+        })
+}
+
+/// Functions whose answers depend on the session rather than DataFusion.
+pub fn register_functions(ctx: &SessionContext, user: &str, database: &str) {
+    constant_udf(
+        ctx,
+        "version",
+        format!(
+            "PostgreSQL {SERVER_VERSION} (ThunderDB {}) on x86_64-pc-linux-gnu, compiled by rustc, 64-bit",
+            env!("CARGO_PKG_VERSION")
+        ),
+    );
+    constant_udf(ctx, "current_database", database.to_string());
+    constant_udf(ctx, "current_schema", "public".to_string());
+    constant_udf(ctx, "current_user", user.to_string());
+    constant_udf(ctx, "session_user", user.to_string());
+    let shared = shared_of(ctx, user, database);
+    functions::register_all(ctx, &shared);
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    // Cannot fail: registering a planner only appends it.
+    let _ = datafusion::execution::FunctionRegistry::register_expr_planner(
+        &mut *state,
+        Arc::new(planner::ArrayLiteralPlanner),
+    );
+}

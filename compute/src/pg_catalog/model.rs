@@ -1,0 +1,431 @@
+//! ThunderDB's catalog as PostgreSQL's system catalogs number and name it: stable OIDs for
+//! namespaces, relations, constraints and defaults, and the text `pg_get_indexdef` and
+//! `pg_get_constraintdef` print.
+
+use crate::catalog::{Catalog, TableDef};
+use std::collections::HashMap;
+use std::sync::Arc;
+use thunderdb_common::TableId;
+
+pub const PG_CATALOG_NAMESPACE: i64 = 11;
+pub const PG_TOAST_NAMESPACE: i64 = 99;
+pub const PUBLIC_NAMESPACE: i64 = 2200;
+pub const INFORMATION_SCHEMA_NAMESPACE: i64 = 13000;
+
+/// The session's user is PostgreSQL's bootstrap superuser: ThunderDB has no object owners yet.
+pub const SUPERUSER_OID: i64 = 10;
+/// PostgreSQL 15's `pg_database_owner`, owner of schema `public`.
+pub const DATABASE_OWNER_ROLE_OID: i64 = 6171;
+pub const DATABASE_OWNER_ROLE: &str = "pg_database_owner";
+
+pub const DATABASE_OID: i64 = 16384;
+pub const HEAP_AM: i64 = 2;
+pub const BTREE_AM: i64 = 403;
+pub const HASH_AM: i64 = 405;
+pub const DEFAULT_TABLESPACE: i64 = 1663;
+pub const GLOBAL_TABLESPACE: i64 = 1664;
+pub const DEFAULT_COLLATION: i64 = 100;
+pub const C_COLLATION: i64 = 950;
+pub const POSIX_COLLATION: i64 = 951;
+/// `pg_encoding_to_char(6)` is `UTF8`.
+pub const UTF8_ENCODING: i32 = 6;
+
+/// Each user table owns a block of OIDs: the table itself, its indexes, its CHECK constraints
+/// and its column defaults, so every OID stays the same for as long as the object exists.
+const OIDS_PER_TABLE: i64 = 4096;
+const INDEX_SLOTS: i64 = 1;
+const CHECK_SLOTS: i64 = 2048;
+const DEFAULT_SLOTS: i64 = 2560;
+
+fn table_block(id: TableId) -> i64 {
+    DATABASE_OID + OIDS_PER_TABLE * (i64::from(id.0) - i64::from(TableId::FIRST_USER) + 1)
+}
+
+/// PostgreSQL's `quote_ident`: quotes unless the name is a lower-case identifier and no keyword.
+pub fn quote_ident(name: &str) -> String {
+    // PostgreSQL 15's reserved and type-or-function-name keywords, which quote_ident quotes.
+    const RESERVED: &str = "all analyse analyze and any array as asc asymmetric authorization between bigint \
+         binary bit boolean both case cast char character check coalesce collate collation \
+         column concurrently constraint create cross current_catalog current_date \
+         current_role current_schema current_time current_timestamp current_user dec decimal \
+         default deferrable desc distinct do else end except exists extract false fetch float \
+         for foreign freeze from full grant greatest group grouping having ilike in initially \
+         inner inout int integer intersect interval into is isnull join lateral leading least \
+         left like limit localtime localtimestamp national natural nchar none normalize not \
+         notnull null nullif numeric offset on only or order out outer overlaps overlay \
+         placing position precision primary real references returning right row select \
+         session_user setof similar smallint some substring symmetric system_user table \
+         tablesample then time timestamp to trailing treat trim true union unique user using \
+         values varchar variadic verbose when where window with xmlattributes xmlconcat \
+         xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot xmlserialize \
+         xmltable";
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if plain && !RESERVED.split_whitespace().any(|w| w == name) {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// An index of a user table (its primary key included).
+#[derive(Clone, Debug)]
+pub struct IndexInfo {
+    pub oid: i64,
+    pub name: String,
+    pub table: Arc<TableDef>,
+    /// Positions in the table's columns.
+    pub columns: Vec<usize>,
+    pub unique: bool,
+    pub primary: bool,
+}
+
+impl IndexInfo {
+    /// `pg_get_indexdef(oid)`.
+    pub fn definition(&self) -> String {
+        format!(
+            "CREATE {}INDEX {} ON public.{} USING btree ({})",
+            if self.unique { "UNIQUE " } else { "" },
+            quote_ident(&self.name),
+            quote_ident(&self.table.name),
+            self.column_list()
+        )
+    }
+
+    pub fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|&c| quote_ident(&self.table.columns[c].name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `attnum`s of the indexed columns.
+    pub fn attnums(&self) -> Vec<i16> {
+        self.columns.iter().map(|&c| attnum(c)).collect()
+    }
+}
+
+/// A constraint `pg_constraint` lists.
+#[derive(Clone, Debug)]
+pub struct ConstraintInfo {
+    pub oid: i64,
+    pub name: String,
+    pub table: Arc<TableDef>,
+    /// `p` primary key, `c` check.
+    pub kind: &'static str,
+    /// The index enforcing a primary key.
+    pub index: Option<i64>,
+    pub columns: Vec<usize>,
+    pub check: Option<String>,
+}
+
+impl ConstraintInfo {
+    /// `pg_get_constraintdef(oid)`.
+    pub fn definition(&self) -> String {
+        match self.kind {
+            "p" => {
+                let cols: Vec<String> = self
+                    .columns
+                    .iter()
+                    .map(|&c| quote_ident(&self.table.columns[c].name))
+                    .collect();
+                format!("PRIMARY KEY ({})", cols.join(", "))
+            }
+            _ => format!(
+                "CHECK ({})",
+                strip_parens(self.check.as_deref().unwrap_or_default())
+            ),
+        }
+    }
+}
+
+/// `(a > 0)` → `a > 0`, so that `CHECK (…)` does not print two pairs of parentheses.
+fn strip_parens(expr: &str) -> &str {
+    let t = expr.trim();
+    if !(t.starts_with('(') && t.ends_with(')')) {
+        return t;
+    }
+    // Only when the first parenthesis closes at the very end: `(a) + (b)` keeps its own.
+    let mut depth = 0i32;
+    let mut in_string = false;
+    for (i, ch) in t.char_indices() {
+        match ch {
+            '\'' => in_string = !in_string,
+            '(' if !in_string => depth += 1,
+            ')' if !in_string => {
+                depth -= 1;
+                if depth == 0 && i != t.len() - 1 {
+                    return t;
+                }
+            }
+            _ => {}
+        }
+    }
+    t[1..t.len() - 1].trim()
+}
+
+/// A relation `pg_class` lists.
+#[derive(Clone, Debug)]
+pub enum Relation {
+    Table(Arc<TableDef>),
+    Index(IndexInfo),
+    /// A `pg_catalog` table or view: its name and whether it is a view.
+    System {
+        name: &'static str,
+        view: bool,
+    },
+}
+
+/// `attnum` of the column at `position`.
+pub fn attnum(position: usize) -> i16 {
+    i16::try_from(position + 1).unwrap_or(i16::MAX)
+}
+
+/// The OID of a table's column default.
+pub fn default_oid(table: &TableDef, position: usize) -> i64 {
+    table_block(table.id) + DEFAULT_SLOTS + position as i64
+}
+
+pub fn table_oid(table: &TableDef) -> i64 {
+    table_block(table.id)
+}
+
+/// A role `pg_authid` lists.
+#[derive(Clone, Debug)]
+pub struct Role {
+    pub oid: i64,
+    pub name: String,
+    pub superuser: bool,
+    pub login: bool,
+}
+
+/// The catalog of one statement, numbered the way PostgreSQL's system catalogs are.
+pub struct CatalogView {
+    pub catalog: Arc<Catalog>,
+    pub database: String,
+    pub roles: Vec<Role>,
+    pub relations: Vec<(i64, Relation)>,
+    pub constraints: Vec<ConstraintInfo>,
+    by_oid: HashMap<i64, usize>,
+}
+
+impl CatalogView {
+    pub fn new(catalog: Arc<Catalog>, user: &str, database: &str) -> CatalogView {
+        let mut relations = Vec::new();
+        let mut constraints = Vec::new();
+        for spec in super::tables::TABLES {
+            relations.push((
+                spec.oid,
+                Relation::System {
+                    name: spec.name,
+                    view: spec.view,
+                },
+            ));
+        }
+        for table in catalog.tables.values() {
+            let base = table_block(table.id);
+            relations.push((base, Relation::Table(table.clone())));
+            if !table.primary_key.is_empty() {
+                let index = IndexInfo {
+                    oid: base + INDEX_SLOTS,
+                    name: table
+                        .pk_name
+                        .clone()
+                        .unwrap_or_else(|| format!("{}_pkey", table.name)),
+                    table: table.clone(),
+                    columns: table.primary_key.clone(),
+                    unique: true,
+                    primary: true,
+                };
+                constraints.push(ConstraintInfo {
+                    oid: index.oid,
+                    name: index.name.clone(),
+                    table: table.clone(),
+                    kind: "p",
+                    index: Some(index.oid),
+                    columns: index.columns.clone(),
+                    check: None,
+                });
+                relations.push((index.oid, Relation::Index(index)));
+            }
+            for idx in &table.indexes {
+                let oid = base + INDEX_SLOTS + i64::from(idx.id.0);
+                relations.push((
+                    oid,
+                    Relation::Index(IndexInfo {
+                        oid,
+                        name: idx.name.clone(),
+                        table: table.clone(),
+                        columns: idx.columns.clone(),
+                        unique: idx.unique,
+                        primary: false,
+                    }),
+                ));
+            }
+            for (k, check) in table.checks.iter().enumerate() {
+                constraints.push(ConstraintInfo {
+                    oid: base + CHECK_SLOTS + k as i64,
+                    name: check.name.clone(),
+                    table: table.clone(),
+                    kind: "c",
+                    index: None,
+                    columns: vec![],
+                    check: Some(check.expr.clone()),
+                });
+            }
+        }
+        let by_oid = relations
+            .iter()
+            .enumerate()
+            .map(|(i, (oid, _))| (*oid, i))
+            .collect();
+        CatalogView {
+            catalog,
+            database: database.to_string(),
+            roles: vec![
+                Role {
+                    oid: SUPERUSER_OID,
+                    name: user.to_string(),
+                    superuser: true,
+                    login: true,
+                },
+                Role {
+                    oid: DATABASE_OWNER_ROLE_OID,
+                    name: DATABASE_OWNER_ROLE.to_string(),
+                    superuser: false,
+                    login: false,
+                },
+            ],
+            relations,
+            constraints,
+            by_oid,
+        }
+    }
+
+    pub fn relation(&self, oid: i64) -> Option<&Relation> {
+        self.by_oid.get(&oid).map(|&i| &self.relations[i].1)
+    }
+
+    /// The relation named `name` (optionally schema-qualified), as `'name'::regclass` finds it.
+    pub fn relation_by_name(&self, name: &str) -> Option<i64> {
+        let (schema, rel) = split_qualified(name);
+        self.relations
+            .iter()
+            .find(|(_, r)| {
+                let (nsp, n) = match r {
+                    Relation::Table(t) => (PUBLIC_NAMESPACE, t.name.as_str()),
+                    Relation::Index(i) => (PUBLIC_NAMESPACE, i.name.as_str()),
+                    Relation::System { name, .. } => (PG_CATALOG_NAMESPACE, *name),
+                };
+                n == rel
+                    && schema
+                        .as_deref()
+                        .is_none_or(|s| namespace_oid(s) == Some(nsp))
+            })
+            .map(|(oid, _)| *oid)
+    }
+
+    /// The name `oid::regclass` prints.
+    pub fn relation_name(&self, oid: i64) -> Option<String> {
+        self.relation(oid).map(|r| match r {
+            Relation::Table(t) => quote_ident(&t.name),
+            Relation::Index(i) => quote_ident(&i.name),
+            Relation::System { name, .. } => quote_ident(name),
+        })
+    }
+
+    pub fn constraint(&self, oid: i64) -> Option<&ConstraintInfo> {
+        self.constraints.iter().find(|c| c.oid == oid)
+    }
+
+    pub fn role_name(&self, oid: i64) -> Option<&str> {
+        self.roles
+            .iter()
+            .find(|r| r.oid == oid)
+            .map(|r| r.name.as_str())
+    }
+
+    pub fn role_oid(&self, name: &str) -> Option<i64> {
+        self.roles.iter().find(|r| r.name == name).map(|r| r.oid)
+    }
+}
+
+/// The namespaces: `pg_catalog`, `public`, `information_schema`, `pg_toast`.
+pub const NAMESPACES: &[(i64, &str)] = &[
+    (PG_CATALOG_NAMESPACE, "pg_catalog"),
+    (PG_TOAST_NAMESPACE, "pg_toast"),
+    (PUBLIC_NAMESPACE, "public"),
+    (INFORMATION_SCHEMA_NAMESPACE, "information_schema"),
+];
+
+pub fn namespace_oid(name: &str) -> Option<i64> {
+    NAMESPACES
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map(|(oid, _)| *oid)
+}
+
+pub fn namespace_name(oid: i64) -> Option<&'static str> {
+    NAMESPACES.iter().find(|(o, _)| *o == oid).map(|(_, n)| *n)
+}
+
+/// `schema.name` or `name`, with PostgreSQL's identifier folding and quoting.
+pub fn split_qualified(name: &str) -> (Option<String>, String) {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = name.trim().chars().peekable();
+    let mut was_quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                current.push('"');
+                chars.next();
+            }
+            '"' => {
+                quoted = !quoted;
+                was_quoted = true;
+            }
+            '.' if !quoted => {
+                parts.push(std::mem::take(&mut current));
+                was_quoted = false;
+            }
+            c if quoted || was_quoted => current.push(c),
+            c => current.extend(c.to_lowercase()),
+        }
+    }
+    parts.push(current);
+    let rel = parts.pop().unwrap_or_default();
+    (parts.pop(), rel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_quote_like_postgres() {
+        assert_eq!(quote_ident("orders"), "orders");
+        assert_eq!(quote_ident("Orders"), "\"Orders\"");
+        assert_eq!(quote_ident("user"), "\"user\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(
+            split_qualified("public.\"My Table\""),
+            (Some("public".into()), "My Table".into())
+        );
+        assert_eq!(split_qualified("Orders"), (None, "orders".into()));
+    }
+
+    #[test]
+    fn check_parentheses_are_not_doubled() {
+        assert_eq!(strip_parens("(a > 0)"), "a > 0");
+        assert_eq!(strip_parens("(a) + (b) > 0"), "(a) + (b) > 0");
+        assert_eq!(strip_parens("total >= 0"), "total >= 0");
+    }
+}

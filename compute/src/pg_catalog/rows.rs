@@ -1,0 +1,609 @@
+//! The rows of the `pg_catalog` tables, from the catalog of the statement.
+
+use super::model::{self as m, CatalogView, Relation};
+use super::tables::{N, TABLES, V, b, i, o, spec, t};
+use super::types as ty;
+
+/// A table ThunderDB has nothing for.
+pub fn none(_: &CatalogView) -> Vec<Vec<V>> {
+    Vec::new()
+}
+
+fn owner(_: &CatalogView) -> i64 {
+    m::SUPERUSER_OID
+}
+
+pub fn namespaces(v: &CatalogView) -> Vec<Vec<V>> {
+    m::NAMESPACES
+        .iter()
+        .map(|(oid, name)| {
+            let owner = if *oid == m::PUBLIC_NAMESPACE {
+                m::DATABASE_OWNER_ROLE_OID
+            } else {
+                owner(v)
+            };
+            vec![o(*oid), t(*name), o(owner), N]
+        })
+        .collect()
+}
+
+/// A `pg_class` row: `kind` is `r` (table), `i` (index) or `v` (view).
+struct ClassRow<'a> {
+    oid: i64,
+    name: &'a str,
+    namespace: i64,
+    am: i64,
+    kind: &'static str,
+    natts: usize,
+    checks: usize,
+    has_index: bool,
+}
+
+impl ClassRow<'_> {
+    fn cells(self) -> Vec<V> {
+        let filenode = if self.kind == "v" { 0 } else { self.oid };
+        let replident = if self.kind == "i" { "n" } else { "d" };
+        vec![
+            o(self.oid),
+            t(self.name),
+            o(self.namespace),
+            o(0),
+            o(0),
+            o(m::SUPERUSER_OID),
+            o(self.am),
+            o(filenode),
+            o(0),
+            i(0),
+            V::Float(-1.0),
+            i(0),
+            o(0),
+            b(self.has_index),
+            b(false),
+            t("p"),
+            t(self.kind),
+            i(self.natts as i64),
+            i(self.checks as i64),
+            b(false),
+            b(false),
+            b(false),
+            b(false),
+            b(false),
+            b(true),
+            t(replident),
+            b(false),
+            o(0),
+            i(0),
+            i(0),
+            N,
+            N,
+            N,
+        ]
+    }
+}
+
+pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
+    v.relations
+        .iter()
+        .map(|(oid, rel)| match rel {
+            Relation::Table(def) => ClassRow {
+                oid: *oid,
+                name: &def.name,
+                namespace: m::PUBLIC_NAMESPACE,
+                am: m::HEAP_AM,
+                kind: "r",
+                natts: def.columns.len(),
+                checks: def.checks.len(),
+                has_index: !def.primary_key.is_empty() || !def.indexes.is_empty(),
+            },
+            Relation::Index(idx) => ClassRow {
+                oid: *oid,
+                name: &idx.name,
+                namespace: m::PUBLIC_NAMESPACE,
+                am: m::BTREE_AM,
+                kind: "i",
+                natts: idx.columns.len(),
+                checks: 0,
+                has_index: false,
+            },
+            Relation::System { name, view } => ClassRow {
+                oid: *oid,
+                name,
+                namespace: m::PG_CATALOG_NAMESPACE,
+                am: if *view { 0 } else { m::HEAP_AM },
+                kind: if *view { "v" } else { "r" },
+                natts: spec(name).map_or(0, |s| s.columns().len()),
+                checks: 0,
+                has_index: false,
+            },
+        })
+        .map(ClassRow::cells)
+        .collect()
+}
+
+/// A `pg_attribute` row.
+struct AttributeRow<'a> {
+    relid: i64,
+    name: &'a str,
+    type_oid: i64,
+    typmod: i32,
+    num: i16,
+    not_null: bool,
+    has_default: bool,
+}
+
+impl AttributeRow<'_> {
+    fn cells(self) -> Vec<V> {
+        let (len, byval, align, storage) = ty::type_storage(self.type_oid);
+        let dims = i32::from(ty::is_array(self.type_oid));
+        vec![
+            o(self.relid),
+            t(self.name),
+            o(self.type_oid),
+            i(-1),
+            i(len),
+            i(self.num),
+            i(dims),
+            i(-1),
+            i(self.typmod),
+            b(byval),
+            t(align),
+            t(storage),
+            t(""),
+            b(self.not_null),
+            b(self.has_default),
+            b(false),
+            t(""),
+            t(""),
+            b(false),
+            b(true),
+            i(0),
+            o(ty::type_collation(self.type_oid)),
+            N,
+            N,
+            N,
+            N,
+        ]
+    }
+}
+
+pub fn attributes(v: &CatalogView) -> Vec<Vec<V>> {
+    let mut rows = Vec::new();
+    for (oid, rel) in &v.relations {
+        match rel {
+            Relation::Table(def) => {
+                for (pos, c) in def.columns.iter().enumerate() {
+                    let (type_oid, typmod) = ty::column_type(&c.ty);
+                    rows.push(AttributeRow {
+                        relid: *oid,
+                        name: &c.name,
+                        type_oid,
+                        typmod,
+                        num: m::attnum(pos),
+                        not_null: c.not_null,
+                        has_default: c.default.is_some(),
+                    });
+                }
+            }
+            Relation::Index(idx) => {
+                for (k, &pos) in idx.columns.iter().enumerate() {
+                    let c = &idx.table.columns[pos];
+                    let (type_oid, typmod) = ty::column_type(&c.ty);
+                    rows.push(AttributeRow {
+                        relid: *oid,
+                        name: &c.name,
+                        type_oid,
+                        typmod,
+                        num: m::attnum(k),
+                        not_null: false,
+                        has_default: false,
+                    });
+                }
+            }
+            Relation::System { name, .. } => {
+                let columns = spec(name).map(|s| s.columns()).unwrap_or_default();
+                for (k, (col, col_type)) in columns.into_iter().enumerate() {
+                    rows.push(AttributeRow {
+                        relid: *oid,
+                        name: col,
+                        type_oid: col_type.pg_type(),
+                        typmod: -1,
+                        num: m::attnum(k),
+                        not_null: false,
+                        has_default: false,
+                    });
+                }
+            }
+        }
+    }
+    rows.into_iter().map(AttributeRow::cells).collect()
+}
+
+pub fn pg_types(v: &CatalogView) -> Vec<Vec<V>> {
+    ty::all_types()
+        .into_iter()
+        .map(|row| {
+            let is_array = row.category == "A" && row.elem != 0;
+            let proc = |suffix: &str| {
+                if is_array {
+                    format!("array_{suffix}")
+                } else {
+                    format!("{}{suffix}", row.name)
+                }
+            };
+            let subscript = if is_array {
+                "array_subscript_handler"
+            } else {
+                "-"
+            };
+            let analyze = if is_array { "array_typanalyze" } else { "-" };
+            vec![
+                o(row.oid),
+                t(row.name.clone()),
+                o(m::PG_CATALOG_NAMESPACE),
+                o(owner(v)),
+                i(row.len),
+                b(row.byval),
+                t(row.kind),
+                t(row.category),
+                b(row.preferred),
+                b(true),
+                t(","),
+                o(0),
+                t(subscript),
+                o(row.elem),
+                o(row.array),
+                t(proc("in")),
+                t(proc("out")),
+                t(proc("recv")),
+                t(proc("send")),
+                t("-"),
+                t("-"),
+                t(analyze),
+                t(row.align),
+                t(row.storage),
+                b(false),
+                o(0),
+                i(-1),
+                i(0),
+                o(row.collation),
+                N,
+                N,
+                N,
+            ]
+        })
+        .collect()
+}
+
+pub fn indexes(v: &CatalogView) -> Vec<Vec<V>> {
+    v.relations
+        .iter()
+        .filter_map(|(_, rel)| match rel {
+            Relation::Index(idx) => Some(idx),
+            _ => None,
+        })
+        .map(|idx| {
+            let n = idx.columns.len() as i64;
+            let collations = idx
+                .columns
+                .iter()
+                .map(|&c| ty::type_collation(ty::column_type(&idx.table.columns[c].ty).0))
+                .collect();
+            vec![
+                o(idx.oid),
+                o(m::table_oid(&idx.table)),
+                i(n),
+                i(n),
+                b(idx.unique),
+                b(false),
+                b(idx.primary),
+                b(false),
+                b(true),
+                b(false),
+                b(true),
+                b(false),
+                b(true),
+                b(true),
+                b(false),
+                V::Ints(idx.attnums().into_iter().map(i64::from).collect()),
+                V::Ints(collations),
+                V::Ints(vec![0; idx.columns.len()]),
+                V::Ints(vec![0; idx.columns.len()]),
+                N,
+                N,
+            ]
+        })
+        .collect()
+}
+
+pub fn constraints(v: &CatalogView) -> Vec<Vec<V>> {
+    v.constraints
+        .iter()
+        .map(|c| {
+            let key = if c.kind == "c" {
+                N
+            } else {
+                V::Ints(c.columns.iter().map(|&p| i64::from(m::attnum(p))).collect())
+            };
+            let check = c.check.clone().map_or(N, t);
+            vec![
+                o(c.oid),
+                t(c.name.clone()),
+                o(m::PUBLIC_NAMESPACE),
+                t(c.kind),
+                b(false),
+                b(false),
+                b(true),
+                o(m::table_oid(&c.table)),
+                o(0),
+                o(c.index.unwrap_or(0)),
+                o(0),
+                o(0),
+                t(" "),
+                t(" "),
+                t(" "),
+                b(true),
+                i(0),
+                b(false),
+                key,
+                N,
+                N,
+                N,
+                N,
+                N,
+                N,
+                check,
+            ]
+        })
+        .collect()
+}
+
+pub fn defaults(v: &CatalogView) -> Vec<Vec<V>> {
+    let mut rows = Vec::new();
+    for def in v.catalog.tables.values() {
+        for (pos, c) in def.columns.iter().enumerate() {
+            if let Some(expr) = &c.default {
+                rows.push(vec![
+                    o(m::default_oid(def, pos)),
+                    o(m::table_oid(def)),
+                    i(m::attnum(pos)),
+                    t(expr.clone()),
+                ]);
+            }
+        }
+    }
+    rows
+}
+
+pub fn access_methods(_: &CatalogView) -> Vec<Vec<V>> {
+    vec![
+        vec![o(m::HEAP_AM), t("heap"), t("heap_tableam_handler"), t("t")],
+        vec![o(m::BTREE_AM), t("btree"), t("bthandler"), t("i")],
+        vec![o(m::HASH_AM), t("hash"), t("hashhandler"), t("i")],
+    ]
+}
+
+pub fn databases(v: &CatalogView) -> Vec<Vec<V>> {
+    vec![vec![
+        o(m::DATABASE_OID),
+        t(v.database.clone()),
+        o(owner(v)),
+        i(m::UTF8_ENCODING),
+        t("c"),
+        b(false),
+        b(true),
+        i(-1),
+        i(0),
+        i(0),
+        o(m::DEFAULT_TABLESPACE),
+        t("C"),
+        t("C"),
+        N,
+        N,
+        N,
+    ]]
+}
+
+pub fn authids(v: &CatalogView) -> Vec<Vec<V>> {
+    v.roles
+        .iter()
+        .map(|r| {
+            let s = r.superuser;
+            vec![
+                o(r.oid),
+                t(r.name.clone()),
+                b(s),
+                b(true),
+                b(s),
+                b(s),
+                b(r.login),
+                b(s),
+                b(s),
+                i(-1),
+                N,
+                N,
+            ]
+        })
+        .collect()
+}
+
+pub fn roles(v: &CatalogView) -> Vec<Vec<V>> {
+    v.roles
+        .iter()
+        .map(|r| {
+            let s = r.superuser;
+            vec![
+                t(r.name.clone()),
+                b(s),
+                b(true),
+                b(s),
+                b(s),
+                b(r.login),
+                b(s),
+                i(-1),
+                t("********"),
+                N,
+                b(s),
+                N,
+                o(r.oid),
+            ]
+        })
+        .collect()
+}
+
+pub fn users(v: &CatalogView) -> Vec<Vec<V>> {
+    v.roles
+        .iter()
+        .filter(|r| r.login)
+        .map(|r| {
+            let s = r.superuser;
+            vec![
+                t(r.name.clone()),
+                o(r.oid),
+                b(s),
+                b(s),
+                b(s),
+                b(s),
+                t("********"),
+                N,
+                N,
+            ]
+        })
+        .collect()
+}
+
+pub fn collations(v: &CatalogView) -> Vec<Vec<V>> {
+    [
+        (m::DEFAULT_COLLATION, "default", "d", N, N),
+        (m::C_COLLATION, "C", "c", t("C"), t("C")),
+        (m::POSIX_COLLATION, "POSIX", "c", t("POSIX"), t("POSIX")),
+    ]
+    .into_iter()
+    .map(|(oid, name, provider, collate, ctype)| {
+        vec![
+            o(oid),
+            t(name),
+            o(m::PG_CATALOG_NAMESPACE),
+            o(owner(v)),
+            t(provider),
+            b(true),
+            i(-1),
+            collate,
+            ctype,
+            N,
+            N,
+        ]
+    })
+    .collect()
+}
+
+/// Server-wide settings as a new session starts with them.
+pub fn settings(_: &CatalogView) -> Vec<Vec<V>> {
+    [
+        ("client_encoding", "UTF8", "string", "user"),
+        ("DateStyle", "ISO, MDY", "string", "user"),
+        (
+            "default_transaction_isolation",
+            "repeatable read",
+            "enum",
+            "user",
+        ),
+        ("integer_datetimes", "on", "bool", "internal"),
+        ("IntervalStyle", "postgres", "enum", "user"),
+        ("max_identifier_length", "63", "integer", "internal"),
+        ("search_path", "\"$user\", public", "string", "user"),
+        ("server_encoding", "UTF8", "string", "internal"),
+        (
+            "server_version",
+            super::SERVER_VERSION,
+            "string",
+            "internal",
+        ),
+        (
+            "server_version_num",
+            super::SERVER_VERSION_NUM,
+            "integer",
+            "internal",
+        ),
+        ("standard_conforming_strings", "on", "bool", "user"),
+        ("TimeZone", "UTC", "string", "user"),
+    ]
+    .into_iter()
+    .map(|(name, value, vartype, context)| {
+        vec![
+            t(name),
+            t(value),
+            N,
+            t(""),
+            t(""),
+            N,
+            t(context),
+            t(vartype),
+            t("default"),
+            N,
+            N,
+            N,
+            t(value),
+            t(value),
+            N,
+            N,
+            b(false),
+        ]
+    })
+    .collect()
+}
+
+pub fn tablespaces(v: &CatalogView) -> Vec<Vec<V>> {
+    vec![
+        vec![o(m::DEFAULT_TABLESPACE), t("pg_default"), o(owner(v)), N, N],
+        vec![o(m::GLOBAL_TABLESPACE), t("pg_global"), o(owner(v)), N, N],
+    ]
+}
+
+fn user_name(v: &CatalogView) -> String {
+    v.role_name(m::SUPERUSER_OID)
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn pg_tables(v: &CatalogView) -> Vec<Vec<V>> {
+    let table = |schema: &str, name: &str, has_indexes: bool| {
+        vec![
+            t(schema),
+            t(name),
+            t(user_name(v)),
+            N,
+            b(has_indexes),
+            b(false),
+            b(false),
+            b(false),
+        ]
+    };
+    let user_tables = v.catalog.tables.values().map(|def| {
+        table(
+            "public",
+            &def.name,
+            !def.primary_key.is_empty() || !def.indexes.is_empty(),
+        )
+    });
+    let system_tables = TABLES
+        .iter()
+        .filter(|s| !s.view)
+        .map(|s| table("pg_catalog", s.name, false));
+    user_tables.chain(system_tables).collect()
+}
+
+pub fn pg_indexes(v: &CatalogView) -> Vec<Vec<V>> {
+    v.relations
+        .iter()
+        .filter_map(|(_, rel)| match rel {
+            Relation::Index(idx) => Some(vec![
+                t("public"),
+                t(idx.table.name.clone()),
+                t(idx.name.clone()),
+                N,
+                t(idx.definition()),
+            ]),
+            _ => None,
+        })
+        .collect()
+}
