@@ -9,6 +9,7 @@
 mod catalog;
 mod convert;
 mod ddl;
+mod decorrelate;
 mod dml;
 mod engine;
 mod error;

@@ -9,10 +9,10 @@ use datafusion::sql::sqlparser::ast::{Expr, Ident, Query, SelectItem, SetExpr, S
 use std::collections::HashMap;
 use std::sync::Arc;
 
-const PREFIX: &str = "__thunder_col";
+pub(crate) const PREFIX: &str = "__thunder_col";
 
 /// The name PostgreSQL gives an unaliased select item.
-fn pg_name(e: &Expr) -> String {
+pub(crate) fn pg_name(e: &Expr) -> String {
     match e {
         Expr::Identifier(i) => ident_name(i),
         Expr::CompoundIdentifier(parts) => parts.last().map(ident_name).unwrap_or_default(),

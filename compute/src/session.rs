@@ -673,9 +673,39 @@ impl Session {
         Ok((schema, batches))
     }
 
-    async fn query(&mut self, mut stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+    async fn query(&mut self, stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+        match self.query_once(stmt.clone(), params).await {
+            // DataFusion cannot run correlated subqueries whose correlation is not an
+            // equality; rewrite those as joins and try again.
+            Err(e)
+                if e.message
+                    .contains("does not support logical expression ScalarSubquery") =>
+            {
+                let mut rewritten = stmt;
+                match crate::decorrelate::rewrite(&mut rewritten) {
+                    Some(names) => self.query_once_named(rewritten, params, names).await,
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn query_once(&mut self, stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+        self.query_once_named(stmt, params, Default::default())
+            .await
+    }
+
+    /// Runs a query; `known` names output columns an earlier rewrite aliased.
+    async fn query_once_named(
+        &mut self,
+        mut stmt: Statement,
+        params: &[ScalarValue],
+        known: std::collections::HashMap<String, String>,
+    ) -> Result<QueryOutput> {
         pg_catalog::rewrite(&mut stmt);
-        let names = crate::naming::alias_select_items(&mut stmt);
+        let mut names = crate::naming::alias_select_items(&mut stmt);
+        names.extend(known);
         let plan = self.plan(stmt, params).await?;
         let (schema, batches) = self.collect(plan).await?;
         let (schema, batches) = crate::naming::rename(schema, batches, &names);

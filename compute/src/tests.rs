@@ -297,3 +297,23 @@ fn write_conflicts_and_snapshots() {
         assert!(run(&mut b, "COMMIT").await[0].starts_with("ERROR 40001"));
     });
 }
+
+#[test]
+fn correlated_subqueries_with_inequalities() {
+    big_stack(async {
+        let db = TestDb::new().await;
+        let mut s = db.session();
+        run(&mut s, "CREATE TABLE t1 (a INT, b INT, c INT, d INT)").await;
+        run(&mut s, "INSERT INTO t1 VALUES (1, 2, 3, 4), (2, 3, 4, 5), (3, 1, 2, 9), (NULL, NULL, NULL, NULL)").await;
+        assert_eq!(
+            run(
+                &mut s,
+                "SELECT a, (SELECT count(*) FROM t1 AS x WHERE x.c > t1.c AND x.d < t1.d), \
+                 (SELECT count(*) FROM t1 AS x WHERE x.b < t1.b), (SELECT max(x.a) FROM t1 x WHERE x.b > t1.b) \
+                 FROM t1 ORDER BY 1 NULLS LAST"
+            )
+            .await,
+            vec!["1|0|1|2", "2|0|2|NULL", "3|2|0|2", "NULL|0|0|NULL"]
+        );
+    });
+}
