@@ -8,6 +8,7 @@ pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod row;
+pub mod text_input;
 pub mod types;
 pub mod wal;
 

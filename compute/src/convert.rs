@@ -45,7 +45,7 @@ pub fn cast_array(array: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
     {
         let bytes: Vec<Option<Vec<u8>>> = strings
             .iter()
-            .map(|s| s.map(parse_bytea).transpose())
+            .map(|s| s.map(thunderdb_common::text_input::parse_bytea).transpose())
             .collect::<Result<_>>()?;
         return Ok(Arc::new(
             bytes.iter().map(|b| b.as_deref()).collect::<BinaryArray>(),
@@ -56,58 +56,6 @@ pub fn cast_array(array: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
         format_options: FormatOptions::default(),
     };
     cast_with_options(array, target, &opts).map_df()
-}
-
-fn hex_digit(b: u8) -> Result<u8> {
-    (b as char).to_digit(16).map(|d| d as u8).ok_or_else(|| {
-        user_error(
-            SqlState::INVALID_TEXT_REPRESENTATION,
-            format!("invalid hexadecimal digit: \"{}\"", b as char),
-        )
-    })
-}
-
-/// PostgreSQL's bytea input: hex (`\x0102`) or escape format (`a\000b`, `\\`).
-pub fn parse_bytea(s: &str) -> Result<Vec<u8>> {
-    let bad = || {
-        user_error(
-            SqlState::INVALID_TEXT_REPRESENTATION,
-            "invalid input syntax for type bytea",
-        )
-    };
-    if let Some(hex) = s.strip_prefix("\\x") {
-        let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        if digits.len() % 2 != 0 {
-            return Err(user_error(
-                SqlState::INVALID_TEXT_REPRESENTATION,
-                "invalid hexadecimal data: odd number of digits",
-            ));
-        }
-        return digits
-            .chunks(2)
-            .map(|p| Ok(hex_digit(p[0])? * 16 + hex_digit(p[1])?))
-            .collect();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'\\' {
-            out.push(bytes[i]);
-            i += 1;
-        } else if bytes.get(i + 1) == Some(&b'\\') {
-            out.push(b'\\');
-            i += 2;
-        } else {
-            let oct = bytes.get(i + 1..i + 4).ok_or_else(bad)?;
-            if !oct.iter().all(|d| (b'0'..=b'7').contains(d)) || oct[0] > b'3' {
-                return Err(bad());
-            }
-            out.push((oct[0] - b'0') * 64 + (oct[1] - b'0') * 8 + (oct[2] - b'0'));
-            i += 4;
-        }
-    }
-    Ok(out)
 }
 
 /// The datum at `row` of an array already cast to `arrow_type(ty)`.
@@ -265,23 +213,5 @@ pub fn datum_text(d: &Datum) -> String {
             let arr = build_array(&ty, std::slice::from_ref(other));
             datafusion::arrow::util::display::array_value_to_string(&arr, 0).unwrap_or_default()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_bytea;
-
-    #[test]
-    fn bytea_input_formats() {
-        assert_eq!(parse_bytea("\\x00ff").unwrap(), vec![0, 255]);
-        assert_eq!(parse_bytea("\\x").unwrap(), Vec::<u8>::new());
-        assert_eq!(
-            parse_bytea("a\\000b\\\\").unwrap(),
-            vec![b'a', 0, b'b', b'\\']
-        );
-        assert!(parse_bytea("\\x0").is_err());
-        assert!(parse_bytea("\\xzz").is_err());
-        assert!(parse_bytea("a\\9").is_err());
     }
 }

@@ -90,7 +90,7 @@ pub fn rewrite_literals(
                 _ => None,
             };
             if let Some(text) = text {
-                match crate::convert::parse_bytea(text) {
+                match thunderdb_common::text_input::parse_bytea(text) {
                     Ok(bytes) => {
                         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                         let sql = format!("decode('{hex}', 'hex')");

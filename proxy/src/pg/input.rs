@@ -2,7 +2,7 @@
 //! `timestamp_in`, `interval_in`, `array_in`) for the forms clients send as parameters.
 
 use super::text::{self, MICROS_PER_DAY};
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 /// `boolin`: true/yes/on/1 and false/no/off/0, case-insensitive, with unique prefixes.
 pub(crate) fn parse_bool(s: &str) -> Option<bool> {
@@ -107,53 +107,6 @@ fn increment_decimal(digits: &str) -> String {
     let mut out = String::from("1");
     out.push_str(&String::from_utf8(bytes).unwrap_or_default());
     out
-}
-
-/// `byteain`: `\x` hex (white space allowed between pairs) or the escape format.
-pub(crate) fn parse_bytea(s: &str) -> Result<Vec<u8>> {
-    let bytes = s.as_bytes();
-    if let Some(hex) = s.strip_prefix("\\x").or_else(|| s.strip_prefix("\\X")) {
-        let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        if !digits.len().is_multiple_of(2) {
-            return Err(Error::invalid(
-                "22023",
-                "invalid hexadecimal data: odd number of digits",
-            ));
-        }
-        return digits
-            .chunks(2)
-            .map(|pair| {
-                let nibble = |b: u8| (b as char).to_digit(16);
-                match (nibble(pair[0]), nibble(pair[1])) {
-                    (Some(h), Some(l)) => Ok((h * 16 + l) as u8),
-                    _ => Err(Error::invalid("22023", "invalid hexadecimal digit")),
-                }
-            })
-            .collect();
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'\\' {
-            out.push(bytes[i]);
-            i += 1;
-        } else if bytes.get(i + 1) == Some(&b'\\') {
-            out.push(b'\\');
-            i += 2;
-        } else if let Some(oct) = bytes.get(i + 1..i + 4)
-            && oct[0] <= b'3'
-            && oct.iter().all(|b| (b'0'..=b'7').contains(b))
-        {
-            out.push((oct[0] - b'0') * 64 + (oct[1] - b'0') * 8 + (oct[2] - b'0'));
-            i += 4;
-        } else {
-            return Err(Error::invalid(
-                "22P02",
-                "invalid input syntax for type bytea",
-            ));
-        }
-    }
-    Ok(out)
 }
 
 /// Days since 1970-01-01 of `YYYY-MM-DD[ BC]` (ISO) or `MM/DD/YYYY` (DateStyle MDY); a time

@@ -19,8 +19,8 @@ use thunderdb_compute::arrow::datatypes::{
 };
 
 use super::input::{
-    parse_array, parse_bool, parse_bytea, parse_date, parse_float, parse_interval, parse_numeric,
-    parse_time, parse_timestamp,
+    parse_array, parse_bool, parse_date, parse_float, parse_interval, parse_numeric, parse_time,
+    parse_timestamp,
 };
 use super::recv::{Binary, decode_binary};
 use super::text::{self, MICROS_PER_DAY};
@@ -195,7 +195,10 @@ pub(crate) fn from_text(input: &str, target: &DataType, ctx: ParamContext) -> Re
         DataType::Binary
         | DataType::LargeBinary
         | DataType::BinaryView
-        | DataType::FixedSizeBinary(_) => bytes_scalar(parse_bytea(input)?, target)?,
+        | DataType::FixedSizeBinary(_) => bytes_scalar(
+            thunderdb_common::text_input::parse_bytea(input).map_err(Error::Sql)?,
+            target,
+        )?,
         DataType::Date32 | DataType::Date64 => {
             let days = parse_date(s).ok_or_else(|| syntax_error(target, input))?;
             date_scalar(days, target)?
