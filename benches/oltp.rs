@@ -12,10 +12,8 @@
 //! Knobs: `BENCH_SECS` (20 per workload), `BENCH_WARMUP_SECS` (2), `BENCH_CLIENTS` (4),
 //! `BENCH_ROWS` (100000), `THUNDERDB_BIN` (default: the release binary cargo built).
 
-#[allow(dead_code)]
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
-#[allow(dead_code)]
 #[path = "../tests/e2e/stock_postgres.rs"]
 mod stock_postgres;
 

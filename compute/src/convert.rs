@@ -13,7 +13,7 @@ use thunderdb_common::{Datum, SqlState, SqlType};
 /// enforcing length limits of varchar(n)/char(n).
 pub fn cast_to(array: &ArrayRef, ty: &SqlType, column: &str) -> Result<ArrayRef> {
     let cast = cast_array(array, &arrow_type(ty))?;
-    if let SqlType::Varchar(Some(n)) | SqlType::Char(n @ _) = ty
+    if let SqlType::Varchar(Some(n)) | SqlType::Char(n) = ty
         && let Some(strings) = cast.as_any().downcast_ref::<StringArray>()
     {
         let limit = *n as usize;
