@@ -508,6 +508,26 @@ fn replace_default_keyword(
     Ok(())
 }
 
+/// The column an `UPDATE … SET col = …` assignment writes.
+fn assignment_column(def: &TableDef, a: &ast::Assignment) -> Result<usize> {
+    let AssignmentTarget::ColumnName(target) = &a.target else {
+        return Err(user_error(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "multiple-column assignment is not supported",
+        ));
+    };
+    let name = object_name(target);
+    def.column_index(&name).ok_or_else(|| {
+        user_error(
+            SqlState::UNDEFINED_COLUMN,
+            format!(
+                "column \"{name}\" of relation \"{}\" does not exist",
+                def.name
+            ),
+        )
+    })
+}
+
 /// The number of columns a VALUES source produces, when it is plain VALUES.
 fn plan_width(source: &ast::Query) -> Option<usize> {
     match source.body.as_ref() {
@@ -596,22 +616,7 @@ async fn conflict_updates(
         .map(|c| format!("{q}.{}", quote_ident(c)))
         .collect();
     for a in &du.assignments {
-        let AssignmentTarget::ColumnName(target) = &a.target else {
-            return Err(user_error(
-                SqlState::FEATURE_NOT_SUPPORTED,
-                "multiple-column assignment is not supported",
-            ));
-        };
-        let name = object_name(target);
-        let i = def.column_index(&name).ok_or_else(|| {
-            user_error(
-                SqlState::UNDEFINED_COLUMN,
-                format!(
-                    "column \"{name}\" of relation \"{}\" does not exist",
-                    def.name
-                ),
-            )
-        })?;
+        let i = assignment_column(def, a)?;
         new_exprs[i] = qualify_columns(&a.value, alias, &columns).to_string();
     }
     let cond = du
@@ -755,22 +760,7 @@ pub async fn update(
         .map(|c| format!("{q}.{}", quote_ident(&c.name)))
         .collect();
     for a in &up.assignments {
-        let AssignmentTarget::ColumnName(target) = &a.target else {
-            return Err(user_error(
-                SqlState::FEATURE_NOT_SUPPORTED,
-                "multiple-column assignment is not supported",
-            ));
-        };
-        let name = object_name(target);
-        let i = def.column_index(&name).ok_or_else(|| {
-            user_error(
-                SqlState::UNDEFINED_COLUMN,
-                format!(
-                    "column \"{name}\" of relation \"{}\" does not exist",
-                    def.name
-                ),
-            )
-        })?;
+        let i = assignment_column(&def, a)?;
         new_exprs[i] = a.value.to_string();
     }
     let old_cols: Vec<String> = def
