@@ -801,39 +801,35 @@ impl Session {
 
     /// SET / SHOW / RESET; `None` when `stmt` is not a settings statement.
     fn set_var(&mut self, name: &str, value: String) -> Result<Option<QueryOutput>> {
-        let s = self;
-        {
-            let name = name.to_lowercase();
-            match name.as_str() {
-                "transaction_isolation" | "default_transaction_isolation" => {
-                    let iso = Isolation::parse(&value).ok_or_else(|| {
-                        user_error(
-                            SqlState::INVALID_PARAMETER_VALUE,
-                            format!("invalid value for parameter \"{name}\": \"{value}\""),
-                        )
-                    })?;
-                    if name == "default_transaction_isolation" {
-                        s.default_isolation = iso;
-                    } else if let Some(txn) = &mut s.txn {
-                        txn.isolation = iso;
-                        txn.writes.lock().track_reads = iso == Isolation::Serializable;
-                    }
-                    s.vars.insert(name, iso.name().into());
+        let name = name.to_lowercase();
+        match name.as_str() {
+            "transaction_isolation" | "default_transaction_isolation" => {
+                let iso = Isolation::parse(&value).ok_or_else(|| {
+                    user_error(
+                        SqlState::INVALID_PARAMETER_VALUE,
+                        format!("invalid value for parameter \"{name}\": \"{value}\""),
+                    )
+                })?;
+                if name == "default_transaction_isolation" {
+                    self.default_isolation = iso;
+                } else if let Some(txn) = &mut self.txn {
+                    txn.isolation = iso;
+                    txn.writes.lock().track_reads = iso == Isolation::Serializable;
                 }
-                "timezone" => {
-                    let tz = normalize_timezone(&value)?;
-                    s.vars.insert(name, tz);
-                }
-                _ => {
-                    s.vars.insert(name, value);
-                }
+                self.vars.insert(name, iso.name().into());
             }
-            Ok(Some(QueryOutput::Command(CommandTag::new("SET"))))
+            "timezone" => {
+                let tz = normalize_timezone(&value)?;
+                self.vars.insert(name, tz);
+            }
+            _ => {
+                self.vars.insert(name, value);
+            }
         }
+        Ok(Some(QueryOutput::Command(CommandTag::new("SET"))))
     }
 
     fn settings(&mut self, stmt: &Statement) -> Result<Option<QueryOutput>> {
-        let set = |s: &mut Session, name: &str, value: String| s.set_var(name, value);
         match stmt {
             Statement::Set(ast::Set::SingleAssignment {
                 variable, values, ..
@@ -849,15 +845,15 @@ impl Session {
                         .get(&name.to_lowercase())
                         .cloned()
                         .unwrap_or_default();
-                    return set(self, &name, d);
+                    return self.set_var(&name, d);
                 }
-                set(self, &name, value)
+                self.set_var(&name, value)
             }
             Statement::Set(ast::Set::SetTimeZone { value, .. }) => {
-                set(self, "timezone", setting_value(value))
+                self.set_var("timezone", setting_value(value))
             }
             Statement::Set(ast::Set::SetNames { charset_name, .. }) => {
-                set(self, "client_encoding", charset_name.value.clone())
+                self.set_var("client_encoding", charset_name.value.clone())
             }
             Statement::Set(ast::Set::SetTransaction { modes, session, .. }) => {
                 for m in modes {
@@ -867,7 +863,7 @@ impl Session {
                         } else {
                             "transaction_isolation"
                         };
-                        set(self, name, isolation_of(level).name().into())?;
+                        self.set_var(name, isolation_of(level).name().into())?;
                     }
                 }
                 Ok(Some(QueryOutput::Command(CommandTag::new("SET"))))
