@@ -74,7 +74,9 @@ fn from_arrow(a: &ArrowError) -> ThunderError {
             out_of_range_message(m),
         ),
         ArrowError::CastError(m) | ArrowError::ParseError(m) => {
-            if m.contains("overflow") || m.contains("too large") || m.contains("Overflow") {
+            if let Some(message) = integer_range_message(m) {
+                ThunderError::new(SqlState::NUMERIC_VALUE_OUT_OF_RANGE, message)
+            } else if m.contains("overflow") || m.contains("too large") || m.contains("Overflow") {
                 ThunderError::new(
                     SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
                     out_of_range_message(m),
@@ -99,6 +101,23 @@ fn from_arrow(a: &ArrowError) -> ThunderError {
             None => ThunderError::internal(inner.to_string()),
         },
         other => ThunderError::new(SqlState::DATA_EXCEPTION, other.to_string()),
+    }
+}
+
+/// PostgreSQL's message for a number cast to an integer type it does not fit
+/// (Arrow: "Can't cast value 3000000000.0 to type Int32", "value of … is out of range Int32").
+fn integer_range_message(m: &str) -> Option<&'static str> {
+    if !(m.starts_with("Can't cast value") || m.contains("is out of range")) {
+        return None;
+    }
+    if m.ends_with("Int16") {
+        Some("smallint out of range")
+    } else if m.ends_with("Int32") {
+        Some("integer out of range")
+    } else if m.ends_with("Int64") {
+        Some("bigint out of range")
+    } else {
+        None
     }
 }
 

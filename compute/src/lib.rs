@@ -13,13 +13,15 @@ mod decorrelate;
 mod dml;
 mod engine;
 mod error;
-mod float_div;
 mod naming;
 mod params;
+mod pg_arith;
 mod pg_catalog;
 mod provider;
+mod scalar_fns;
 mod session;
 mod sql;
+mod temporal;
 mod txn;
 mod types;
 

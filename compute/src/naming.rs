@@ -5,7 +5,9 @@
 use crate::sql::ident_name;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::sql::sqlparser::ast::{Expr, Ident, Query, SelectItem, SetExpr, Statement};
+use datafusion::sql::sqlparser::ast::{
+    DataType, Expr, Ident, Query, SelectItem, SetExpr, Statement, TrimWhereField,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -23,12 +25,32 @@ pub(crate) fn pg_name(e: &Expr) -> String {
             .map(|p| p.to_string().to_lowercase())
             .unwrap_or_default(),
         Expr::Nested(inner) => pg_name(inner),
+        // A cast names its column after the type unless its operand has a stronger name
+        // (a column or function); the outermost of nested casts wins.
         Expr::Cast {
             expr, data_type, ..
-        } => match pg_name(expr).as_str() {
-            "?column?" => data_type.to_string().to_lowercase(),
-            n => n.to_string(),
+        } => match (expr.as_ref(), pg_name(expr).as_str()) {
+            (Expr::Cast { .. } | Expr::TypedString(_) | Expr::Interval(_), _) | (_, "?column?") => {
+                type_name(data_type)
+            }
+            (_, n) => n.to_string(),
         },
+        Expr::TypedString(ts) => type_name(&ts.data_type),
+        Expr::Interval(_) => "interval".into(),
+        Expr::Ceil { .. } => "ceil".into(),
+        Expr::Floor { .. } => "floor".into(),
+        Expr::Extract { .. } => "extract".into(),
+        Expr::Position { .. } => "position".into(),
+        Expr::Substring { .. } => "substring".into(),
+        Expr::Overlay { .. } => "overlay".into(),
+        Expr::Trim { trim_where, .. } => match trim_where {
+            Some(TrimWhereField::Leading) => "ltrim".into(),
+            Some(TrimWhereField::Trailing) => "rtrim".into(),
+            _ => "btrim".into(),
+        },
+        Expr::AtTimeZone { .. } => "timezone".into(),
+        Expr::Array(_) => "array".into(),
+        Expr::Collate { expr, .. } => pg_name(expr),
         Expr::Case { .. } => "case".into(),
         Expr::Exists { .. } => "exists".into(),
         Expr::Subquery(q) => match q.body.as_ref() {
@@ -40,6 +62,14 @@ pub(crate) fn pg_name(e: &Expr) -> String {
             _ => "?column?".into(),
         },
         _ => "?column?".into(),
+    }
+}
+
+/// The column name of a cast to `dt`: the type's internal name (`x::integer` is `int4`).
+fn type_name(dt: &DataType) -> String {
+    match crate::pg_catalog::type_internal_name(dt) {
+        Some(name) => name.into(),
+        None => dt.to_string().to_lowercase(),
     }
 }
 

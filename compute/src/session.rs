@@ -204,7 +204,7 @@ impl Session {
         // PostgreSQL's arithmetic checks run after DataFusion's type coercion.
         let mut rules: Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> =
             datafusion::optimizer::Analyzer::new().rules;
-        rules.push(Arc::new(crate::float_div::FloatDivision::default()));
+        rules.push(Arc::new(crate::pg_arith::PgArithmetic::default()));
         let state = datafusion::execution::SessionStateBuilder::new_from_existing(ctx.state())
             .with_analyzer_rules(rules)
             .build();
@@ -219,6 +219,17 @@ impl Session {
         };
         ctx.register_catalog(database, Arc::new(catalog));
         pg_catalog::register_functions(&ctx, user, database);
+        crate::scalar_fns::register(&ctx);
+        crate::temporal::register_functions(&ctx);
+        {
+            let planner = Arc::new(crate::temporal::TemporalPlanner::new(&ctx));
+            let state = ctx.state_ref();
+            // Cannot fail: registering a planner only appends it.
+            let _ = datafusion::execution::FunctionRegistry::register_expr_planner(
+                &mut *state.write(),
+                planner,
+            );
+        }
         Session {
             engine,
             ctx,
@@ -641,9 +652,10 @@ impl Session {
     /// Plans a statement with DataFusion and binds `params`.
     pub(crate) async fn plan(
         &self,
-        stmt: Statement,
+        mut stmt: Statement,
         params: &[ScalarValue],
     ) -> Result<LogicalPlan> {
+        crate::sql::type_integer_literals(&mut stmt);
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(stmt)))

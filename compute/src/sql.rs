@@ -119,3 +119,210 @@ pub fn rewrite_literals(
         None => Ok(()),
     }
 }
+
+/// Types integer literals as PostgreSQL does: a literal that fits `int4` is `int4` (DataFusion
+/// reads every integer literal as `int8`), so `$1::int4 * 2` stays `int4` and
+/// `2147483647 + 1` overflows. Positions where DataFusion needs the bare number (`LIMIT`,
+/// `OFFSET`, `FETCH`, ordinals in `ORDER BY` / `GROUP BY`, table function arguments) keep it.
+pub fn type_integer_literals(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
+    use datafusion::sql::sqlparser::ast::{
+        CastKind, DataType, ExactNumberInfo, FunctionArg, FunctionArgExpr, GroupByExpr,
+        LimitClause, OrderByKind, Query, SetExpr, TableFactor, UnaryOperator, Value,
+    };
+    fn int4(number: &str) -> Expr {
+        Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(Expr::value(Value::Number(number.to_string(), false))),
+            data_type: DataType::Int4(None),
+            array: false,
+            format: None,
+        }
+    }
+    /// Undoes `int4` on an expression this rewrite typed.
+    fn bare(e: &mut Expr) {
+        if let Expr::Cast {
+            kind: CastKind::Cast,
+            expr,
+            data_type: DataType::Int4(None),
+            format: None,
+            ..
+        } = e
+            && matches!(expr.as_ref(), Expr::Value(v) if matches!(v.value, Value::Number(..)))
+        {
+            *e = expr.as_ref().clone();
+        }
+    }
+    fn bare_set_expr(body: &mut SetExpr) {
+        match body {
+            SetExpr::Select(select) => {
+                if let GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
+                    exprs.iter_mut().for_each(bare);
+                }
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                bare_set_expr(left);
+                bare_set_expr(right);
+            }
+            _ => {}
+        }
+    }
+    /// A constant cast to unconstrained `numeric` keeps the scale it is written with
+    /// (`'1.50'::numeric` is `1.50`, `0.1::numeric + 0.2` is `0.3`), where a cast to
+    /// DataFusion's fixed-scale decimal would print ten decimals.
+    fn exact_numeric(e: &Expr) -> Option<Expr> {
+        let (inner, data_type) = match e {
+            Expr::Cast {
+                kind: CastKind::Cast | CastKind::DoubleColon,
+                expr,
+                data_type,
+                format: None,
+                ..
+            } => (expr.as_ref(), data_type),
+            Expr::TypedString(ts) => {
+                let Value::SingleQuotedString(text) = &ts.value.value else {
+                    return None;
+                };
+                return exact_numeric(&Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(Expr::value(Value::SingleQuotedString(text.clone()))),
+                    data_type: ts.data_type.clone(),
+                    array: false,
+                    format: None,
+                });
+            }
+            _ => return None,
+        };
+        if !matches!(
+            data_type,
+            DataType::Numeric(ExactNumberInfo::None) | DataType::Decimal(ExactNumberInfo::None)
+        ) {
+            return None;
+        }
+        let text = match inner {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, false) => n.clone(),
+                Value::SingleQuotedString(s) => s.trim().to_string(),
+                _ => return None,
+            },
+            Expr::Cast {
+                expr,
+                data_type: DataType::Int4(None),
+                ..
+            } => match expr.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    Value::Number(n, false) => n.clone(),
+                    _ => return None,
+                },
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text.strip_prefix('+').unwrap_or(&text)),
+        };
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.len() + fraction.len() == 0 || !all_digits(whole) || !all_digits(fraction) {
+            return None;
+        }
+        let precision = (whole.len() + fraction.len()).clamp(1, 38);
+        if fraction.len() > precision {
+            return None;
+        }
+        let number = Expr::value(Value::Number(digits.to_string(), false));
+        let literal = if negative {
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus,
+                expr: Box::new(number),
+            }
+        } else {
+            number
+        };
+        Some(Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(literal),
+            data_type: DataType::Numeric(ExactNumberInfo::PrecisionAndScale(
+                precision as u64,
+                fraction.len() as i64,
+            )),
+            array: false,
+            format: None,
+        })
+    }
+    struct T;
+    impl VisitorMut for T {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if let Some(exact) = exact_numeric(expr) {
+                *expr = exact;
+                return ControlFlow::Continue(());
+            }
+            match expr {
+                Expr::Value(v) => {
+                    if let Value::Number(n, false) = &v.value
+                        && n.parse::<i32>().is_ok()
+                    {
+                        *expr = int4(n);
+                    }
+                }
+                // `-2147483648` is an int4 too: the sign belongs to the literal.
+                Expr::UnaryOp {
+                    op: UnaryOperator::Minus,
+                    expr: inner,
+                } => {
+                    if let Expr::Value(v) = inner.as_ref()
+                        && let Value::Number(n, false) = &v.value
+                        && format!("-{n}").parse::<i32>().is_ok()
+                    {
+                        *expr = int4(&format!("-{n}"));
+                    }
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            match &mut q.limit_clause {
+                Some(LimitClause::LimitOffset { limit, offset, .. }) => {
+                    limit.iter_mut().for_each(bare);
+                    offset.iter_mut().for_each(|o| bare(&mut o.value));
+                }
+                Some(LimitClause::OffsetCommaLimit { offset, limit }) => {
+                    bare(offset);
+                    bare(limit);
+                }
+                None => {}
+            }
+            if let Some(fetch) = &mut q.fetch {
+                fetch.quantity.iter_mut().for_each(bare);
+            }
+            if let Some(order_by) = &mut q.order_by
+                && let OrderByKind::Expressions(items) = &mut order_by.kind
+            {
+                items.iter_mut().for_each(|i| bare(&mut i.expr));
+            }
+            bare_set_expr(&mut q.body);
+            ControlFlow::Continue(())
+        }
+        fn post_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+            let args = match t {
+                TableFactor::Table { args: Some(a), .. } => &mut a.args,
+                TableFactor::Function { args, .. } => args,
+                _ => return ControlFlow::Continue(()),
+            };
+            for arg in args {
+                match arg {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
+                    | FunctionArg::Named {
+                        arg: FunctionArgExpr::Expr(e),
+                        ..
+                    } => bare(e),
+                    _ => {}
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut T);
+}

@@ -15,7 +15,6 @@ use crate::harness::{DATABASE, PASSWORD, TestServer, USER, connect_with, describ
 use crate::sql::{assert_usable, check, exec, exec_count, expect_error, expect_error_extended};
 
 #[tokio::test]
-#[ignore = "integer literals are int8 in DataFusion, so int4 + 1 does not overflow (22003); open in issue 2/3"]
 async fn sql_errors_carry_their_sqlstate() {
     let server = TestServer::start();
     let c = server.connect().await;

@@ -410,7 +410,6 @@ CREATE TABLE typed (id INT PRIMARY KEY, a SMALLINT, b INT, c BIGINT, d REAL, e D
 /// Joins, grouping, windows, CTEs, subqueries, functions, NULLs and SQL-level prepared
 /// statements, each checked separately so that one failure names its query.
 #[test]
-#[ignore = "date + interval yields date (PostgreSQL: timestamp) and ceil/floor of numeric keep the input scale; open in issue 2/3"]
 fn psql_sql_surface() {
     if !psql_available() {
         return;

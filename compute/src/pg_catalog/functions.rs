@@ -240,6 +240,18 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
     register(
         ctx,
         shared,
+        "pg_typeof",
+        vec![vec![ANY]],
+        utf8.clone(),
+        |_, a, n| {
+            let name =
+                super::types::format_type(super::types::arrow_type_oid(a[0].data_type()), None);
+            texts(n, |_| Some(name.clone()))
+        },
+    );
+    register(
+        ctx,
+        shared,
         "pg_get_indexdef",
         vec![vec![OID], vec![OID, INT, BOOL]],
         utf8.clone(),

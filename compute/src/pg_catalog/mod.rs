@@ -65,6 +65,8 @@ pub fn schema(
     })
 }
 
+pub use types::internal_name as type_internal_name;
+
 /// Rewrites PostgreSQL-only syntax that catalog queries use into what DataFusion plans.
 pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
     rewrite::rewrite(stmt)

@@ -350,6 +350,43 @@ pub fn type_oid(name: &str) -> Option<i64> {
         })
 }
 
+/// The type OID PostgreSQL would give a value of Arrow type `dt` (what `pg_typeof` names).
+pub fn arrow_type_oid(dt: &datafusion::arrow::datatypes::DataType) -> i64 {
+    use datafusion::arrow::datatypes::DataType as A;
+    match dt {
+        A::Boolean => oids::BOOL,
+        A::Int8 | A::Int16 | A::UInt8 => oids::INT2,
+        A::Int32 | A::UInt16 => oids::INT4,
+        A::Int64 | A::UInt32 => oids::INT8,
+        A::UInt64 | A::Decimal32(..) | A::Decimal64(..) | A::Decimal128(..) | A::Decimal256(..) => {
+            oids::NUMERIC
+        }
+        A::Float16 | A::Float32 => oids::FLOAT4,
+        A::Float64 => oids::FLOAT8,
+        A::Utf8 | A::LargeUtf8 | A::Utf8View => oids::TEXT,
+        A::Binary | A::LargeBinary | A::BinaryView | A::FixedSizeBinary(_) => oids::BYTEA,
+        A::Date32 | A::Date64 => oids::DATE,
+        A::Time32(_) | A::Time64(_) => oids::TIME,
+        A::Timestamp(_, None) => oids::TIMESTAMP,
+        A::Timestamp(_, Some(_)) => oids::TIMESTAMPTZ,
+        A::Interval(_) | A::Duration(_) => oids::INTERVAL,
+        A::Dictionary(_, value) => arrow_type_oid(value),
+        A::List(f) | A::LargeList(f) | A::FixedSizeList(f, _) => {
+            let elem = arrow_type_oid(f.data_type());
+            base_type(elem).map(|t| t.array).unwrap_or(0)
+        }
+        A::Null => oids::UNKNOWN,
+        _ => 0,
+    }
+}
+
+/// The internal name of a type written in SQL (`integer` → `int4`), which PostgreSQL gives
+/// an unnamed cast's column; `None` for a type the catalog does not know.
+pub fn internal_name(dt: &datafusion::sql::sqlparser::ast::DataType) -> Option<&'static str> {
+    let ty = crate::types::sql_type(dt).ok()?;
+    base_type(column_type(&ty).0).map(|t| t.name)
+}
+
 /// A column type as PostgreSQL stores it: type OID and type modifier.
 pub fn column_type(ty: &SqlType) -> (i64, i32) {
     use thunderdb_common::types::{NUMERIC_DEFAULT_SCALE, NUMERIC_MAX_PRECISION};

@@ -412,7 +412,6 @@ async fn ordering_limits_distinct_case() {
 }
 
 #[tokio::test]
-#[ignore = "date + interval yields date (PostgreSQL: timestamp); open in issue 2/3"]
 async fn string_date_and_math_functions() {
     let server = TestServer::start();
     let c = server.connect().await;

@@ -12,7 +12,6 @@ use crate::sql::{check, check_unordered, exec, exec_count, expect_error, query_v
 /// Prepared statements with parameters of every basic type, through the extended protocol
 /// (binary results), and the values round-tripped through a table.
 #[tokio::test]
-#[ignore = "integer literals are int8 in DataFusion, so $5::int4 * 2 is int8, not int4; open in issue 2/3"]
 async fn prepared_statements_round_trip_every_basic_type() {
     let server = TestServer::start();
     let c = server.connect().await;

@@ -1,20 +1,21 @@
 //! Arithmetic as PostgreSQL defines it where Arrow differs: integer overflow is 22003 (Arrow
-//! wraps around) and PostgreSQL raises `division by zero` (22012) for floating-point `/` and `%` by zero, where
-//! Arrow returns Infinity or NaN. This analyzer rule, run after type coercion, routes float
-//! division through functions that check the divisor.
+//! wraps around), floating-point `/` and `%` by zero raise `division by zero` (22012) where
+//! Arrow returns Infinity or NaN, and a cast from numeric or float to an integer rounds (Arrow
+//! truncates). This analyzer rule, run after type coercion, routes those operations through
+//! functions that behave so; no expression changes its type.
 
 use crate::error::user_error;
-use datafusion::arrow::array::{Array, ArrayRef, Float32Array, Float64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float32Array, Float64Array};
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchemaRef, Result};
-use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr::{Cast, ScalarFunction, TryCast};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarUDF, Volatility,
-    create_udf,
+    cast, create_udf,
 };
 use datafusion::optimizer::AnalyzerRule;
 use std::sync::Arc;
@@ -93,16 +94,20 @@ fn checked_int_udf(name: &str, dt: DataType, op: Operator) -> Arc<ScalarUDF> {
 
 /// The analyzer rule; holds the checking functions it calls.
 #[derive(Debug)]
-pub struct FloatDivision {
+pub struct PgArithmetic {
     /// Checked integer arithmetic by (type, operator).
     checked: Vec<(DataType, Operator, Arc<ScalarUDF>)>,
+    /// `rint` for floats (half to even), the rounding PostgreSQL's float-to-int casts use.
+    rint: Arc<ScalarUDF>,
+    /// DataFusion's `round` (half away from zero), PostgreSQL's numeric-to-int rounding.
+    round_numeric: Arc<ScalarUDF>,
     div64: Arc<ScalarUDF>,
     rem64: Arc<ScalarUDF>,
     div32: Arc<ScalarUDF>,
     rem32: Arc<ScalarUDF>,
 }
 
-impl Default for FloatDivision {
+impl Default for PgArithmetic {
     fn default() -> Self {
         let mut checked = Vec::new();
         for (dt, tname) in [
@@ -122,8 +127,22 @@ impl Default for FloatDivision {
                 ));
             }
         }
-        FloatDivision {
+        let rint = Arc::new(|args: &[ColumnarValue]| -> Result<ColumnarValue> {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let values: &Float64Array = arrays[0].as_primitive();
+            let out: Float64Array = values.unary(f64::round_ties_even);
+            Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+        });
+        PgArithmetic {
             checked,
+            rint: Arc::new(create_udf(
+                "__thunder_rint",
+                vec![DataType::Float64],
+                DataType::Float64,
+                Volatility::Immutable,
+                rint,
+            )),
+            round_numeric: datafusion::functions::math::round(),
             div64: checked_udf!(
                 "__thunder_div_f64",
                 Float64Array,
@@ -152,8 +171,45 @@ impl Default for FloatDivision {
     }
 }
 
-impl FloatDivision {
+impl PgArithmetic {
+    /// `CAST(x AS int)` of a numeric rounds half away from zero, of a float half to even.
+    fn rounding_cast(&self, e: Expr, schema: &DFSchemaRef) -> Result<Transformed<Expr>> {
+        let (Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field })) = &e else {
+            return Ok(Transformed::no(e));
+        };
+        if !matches!(
+            field.data_type(),
+            DataType::Int16 | DataType::Int32 | DataType::Int64
+        ) {
+            return Ok(Transformed::no(e));
+        }
+        let (rounder, arg) = match expr.get_type(schema) {
+            Ok(DataType::Decimal128(..)) => (&self.round_numeric, expr.as_ref().clone()),
+            Ok(DataType::Float64) => (&self.rint, expr.as_ref().clone()),
+            Ok(DataType::Float32) => (&self.rint, cast(expr.as_ref().clone(), DataType::Float64)),
+            _ => return Ok(Transformed::no(e)),
+        };
+        let rounded = Box::new(Expr::ScalarFunction(ScalarFunction::new_udf(
+            rounder.clone(),
+            vec![arg],
+        )));
+        Ok(Transformed::yes(match e {
+            Expr::Cast(c) => Expr::Cast(Cast {
+                expr: rounded,
+                field: c.field,
+            }),
+            Expr::TryCast(c) => Expr::TryCast(TryCast {
+                expr: rounded,
+                field: c.field,
+            }),
+            other => other,
+        }))
+    }
+
     fn rewrite(&self, e: Expr, schema: &DFSchemaRef) -> Result<Transformed<Expr>> {
+        if matches!(e, Expr::Cast(_) | Expr::TryCast(_)) {
+            return self.rounding_cast(e, schema);
+        }
         let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
             return Ok(Transformed::no(e));
         };
@@ -190,7 +246,7 @@ impl FloatDivision {
     }
 }
 
-impl AnalyzerRule for FloatDivision {
+impl AnalyzerRule for PgArithmetic {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up_with_subqueries(|p| {
             let schema = match &p {
@@ -217,6 +273,6 @@ impl AnalyzerRule for FloatDivision {
     }
 
     fn name(&self) -> &str {
-        "thunderdb_float_division"
+        "thunderdb_pg_arithmetic"
     }
 }
