@@ -8,7 +8,7 @@ use std::time::Duration;
 use thunderdb_common::config::{self, DevConfig};
 use thunderdb_compute::{Engine, EngineOptions};
 use thunderdb_pageserver::{LocalPageServer, PageServerOptions};
-use thunderdb_proxy::{PgFrontendOptions, serve_postgres};
+use thunderdb_proxy::{PgFrontendOptions, RespFrontendOptions, serve_postgres, serve_resp};
 use thunderdb_walservice::{LocalWalService, WalServiceOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -126,6 +126,23 @@ async fn run_dev(cfg: DevConfig) -> Result<()> {
         opts,
         cancel.clone(),
     ));
+
+    let resp_listener = TcpListener::bind((cfg.listen.as_str(), cfg.resp_port))
+        .await
+        .with_context(|| format!("binding {}:{}", cfg.listen, cfg.resp_port))?;
+    let resp_addr = resp_listener.local_addr()?;
+    let resp = tokio::spawn(serve_resp(
+        resp_listener,
+        thunderdb_compute::redis::RedisEngine::new(Arc::clone(&engine)),
+        RespFrontendOptions {
+            users: vec![(cfg.user.clone(), cfg.password.clone())],
+            require_auth: cfg.resp_require_auth,
+            port: resp_addr.port(),
+        },
+        cancel.clone(),
+    ));
+    println!("resp listening on {resp_addr}");
+    // Printed last: scripts and tests wait for this line as the sign that every frontend is up.
     println!("postgres listening on {addr}");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -136,6 +153,11 @@ async fn run_dev(cfg: DevConfig) -> Result<()> {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "postgres frontend stopped"),
             Err(e) => tracing::error!(error = %e, "postgres frontend panicked"),
+        },
+        r = resp => match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "resp frontend stopped"),
+            Err(e) => tracing::error!(error = %e, "resp frontend panicked"),
         },
     }
     cancel.cancel();

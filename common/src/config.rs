@@ -39,6 +39,9 @@ pub struct DevConfig {
     pub password: String,
     /// Database created at first start.
     pub database: String,
+    /// Whether RESP clients must `AUTH` before other commands (Redis's `requirepass`). Off by
+    /// default in `dev`, as a fresh Redis is; `AUTH` always checks the SQL users.
+    pub resp_require_auth: bool,
     pub wal: WalConfig,
 }
 
@@ -55,6 +58,7 @@ impl Default for DevConfig {
             user: "thunder".into(),
             password: "thunder".into(),
             database: "thunderdb".into(),
+            resp_require_auth: false,
             wal: WalConfig::default(),
         }
     }

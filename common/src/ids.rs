@@ -32,6 +32,8 @@ pub struct TableId(pub u32);
 impl TableId {
     /// The catalog's own key space.
     pub const CATALOG: TableId = TableId(0);
+    /// The Redis (RESP) data: key metadata and collection elements.
+    pub const REDIS: TableId = TableId(1);
     /// First id handed to a user table.
     pub const FIRST_USER: u32 = 1000;
 }

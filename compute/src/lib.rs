@@ -18,6 +18,7 @@ mod params;
 mod pg_arith;
 mod pg_catalog;
 mod provider;
+pub mod redis;
 mod scalar_fns;
 mod session;
 mod sql;

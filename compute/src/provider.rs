@@ -91,6 +91,8 @@ impl SchemaProvider for PublicSchema {
 pub struct DatabaseCatalog {
     pub public: Arc<PublicSchema>,
     pub pg_catalog: Arc<dyn SchemaProvider>,
+    /// Redis data as read-only tables.
+    pub redis: Arc<dyn SchemaProvider>,
     /// Statement-scoped in-memory tables (RETURNING, ON CONFLICT, CHECK evaluation).
     pub scratch: Arc<MemorySchemaProvider>,
 }
@@ -99,13 +101,14 @@ pub const SCRATCH_SCHEMA: &str = "__thunder";
 
 impl CatalogProvider for DatabaseCatalog {
     fn schema_names(&self) -> Vec<String> {
-        vec!["public".into(), "pg_catalog".into()]
+        vec!["public".into(), "pg_catalog".into(), "redis".into()]
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         match name {
             "public" => Some(self.public.clone()),
             "pg_catalog" => Some(self.pg_catalog.clone()),
+            crate::redis::sql::SCHEMA => Some(self.redis.clone()),
             SCRATCH_SCHEMA => Some(self.scratch.clone()),
             _ => None,
         }

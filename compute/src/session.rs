@@ -215,6 +215,7 @@ impl Session {
         let catalog = DatabaseCatalog {
             public: public.clone(),
             pg_catalog: pg,
+            redis: Arc::new(crate::redis::sql::RedisSchema::new(public.clone())),
             scratch: scratch.clone(),
         };
         ctx.register_catalog(database, Arc::new(catalog));

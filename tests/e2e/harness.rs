@@ -32,6 +32,8 @@ pub const DATABASE: &str = "thunderdb";
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const READY_PREFIX: &str = "postgres listening on ";
+/// Printed before `READY_PREFIX` with the RESP frontend's address.
+const RESP_PREFIX: &str = "resp listening on ";
 /// The in-memory copy of the server's output keeps at most this much (the newest part).
 const LOG_LIMIT: usize = 8 << 20;
 
@@ -131,6 +133,7 @@ pub struct TestServer {
     postgres: Option<StockPostgres>,
     host: String,
     port: u16,
+    resp_port: u16,
     shared: Arc<Shared>,
     starts: u32,
 }
@@ -161,6 +164,7 @@ impl TestServer {
             postgres: None,
             host: "127.0.0.1".into(),
             port: 0,
+            resp_port: 0,
             shared,
             starts: 0,
         };
@@ -203,6 +207,11 @@ impl TestServer {
 
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// The RESP (Redis protocol) port of the current incarnation; 0 for stock PostgreSQL.
+    pub fn resp_port(&self) -> u16 {
+        self.resp_port
     }
 
     /// The PostgreSQL port of the current incarnation (a restart picks a new one).
@@ -479,6 +488,11 @@ impl TestServer {
             let remaining = deadline.saturating_duration_since(Instant::now());
             match ready_rx.recv_timeout(remaining) {
                 Ok(line) => {
+                    if let Some(addr) = line.trim().strip_prefix(RESP_PREFIX) {
+                        self.resp_port = parse_listen_addr(addr.trim())
+                            .unwrap_or_else(|| panic!("cannot parse the address in {line:?}"))
+                            .1;
+                    }
                     if let Some(addr) = line.trim().strip_prefix(READY_PREFIX) {
                         let (host, port) = parse_listen_addr(addr.trim())
                             .unwrap_or_else(|| panic!("cannot parse the address in {line:?}"));

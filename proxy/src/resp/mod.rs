@@ -1,0 +1,176 @@
+//! The RESP (Redis protocol) frontend: RESP2, and RESP3 after `HELLO 3`.
+//!
+//! Data commands go to the compute node's Redis engine, each one a transaction through the
+//! WAL. This module owns what belongs to a connection: authentication, the selected database,
+//! the MULTI queue and WATCHed keys, pub/sub subscriptions, client name and protocol version.
+
+mod codec;
+mod connection;
+mod pubsub;
+
+use crate::resp::connection::Connection;
+use bytes::BytesMut;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use thunderdb_compute::redis::RedisEngine;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// How the RESP frontend starts.
+#[derive(Clone, Debug)]
+pub struct RespFrontendOptions {
+    /// Users and passwords `AUTH` accepts: the same as SQL's.
+    pub users: Vec<(String, String)>,
+    /// Whether commands need `AUTH` first (Redis's `requirepass`). When off, connections start
+    /// as the `default` user, and `AUTH` still checks what it is given.
+    pub require_auth: bool,
+    /// The port reported by `INFO`.
+    pub port: u16,
+}
+
+/// What all connections share.
+pub(crate) struct Shared {
+    pub engine: Arc<RedisEngine>,
+    pub opts: RespFrontendOptions,
+    pub broker: pubsub::Broker,
+    pub next_client_id: AtomicU64,
+    pub started: std::time::Instant,
+    pub connected: AtomicU64,
+    pub commands_processed: AtomicU64,
+}
+
+/// Accepts RESP connections on `listener` until `cancel` fires.
+pub async fn serve_resp(
+    listener: TcpListener,
+    engine: Arc<RedisEngine>,
+    opts: RespFrontendOptions,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "resp frontend listening");
+    }
+    engine.spawn_expiry(cancel.clone());
+    let shared = Arc::new(Shared {
+        engine,
+        opts,
+        broker: pubsub::Broker::default(),
+        next_client_id: AtomicU64::new(1),
+        started: std::time::Instant::now(),
+        connected: AtomicU64::new(0),
+        commands_processed: AtomicU64::new(0),
+    });
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "resp accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            shared.connected.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = serve_connection(stream, peer, shared.clone(), cancel).await {
+                tracing::debug!(error = %e, %peer, "resp connection ended with an error");
+            }
+            shared.connected.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+/// Whether the client closed its side: resolves `true` at end of stream or on an error, and
+/// `false` as soon as it sends more (pipelined) bytes, which stay buffered for later.
+async fn client_gone(stream: &TcpStream) -> bool {
+    !matches!(stream.peek(&mut [0u8; 1]).await, Ok(n) if n > 0)
+}
+
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: std::net::SocketAddr,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let (inbox, mut pushed) = tokio::sync::mpsc::unbounded_channel();
+    let mut conn = Connection::new(id, peer, shared.clone(), inbox);
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut out = Vec::with_capacity(16 * 1024);
+    let result = loop {
+        // Answer every complete request already buffered (pipelining), then write once.
+        loop {
+            let (max_args, max_bulk) = conn.request_limits();
+            match codec::parse_request(&mut buf, max_args, max_bulk) {
+                Ok(Some(args)) if args.is_empty() => continue,
+                Ok(Some(args)) => {
+                    shared.commands_processed.fetch_add(1, Ordering::Relaxed);
+                    let reply = {
+                        let handled = conn.handle(args);
+                        tokio::pin!(handled);
+                        tokio::select! {
+                            biased;
+                            reply = &mut handled => Some(reply),
+                            // A blocked command (BLPOP …) ends when its client goes away.
+                            gone = client_gone(&stream) => {
+                                if gone { None } else { Some(handled.await) }
+                            }
+                        }
+                    };
+                    let Some(reply) = reply else {
+                        conn.close();
+                        return Ok(());
+                    };
+                    codec::encode(&mut out, &reply, conn.proto());
+                    // Further confirmations of a (P)SUBSCRIBE of several channels follow their
+                    // command's first one, before the next pipelined reply.
+                    while let Ok(more) = pushed.try_recv() {
+                        codec::encode(&mut out, &more, conn.proto());
+                    }
+                    if conn.closing() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let reply = thunderdb_compute::redis::Reply::Error(format!(
+                        "ERR Protocol error: {}",
+                        e.0
+                    ));
+                    codec::encode(&mut out, &reply, conn.proto());
+                    stream.write_all(&out).await?;
+                    conn.close();
+                    return Ok(());
+                }
+            }
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            out.clear();
+        }
+        if conn.closing() {
+            break Ok(());
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break Ok(()),
+            read = stream.read_buf(&mut buf) => match read {
+                Ok(0) => break Ok(()),
+                Ok(_) => {}
+                Err(e) => break Err(e),
+            },
+            Some(message) = pushed.recv() => {
+                codec::encode(&mut out, &message, conn.proto());
+                while let Ok(more) = pushed.try_recv() {
+                    codec::encode(&mut out, &more, conn.proto());
+                }
+            }
+        }
+    };
+    conn.close();
+    result
+}
