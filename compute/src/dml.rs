@@ -252,8 +252,18 @@ async fn replace_row(
     Ok(())
 }
 
-fn table_of(name: &ast::ObjectName) -> String {
-    object_name(name)
+/// The table a DML statement writes; the read-only `redis` views refuse writes as
+/// PostgreSQL refuses them for a view it cannot update (`verb`: "insert into", "update" …).
+fn table_of(name: &ast::ObjectName, verb: &str) -> Result<String> {
+    let table = object_name(name);
+    if crate::sql::schema_of(name).as_deref() == Some(crate::redis::sql::SCHEMA) {
+        return Err(
+            user_error(SqlState("55000"), format!("cannot {verb} view \"{table}\"")).with_detail(
+                "The redis schema shows Redis data read-only; write it through the RESP protocol.",
+            ),
+        );
+    }
+    Ok(table)
 }
 
 /// RETURNING: evaluates `items` over the affected row images.
@@ -303,7 +313,7 @@ pub async fn insert(
     };
     let (env, _) = s.statement_env(None).await?;
     s.use_env(&env);
-    let def = env.catalog.table(&table_of(name))?.clone();
+    let def = env.catalog.table(&table_of(name, "insert into")?)?.clone();
     let alias = ins
         .table_alias
         .as_ref()
@@ -673,10 +683,10 @@ async fn conflict_updates(
 }
 
 /// The target table and the name its columns are qualified with.
-fn target_of(relation: &TableFactor) -> Result<(String, String)> {
+fn target_of(relation: &TableFactor, verb: &str) -> Result<(String, String)> {
     match relation {
         TableFactor::Table { name, alias, .. } => {
-            let table = table_of(name);
+            let table = table_of(name, verb)?;
             let alias = alias
                 .as_ref()
                 .map(|a| ident_name(&a.name))
@@ -751,7 +761,7 @@ pub async fn update(
             "UPDATE with JOIN in the target is not supported; use FROM",
         ));
     }
-    let (table, alias) = target_of(&up.table.relation)?;
+    let (table, alias) = target_of(&up.table.relation, "update")?;
     let (def, view) = target_env(s, &table).await?;
     let q = quote_ident(&alias);
     let mut new_exprs: Vec<String> = def
@@ -825,7 +835,7 @@ pub async fn delete(
             "DELETE from several tables is not supported; use USING",
         ));
     }
-    let (table, alias) = target_of(&target.relation)?;
+    let (table, alias) = target_of(&target.relation, "delete from")?;
     let (def, view) = target_env(s, &table).await?;
     let q = quote_ident(&alias);
     let cols: Vec<String> = def

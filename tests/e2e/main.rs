@@ -10,6 +10,7 @@ mod bank;
 mod durability;
 mod harness;
 mod psql;
+mod redis;
 mod session;
 mod slt;
 mod sql;

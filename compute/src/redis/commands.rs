@@ -3,7 +3,7 @@
 
 use super::reply::{RedisError, Reply};
 use super::store::RedisTxn;
-use super::{hashes, keys, lists, sets, strings, zsets};
+use super::{bits, hashes, keys, lists, sets, strings, zsets};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -52,6 +52,7 @@ pub(super) const ALL_KEYS: (i32, i32, i32) = (1, -1, 1);
 pub static COMMANDS: LazyLock<Vec<&'static CommandSpec>> = LazyLock::new(|| {
     [
         strings::COMMANDS,
+        bits::COMMANDS,
         keys::COMMANDS,
         hashes::COMMANDS,
         lists::COMMANDS,
@@ -68,6 +69,7 @@ static BY_NAME: LazyLock<HashMap<&'static str, (&'static CommandSpec, Module)>> 
         let mut map = HashMap::new();
         for (module, table) in [
             (Module::Strings, strings::COMMANDS),
+            (Module::Bits, bits::COMMANDS),
             (Module::Keys, keys::COMMANDS),
             (Module::Hashes, hashes::COMMANDS),
             (Module::Lists, lists::COMMANDS),
@@ -84,6 +86,7 @@ static BY_NAME: LazyLock<HashMap<&'static str, (&'static CommandSpec, Module)>> 
 #[derive(Copy, Clone, Debug)]
 enum Module {
     Strings,
+    Bits,
     Keys,
     Hashes,
     Lists,
@@ -129,15 +132,15 @@ pub fn unknown_command(args: &[Vec<u8>]) -> RedisError {
         .first()
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .unwrap_or_default();
-    let quoted: Vec<String> = args
+    // Each quoted argument is followed by a space, the last one too, as Redis writes it.
+    let quoted: String = args
         .iter()
         .skip(1)
         .take(8)
-        .map(|a| format!("'{}'", String::from_utf8_lossy(a)))
+        .map(|a| format!("'{}' ", String::from_utf8_lossy(a)))
         .collect();
     RedisError::err(format!(
-        "unknown command '{name}', with args beginning with: {}",
-        quoted.join(" ")
+        "unknown command '{name}', with args beginning with: {quoted}"
     ))
 }
 
@@ -175,6 +178,7 @@ pub(super) async fn dispatch(txn: &mut RedisTxn, args: &[Vec<u8>]) -> Result<Rep
     };
     match module {
         Module::Strings => strings::run(txn, &name, args).await,
+        Module::Bits => bits::run(txn, &name, args).await,
         Module::Keys => keys::run(txn, &name, args).await,
         Module::Hashes => hashes::run(txn, &name, args).await,
         Module::Lists => lists::run(txn, &name, args).await,
@@ -220,7 +224,8 @@ pub(super) fn parse_float(a: &[u8]) -> Option<f64> {
         "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
         "-inf" | "-infinity" => f64::NEG_INFINITY,
         other if other.contains("nan") || other.contains("inf") => return None,
-        other => other.parse().ok()?,
+        // A finite spelling that overflows (`1e500`) is out of range, as strtod's ERANGE.
+        other => Some(other.parse::<f64>().ok()?).filter(|v| v.is_finite())?,
     };
     (!v.is_nan()).then_some(v)
 }

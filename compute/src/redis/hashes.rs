@@ -1,10 +1,9 @@
 //! Hash commands. A field is a member element of its key: sub-key the field, value the value.
 
 use super::commands::{
-    CommandSpec, KEY1, R, RF, WDF, WF, float_arg, format_float, glob_match, int_arg, is,
-    parse_float, parse_int, spec,
+    CommandSpec, KEY1, R, RF, WDF, WF, float_arg, glob_match, int_arg, is, parse_int, spec,
 };
-use super::keys::{load_cursor, save_cursor};
+use super::keys::load_cursor;
 use super::keyspace::{KIND_MEMBER, KeyType, Meta};
 use super::reply::{RedisError, Reply};
 use super::store::RedisTxn;
@@ -162,24 +161,19 @@ pub(super) async fn run(
             Ok(Reply::Integer(next))
         }
         "hincrbyfloat" => {
-            let by = float_arg(&args[3])?;
+            float_arg(&args[3])?;
             let mut meta = hash(txn, key)
                 .await?
                 .unwrap_or_else(|| Meta::new(KeyType::Hash));
-            let current = match txn.member(key, &args[2]).await? {
-                Some(v) => {
-                    parse_float(&v).ok_or_else(|| RedisError::err("hash value is not a float"))?
-                }
-                None => {
-                    meta.len += 1;
-                    0.0
-                }
-            };
-            let next = current + by;
-            if !next.is_finite() {
-                return Err(RedisError::err("increment would produce NaN or Infinity"));
+            let current = txn.member(key, &args[2]).await?;
+            let text = super::strings::add_float(
+                current.as_deref(),
+                &args[3],
+                "hash value is not a float",
+            )?;
+            if current.is_none() {
+                meta.len += 1;
             }
-            let text = format_float(next);
             txn.put_element(key, KIND_MEMBER, &args[2], text.clone());
             txn.put_meta(key, meta).await?;
             Ok(Reply::Bulk(text))
@@ -197,7 +191,7 @@ async fn hash(txn: &RedisTxn, key: &[u8]) -> Result<Option<Meta>, RedisError> {
 /// HSCAN key cursor [MATCH pattern] [COUNT n] [NOVALUES]
 async fn hscan(txn: &mut RedisTxn, args: &[Vec<u8>]) -> Result<Reply, RedisError> {
     let key = args[1].as_slice();
-    let after = load_cursor(&args[2])?;
+    load_cursor(&args[2])?;
     let (mut pattern, mut count, mut values) = (None, 10usize, true);
     let mut i = 3;
     while i < args.len() {
@@ -221,24 +215,7 @@ async fn hscan(txn: &mut RedisTxn, args: &[Vec<u8>]) -> Result<Reply, RedisError
     if hash(txn, key).await?.is_none() {
         return Ok(Reply::Array(vec![Reply::bulk("0"), Reply::Array(vec![])]));
     }
-    let from = after.map(|mut a| {
-        a.push(0);
-        a
-    });
-    let page = txn
-        .elements(
-            key,
-            KIND_MEMBER,
-            from.as_deref().unwrap_or(&[]),
-            None,
-            Some(count),
-        )
-        .await?;
-    let next = if page.len() < count {
-        0
-    } else {
-        page.last().map_or(0, |(f, _)| save_cursor(f.clone()))
-    };
+    let (next, page) = super::sets::scan_page(txn, key, &args[2], count as u64).await?;
     let mut items = Vec::new();
     for (f, v) in page {
         if pattern.as_ref().is_none_or(|p| glob_match(p, &f)) {
@@ -257,7 +234,10 @@ async fn hscan(txn: &mut RedisTxn, args: &[Vec<u8>]) -> Result<Reply, RedisError
 /// HRANDFIELD key [count [WITHVALUES]]
 async fn hrandfield(txn: &mut RedisTxn, args: &[Vec<u8>]) -> Result<Reply, RedisError> {
     let key = args[1].as_slice();
-    let count = args.get(2).map(|c| int_arg(c)).transpose()?;
+    let count = args
+        .get(2)
+        .map(|c| super::sets::random_count(c))
+        .transpose()?;
     let with_values = match args.get(3) {
         None => false,
         Some(a) if is(a, "withvalues") && args.len() == 4 => true,
@@ -284,12 +264,24 @@ async fn hrandfield(txn: &mut RedisTxn, args: &[Vec<u8>]) -> Result<Reply, Redis
     } else {
         (0..count.unsigned_abs()).map(pick).collect()
     };
-    let mut out = Vec::new();
-    for i in chosen {
-        out.push(Reply::Bulk(fields[i].0.clone()));
-        if with_values {
-            out.push(Reply::Bulk(fields[i].1.clone()));
-        }
-    }
-    Ok(Reply::Array(out))
+    Ok(if with_values {
+        Reply::Pairs(
+            chosen
+                .into_iter()
+                .map(|i| {
+                    (
+                        Reply::Bulk(fields[i].0.clone()),
+                        Reply::Bulk(fields[i].1.clone()),
+                    )
+                })
+                .collect(),
+        )
+    } else {
+        Reply::Array(
+            chosen
+                .into_iter()
+                .map(|i| Reply::Bulk(fields[i].0.clone()))
+                .collect(),
+        )
+    })
 }

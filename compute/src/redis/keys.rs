@@ -37,6 +37,8 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     spec("expiretime", 2, RF, KEY1),
     spec("pexpiretime", 2, RF, KEY1),
     spec("persist", 2, WF, KEY1),
+    spec("object", -2, R, (2, 2, 1)),
+    spec("memory", -2, R, NO_KEYS),
 ];
 
 pub(super) async fn run(
@@ -208,8 +210,131 @@ pub(super) async fn run(
             txn.put_meta(&args[1], meta).await?;
             Ok(Reply::Integer(1))
         }
+        "object" => object(txn, args).await,
+        "memory" => memory(txn, args).await,
         _ => Err(super::commands::unknown_command(args)),
     }
+}
+
+/// OBJECT ENCODING | REFCOUNT | IDLETIME | FREQ key. ThunderDB stores every value one way;
+/// ENCODING names the encoding Redis 7.0 would pick for the value with its default limits, for
+/// tools that read it. Access times are not tracked, so IDLETIME is 0.
+async fn object(txn: &mut RedisTxn, args: &[Vec<u8>]) -> Result<Reply, RedisError> {
+    let sub = String::from_utf8_lossy(&args[1]).to_lowercase();
+    if sub == "help" {
+        return Ok(Reply::bulks(
+            [
+                "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ENCODING <key>",
+                "FREQ <key>",
+                "IDLETIME <key>",
+                "REFCOUNT <key>",
+            ]
+            .map(|l| l.as_bytes().to_vec()),
+        ));
+    }
+    if args.len() != 3 {
+        return Err(RedisError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{sub}'. Try OBJECT HELP."
+        )));
+    }
+    let key = &args[2];
+    let Some(meta) = txn.meta(key).await? else {
+        return Ok(Reply::Nil);
+    };
+    match sub.as_str() {
+        "encoding" => Ok(Reply::bulk(encoding(txn, key, &meta).await?)),
+        "refcount" => Ok(Reply::Integer(1)),
+        "idletime" => Ok(Reply::Integer(0)),
+        "freq" => Err(RedisError::err(
+            "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        )),
+        _ => Err(RedisError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{sub}'. Try OBJECT HELP."
+        ))),
+    }
+}
+
+/// MEMORY USAGE key [SAMPLES n]: the bytes the key takes in storage (its metadata record and
+/// every element's key and value).
+async fn memory(txn: &mut RedisTxn, args: &[Vec<u8>]) -> Result<Reply, RedisError> {
+    let sub = String::from_utf8_lossy(&args[1]).to_lowercase();
+    let samples_ok = match args.len() {
+        3 => true,
+        5 => is(&args[3], "samples") && int_arg(&args[4]).is_ok_and(|n| n >= 0),
+        _ => false,
+    };
+    if sub != "usage" || !samples_ok {
+        return Err(RedisError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{sub}'. Try MEMORY HELP."
+        )));
+    }
+    let key = &args[2];
+    let Some(meta) = txn.meta(key).await? else {
+        return Ok(Reply::Nil);
+    };
+    let db = txn.db;
+    let elements = txn.all_elements_in(db, key).await?;
+    let meta_bytes = super::keyspace::meta_key(db, key).len() + meta.encode().len();
+    let element_bytes: usize = elements
+        .iter()
+        .map(|(_, sub, value)| {
+            super::keyspace::key_elements_prefix(db, key).len() + 1 + sub.len() + value.len()
+        })
+        .sum();
+    Ok(Reply::Integer((meta_bytes + element_bytes) as i64))
+}
+
+async fn encoding(txn: &RedisTxn, key: &[u8], meta: &Meta) -> Result<&'static str, RedisError> {
+    use super::keyspace::KeyType;
+    let small = |limit: usize, items: &[(Vec<u8>, Vec<u8>)], value_limit: Option<usize>| {
+        items.len() <= limit
+            && items
+                .iter()
+                .all(|(m, v)| m.len() <= 64 && value_limit.is_none_or(|l| v.len() <= l))
+    };
+    Ok(match meta.key_type {
+        KeyType::String => {
+            if meta.value.len() <= 20 && super::commands::parse_int(&meta.value).is_some() {
+                "int"
+            } else if meta.value.len() <= 44 {
+                "embstr"
+            } else {
+                "raw"
+            }
+        }
+        KeyType::List => "quicklist",
+        KeyType::Hash => {
+            if meta.len <= 128 && small(128, &txn.members(key).await?, Some(64)) {
+                "listpack"
+            } else {
+                "hashtable"
+            }
+        }
+        KeyType::Set => {
+            let members = if meta.len <= 512 {
+                txn.members(key).await?
+            } else {
+                Vec::new()
+            };
+            if meta.len <= 512
+                && members
+                    .iter()
+                    .all(|(m, _)| super::commands::parse_int(m).is_some())
+            {
+                "intset"
+            } else {
+                "hashtable"
+            }
+        }
+        KeyType::ZSet => {
+            if meta.len <= 128 && small(128, &txn.members(key).await?, None) {
+                "listpack"
+            } else {
+                "skiplist"
+            }
+        }
+    })
 }
 
 /// A `SELECT`-style database index argument.

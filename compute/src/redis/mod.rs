@@ -6,6 +6,7 @@
 //! again on the newer state, which keeps each command atomic as Redis promises. Connection
 //! state (selected database, MULTI queue, subscriptions) belongs to the frontend.
 
+mod bits;
 mod commands;
 mod hashes;
 mod keys;
@@ -22,7 +23,10 @@ pub use commands::{COMMANDS, CommandSpec, command_spec, glob_match, unknown_comm
 pub use reply::{RedisError, Reply};
 
 use crate::engine::Engine;
+use parking_lot::Mutex;
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use store::{Committed, RedisTxn};
 use tokio::sync::Notify;
@@ -45,16 +49,49 @@ pub struct Watched {
 /// The Redis engine of one compute node.
 pub struct RedisEngine {
     engine: Arc<Engine>,
-    /// Woken after every commit that writes Redis data (blocked pops wait on it).
-    changed: Notify,
+    /// Clients blocked in BLPOP & co, in the order they blocked: ticket and wake-up.
+    waiters: Mutex<VecDeque<(u64, Arc<Notify>)>>,
+    next_ticket: AtomicU64,
+}
+
+/// A blocked client's place in line, given up when its wait ends or is dropped.
+struct InLine<'a> {
+    engine: &'a RedisEngine,
+    ticket: u64,
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.engine
+            .waiters
+            .lock()
+            .retain(|(t, _)| *t != self.ticket);
+    }
 }
 
 impl RedisEngine {
     pub fn new(engine: Arc<Engine>) -> Arc<RedisEngine> {
         Arc::new(RedisEngine {
             engine,
-            changed: Notify::new(),
+            waiters: Mutex::new(VecDeque::new()),
+            next_ticket: AtomicU64::new(1),
         })
+    }
+
+    /// The last committed LSN of the WAL: how far every replica has the data.
+    pub async fn committed_lsn(&self) -> Result<u64, RedisError> {
+        self.engine
+            .wal
+            .last_committed_lsn()
+            .await
+            .map(|l| l.0)
+            .map_err(RedisError::from_wal)
+    }
+
+    /// How many clients wait in a blocking command.
+    pub fn blocked_clients(&self) -> u64 {
+        // The first try happens in line too; a client counts once it waits.
+        self.waiters.lock().len() as u64
     }
 
     /// Runs one data command (`args[0]` is its name) on database `db`; a blocking command
@@ -97,10 +134,12 @@ impl RedisEngine {
         RedisError("TRYAGAIN too many concurrent conflicting writes; retry".into()).into()
     }
 
-    /// Runs a MULTI queue as one transaction; `NilArray` when a watched key changed.
-    pub async fn exec(&self, db: u8, queue: &[Vec<Vec<u8>>], watched: &[Watched]) -> Reply {
+    /// Runs a MULTI queue — each command with the database it runs in — as one transaction;
+    /// `NilArray` when a watched key changed.
+    pub async fn exec(&self, queue: &[(u8, Vec<Vec<u8>>)], watched: &[Watched]) -> Reply {
+        let first_db = queue.first().map_or(0, |(db, _)| *db);
         for _ in 0..MAX_ATTEMPTS {
-            let mut txn = match RedisTxn::begin(&self.engine, db).await {
+            let mut txn = match RedisTxn::begin(&self.engine, first_db).await {
                 Ok(t) => t,
                 Err(e) => return e.into(),
             };
@@ -114,7 +153,8 @@ impl RedisEngine {
                 }
             }
             let mut replies = Vec::with_capacity(queue.len());
-            for args in queue {
+            for (db, args) in queue {
+                txn.db = *db;
                 // A command that fails inside EXEC changes nothing; the others still run.
                 let saved = txn.save_writes();
                 let reply = match commands::check_arity(args) {
@@ -147,37 +187,58 @@ impl RedisEngine {
 
     /// BLPOP / BRPOP / BLMOVE-style commands: runs `args` once at a time until it returns
     /// something other than nil or `timeout` passes (`None`: forever).
+    ///
+    /// Blocked clients are served in the order they blocked, as Redis serves them: each
+    /// commit that writes Redis data wakes the longest-waiting one, and each woken client
+    /// wakes the next after its attempt, so one push of three elements feeds the first three
+    /// waiters in order.
     async fn blocking(&self, db: u8, args: &[Vec<u8>], timeout: Option<Duration>) -> Reply {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let wake = Arc::new(Notify::new());
+        // In line before the first try, so a commit right after it still wakes this client.
+        self.waiters.lock().push_back((ticket, wake.clone()));
+        let _in_line = InLine {
+            engine: self,
+            ticket,
+        };
+        let mut woken_in_turn = false;
+        let mut first = true;
         loop {
-            // Registered before trying, so a commit between the try and the wait still wakes.
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
             let reply = self.execute_once(db, args).await;
-            if !matches!(reply, Reply::Nil | Reply::NilArray) {
+            // Once blocked, a key that meanwhile holds another type is not an error: the
+            // client waits until one of its keys holds what it pops.
+            let wrong_type =
+                !first && matches!(&reply, Reply::Error(e) if e.starts_with("WRONGTYPE"));
+            let served = !matches!(reply, Reply::Nil | Reply::NilArray) && !wrong_type;
+            if woken_in_turn || served {
+                self.wake_after(ticket);
+            }
+            if served {
                 return reply;
             }
+            first = false;
             // Also poll: writes committed by other compute nodes do not wake this one.
             let poll = tokio::time::sleep(Duration::from_millis(100));
-            match deadline {
-                Some(d) => {
-                    if tokio::time::Instant::now() >= d {
-                        return Reply::NilArray;
-                    }
-                    tokio::select! {
-                        _ = changed => {}
-                        _ = poll => {}
-                        _ = tokio::time::sleep_until(d) => return Reply::NilArray,
-                    }
+            let expired = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
                 }
-                None => {
-                    tokio::select! {
-                        _ = changed => {}
-                        _ = poll => {}
-                    }
-                }
+            };
+            tokio::select! {
+                _ = wake.notified() => woken_in_turn = true,
+                _ = poll => woken_in_turn = false,
+                _ = expired => return Reply::NilArray,
             }
+        }
+    }
+
+    /// Wakes the first blocked client that blocked after `ticket` (the first of all for 0).
+    fn wake_after(&self, ticket: u64) {
+        let waiters = self.waiters.lock();
+        if let Some((_, wake)) = waiters.iter().find(|(t, _)| *t > ticket) {
+            wake.notify_one();
         }
     }
 
@@ -231,7 +292,7 @@ impl RedisEngine {
         match txn.commit().await? {
             Committed::Yes => {
                 if wrote {
-                    self.changed.notify_waiters();
+                    self.wake_after(0);
                 }
                 Ok(true)
             }

@@ -26,6 +26,9 @@ pub enum Reply {
     Bool(bool),
     /// RESP3 `>` (pub/sub messages); RESP2 gets an array.
     Push(Vec<Reply>),
+    /// Member–score pairs (WITHSCORES): RESP3 an array of two-element arrays, RESP2 one flat
+    /// array.
+    Pairs(Vec<(Reply, Reply)>),
 }
 
 impl Reply {

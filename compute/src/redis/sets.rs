@@ -7,6 +7,7 @@ use super::commands::{
     ALL_KEYS, CommandSpec, KEY1, NO_KEYS, R, RF, WD, WDF, WF, glob_match, int_arg, is, spec,
     unknown_command,
 };
+use super::keys::{load_cursor, save_cursor};
 use super::keyspace::{KIND_MEMBER, KeyType, Meta};
 use super::lists::{MUST_BE_POSITIVE, ranged_int};
 use super::reply::{RedisError, Reply};
@@ -170,15 +171,21 @@ pub(super) fn random_indexes(n: usize, k: usize) -> Vec<usize> {
     rand::seq::index::sample(&mut rand::thread_rng(), n, k).into_vec()
 }
 
-/// A count for SRANDMEMBER / ZRANDMEMBER: any integer but `i64::MIN`, as Redis's `-LONG_MAX`
-/// lower bound says.
+/// The longest reply a random pick with repetition (a negative count) builds: a larger one
+/// would exhaust memory rather than answer.
+const MAX_RANDOM_REPLY: u64 = 1 << 24;
+
+/// A count for SRANDMEMBER / ZRANDMEMBER / HRANDFIELD: any integer but `i64::MIN` (Redis's
+/// `-LONG_MAX` bound), with repetition at most `MAX_RANDOM_REPLY` items.
 pub(super) fn random_count(a: &[u8]) -> Result<i64, RedisError> {
     match int_arg(a)? {
-        i64::MIN => Err(RedisError::err(format!(
-            "value is out of range, value must between {} and {}",
-            -i64::MAX,
-            i64::MAX
-        ))),
+        n if n == i64::MIN || n.unsigned_abs() > MAX_RANDOM_REPLY && n < 0 => {
+            Err(RedisError::err(format!(
+                "value is out of range, value must between {} and {}",
+                -i64::MAX,
+                i64::MAX
+            )))
+        }
         n => Ok(n),
     }
 }
@@ -444,14 +451,6 @@ async fn sintercard(txn: &mut RedisTxn, args: &[Vec<u8>]) -> Result<Reply, Redis
     Ok(Reply::Integer(n as i64))
 }
 
-/// A SCAN-family cursor: an unsigned decimal.
-pub(super) fn cursor_arg(a: &[u8]) -> Result<u64, RedisError> {
-    std::str::from_utf8(a)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| RedisError::err("invalid cursor"))
-}
-
 /// The `MATCH pattern` and `COUNT n` options of SSCAN / ZSCAN (from `args[3]` on): the
 /// pattern (`None` for everything) and the page size.
 pub(super) fn scan_options(args: &[Vec<u8>]) -> Result<(Option<&[u8]>, u64), RedisError> {
@@ -476,25 +475,36 @@ pub(super) fn scan_options(args: &[Vec<u8>]) -> Result<(Option<&[u8]>, u64), Red
     Ok((pattern, count))
 }
 
-/// One page of a collection scan: the member elements (sub-key, value) from index `cursor`
-/// in byte order, and the next cursor (`0` once the page reaches the end). An index cursor is
-/// exact while the collection does not change; deleting members before the cursor between
-/// calls can make a scan skip some, a weaker promise than Redis's.
+/// One page of a collection scan: up to `count` member elements (sub-key, value) in byte
+/// order after the position `cursor` names, and the cursor of the next page (0 at the end).
+/// Positions are member bytes kept server-side, so a member present for the whole scan is
+/// returned whatever else is added or removed meanwhile.
 pub(super) async fn scan_page(
     txn: &RedisTxn,
     key: &[u8],
-    cursor: u64,
+    cursor: &[u8],
     count: u64,
 ) -> Result<(u64, Vec<(Vec<u8>, Vec<u8>)>), RedisError> {
-    let end = cursor.saturating_add(count);
-    let limit = usize::try_from(end).unwrap_or(usize::MAX);
+    let from = load_cursor(cursor)?.map(|mut after| {
+        after.push(0);
+        after
+    });
+    let limit = usize::try_from(count).unwrap_or(usize::MAX);
     let rows = txn
-        .elements(key, KIND_MEMBER, &[], None, Some(limit))
+        .elements(
+            key,
+            KIND_MEMBER,
+            from.as_deref().unwrap_or(&[]),
+            None,
+            Some(limit),
+        )
         .await?;
-    let done = (rows.len() as u64) < end;
-    let skip = usize::try_from(cursor).unwrap_or(usize::MAX);
-    let page = rows.into_iter().skip(skip).collect();
-    Ok((if done { 0 } else { end }, page))
+    let next = if rows.len() < limit {
+        0
+    } else {
+        rows.last().map_or(0, |(m, _)| save_cursor(m.clone()))
+    };
+    Ok((next, rows))
 }
 
 /// A SCAN-family reply: the next cursor and this page's items.
@@ -504,12 +514,12 @@ pub(super) fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
 
 /// SSCAN `key cursor [MATCH pattern] [COUNT count]`.
 async fn sscan(txn: &mut RedisTxn, args: &[Vec<u8>]) -> Result<Reply, RedisError> {
-    let cursor = cursor_arg(&args[2])?;
+    load_cursor(&args[2])?;
+    let (pattern, count) = scan_options(args)?;
     if txn.meta_of(&args[1], KeyType::Set).await?.is_none() {
         return Ok(scan_reply(0, Vec::new()));
     }
-    let (pattern, count) = scan_options(args)?;
-    let (next, page) = scan_page(txn, &args[1], cursor, count).await?;
+    let (next, page) = scan_page(txn, &args[1], &args[2], count).await?;
     let items = page
         .into_iter()
         .filter(|(m, _)| pattern.is_none_or(|p| glob_match(p, m)))
@@ -537,8 +547,6 @@ mod tests {
 
     #[test]
     fn scan_arguments_parse_like_redis() {
-        assert_eq!(cursor_arg(b"0"), Ok(0));
-        assert!(cursor_arg(b"x").is_err());
         let args: Vec<Vec<u8>> = ["sscan", "k", "0", "MATCH", "a*", "COUNT", "5"]
             .iter()
             .map(|s| s.as_bytes().to_vec())

@@ -1,8 +1,7 @@
 //! String commands: GET/SET and their options, counters, ranges.
 
 use super::commands::{
-    CommandSpec, KEY1, R, RF, WD, WDF, WF, float_arg, format_float, int_arg, is, parse_float,
-    parse_int, spec,
+    CommandSpec, KEY1, R, RF, WD, WDF, WF, float_arg, int_arg, is, parse_float, parse_int, spec,
 };
 use super::keyspace::{KeyType, Meta};
 use super::reply::{RedisError, Reply};
@@ -114,17 +113,9 @@ pub(super) async fn run(
             incr_by(txn, key, by).await
         }
         "incrbyfloat" => {
-            let by = float_arg(&args[2])?;
             let meta = txn.meta_of(key, KeyType::String).await?;
-            let current = match &meta {
-                Some(m) => parse_float(&m.value).ok_or_else(RedisError::not_float)?,
-                None => 0.0,
-            };
-            let next = current + by;
-            if !next.is_finite() {
-                return Err(RedisError::err("increment would produce NaN or Infinity"));
-            }
-            let text = format_float(next);
+            let current = meta.as_ref().map(|m| m.value.as_slice());
+            let text = add_float(current, &args[2], "value is not a valid float")?;
             let keep = meta.and_then(|m| m.expire_at_ms);
             write(txn, key, text.clone(), keep).await?;
             Ok(Reply::Bulk(text))
@@ -180,6 +171,48 @@ pub(super) async fn run(
         "lcs" => lcs(txn, args).await,
         _ => Err(super::commands::unknown_command(args)),
     }
+}
+
+/// `current + by` as INCRBYFLOAT and HINCRBYFLOAT answer it. Redis adds in long double and
+/// prints 17 decimals with trailing zeros cut, so `0.1 + 0.2` is `0.3`; exact decimal
+/// arithmetic gives the same digits (binary doubles would not), and doubles printed in fixed
+/// notation take over beyond its 28-digit range. `not_float` is the message for a current
+/// value that is not a number.
+pub(super) fn add_float(
+    current: Option<&[u8]>,
+    by: &[u8],
+    not_float: &str,
+) -> Result<Vec<u8>, RedisError> {
+    use rust_decimal::Decimal;
+    let by_value = float_arg(by)?;
+    let current_value = match current {
+        Some(c) => parse_float(c).ok_or_else(|| RedisError::err(not_float))?,
+        None => 0.0,
+    };
+    let sum = current_value + by_value;
+    if !sum.is_finite() {
+        return Err(RedisError::err("increment would produce NaN or Infinity"));
+    }
+    let decimal = |b: &[u8]| {
+        let s = std::str::from_utf8(b).ok()?;
+        Decimal::from_str_exact(s)
+            .or_else(|_| Decimal::from_scientific(s))
+            .ok()
+    };
+    let exact = match current {
+        Some(c) => decimal(c),
+        None => Some(Decimal::ZERO),
+    }
+    .zip(decimal(by))
+    .and_then(|(a, b)| a.checked_add(b));
+    if let Some(exact) = exact {
+        return Ok(exact.round_dp(17).normalize().to_string().into_bytes());
+    }
+    let fixed = format!("{sum:.17}");
+    let trimmed = fixed.trim_end_matches('0').trim_end_matches('.');
+    Ok(if trimmed == "-0" { "0" } else { trimmed }
+        .as_bytes()
+        .to_vec())
 }
 
 /// The string at `key`; WRONGTYPE for another type.

@@ -13,7 +13,7 @@ use super::commands::{
 use super::keyspace::{KIND_MEMBER, KIND_SCORE, KeyType, Meta, encode_score};
 use super::lists::{MUST_BE_POSITIVE, ranged_int};
 use super::reply::{RedisError, Reply};
-use super::sets::{cursor_arg, random_count, random_pick, scan_options, scan_page, scan_reply};
+use super::sets::{random_count, random_pick, scan_options, scan_page, scan_reply};
 use super::store::RedisTxn;
 use algebra::{Output, SetOp, combine};
 use layout::{
@@ -315,7 +315,16 @@ pub(super) async fn run(
                 return Ok(Reply::Array(Vec::new()));
             };
             let popped = pop(txn, key, &mut meta, name == "zpopmax", count.unwrap_or(1)).await?;
-            Ok(entries_reply(popped, true))
+            // Without a count the reply is one flat member–score pair in both protocols.
+            Ok(match count {
+                Some(_) => entries_reply(popped, true),
+                None => Reply::Array(
+                    popped
+                        .into_iter()
+                        .flat_map(|(m, s)| [Reply::Bulk(m), Reply::Double(s)])
+                        .collect(),
+                ),
+            })
         }
         "bzpopmin" | "bzpopmax" => {
             blocking_timeout(args)?;
@@ -699,12 +708,11 @@ async fn mpop(
 
 /// ZSCAN `key cursor [MATCH pattern] [COUNT count]`: members in byte order with their scores.
 async fn zscan(txn: &mut RedisTxn, args: &[Vec<u8>]) -> Result<Reply, RedisError> {
-    let cursor = cursor_arg(&args[2])?;
+    let (pattern, count) = scan_options(args)?;
     if txn.meta_of(&args[1], KeyType::ZSet).await?.is_none() {
         return Ok(scan_reply(0, Vec::new()));
     }
-    let (pattern, count) = scan_options(args)?;
-    let (next, page) = scan_page(txn, &args[1], cursor, count).await?;
+    let (next, page) = scan_page(txn, &args[1], &args[2], count).await?;
     let mut items = Vec::new();
     for (member, value) in page {
         if pattern.is_none_or(|p| glob_match(p, &member)) {

@@ -97,8 +97,13 @@ fn read_line_number(buf: &[u8], pos: &mut usize, marker: u8) -> Result<Option<i6
     if buf[end + 1] != b'\n' {
         return Err(ProtocolError("line not terminated by CRLF".into()));
     }
+    // Digits with an optional minus, as Redis's string2ll reads them: no `+`, no spaces.
     let n = std::str::from_utf8(&buf[start..end])
         .ok()
+        .filter(|s| {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+        })
         .and_then(|s| s.parse::<i64>().ok())
         .ok_or_else(|| {
             ProtocolError(if marker == b'*' {
@@ -222,6 +227,22 @@ pub fn encode(out: &mut Vec<u8>, reply: &Reply, proto: u8) {
                 out.extend_from_slice(if *b { b":1\r\n" } else { b":0\r\n" });
             }
         }
+        Reply::Pairs(pairs) => {
+            if resp3 {
+                out.extend_from_slice(format!("*{}\r\n", pairs.len()).as_bytes());
+                for (k, v) in pairs {
+                    out.extend_from_slice(b"*2\r\n");
+                    encode(out, k, proto);
+                    encode(out, v, proto);
+                }
+            } else {
+                out.extend_from_slice(format!("*{}\r\n", pairs.len() * 2).as_bytes());
+                for (k, v) in pairs {
+                    encode(out, k, proto);
+                    encode(out, v, proto);
+                }
+            }
+        }
         Reply::Map(pairs) => {
             if resp3 {
                 out.extend_from_slice(format!("%{}\r\n", pairs.len()).as_bytes());
@@ -259,14 +280,38 @@ fn single_line(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// A double as Redis prints it: `inf`, `-inf`, shortest round-trip digits otherwise.
+/// A double as Redis 7.0 prints it: `inf`, `-inf`, else C's `%.17g` (17 significant digits,
+/// trailing zeros dropped, exponent form below 1e-4 or from 1e17).
 fn format_double(d: f64) -> String {
     if d.is_infinite() {
-        if d > 0.0 { "inf".into() } else { "-inf".into() }
-    } else if d.is_nan() {
-        "nan".into()
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d.is_nan() {
+        return "nan".into();
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let sci = format!("{d:.16e}");
+    let (mantissa, exponent) = sci.split_once('e').expect("exponent form");
+    let exponent: i32 = exponent.parse().expect("an integer exponent");
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if !(-4..17).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exponent.abs())
     } else {
-        format!("{d}")
+        let decimals = (16 - exponent).max(0) as usize;
+        trim(&format!("{d:.decimals$}"))
     }
 }
 
@@ -301,6 +346,8 @@ mod tests {
         assert!(parse(b"*x\r\n").is_err());
         assert!(parse(b"*1\r\n:3\r\n").is_err());
         assert!(parse(b"*1\r\n$-5\r\n").is_err());
+        assert!(parse(b"*1\r\n$+4\r\nPING\r\n").is_err());
+        assert!(parse(b"*+1\r\n$4\r\nPING\r\n").is_err());
         assert!(parse(b"*1\r\n$3\r\nabcXY").is_err());
         assert!(parse(b"*99999999999\r\n").is_err());
         assert!(parse(b"*1\r\n$99999999999999\r\n").is_err());
@@ -336,5 +383,17 @@ mod tests {
         let mut nil = Vec::new();
         encode(&mut nil, &Reply::NilArray, 2);
         assert_eq!(nil, b"*-1\r\n");
+    }
+
+    #[test]
+    fn doubles_print_like_redis_7_0() {
+        assert_eq!(format_double(1.5), "1.5");
+        assert_eq!(format_double(3.0), "3");
+        assert_eq!(format_double(0.1), "0.10000000000000001");
+        assert_eq!(format_double(0.6090947145638497), "0.60909471456384967");
+        assert_eq!(format_double(1e20), "1e+20");
+        assert_eq!(format_double(1.5e-7), "1.4999999999999999e-07");
+        assert_eq!(format_double(-2.5), "-2.5");
+        assert_eq!(format_double(f64::NEG_INFINITY), "-inf");
     }
 }

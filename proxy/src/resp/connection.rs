@@ -5,14 +5,13 @@ use super::codec::{MAX_ARGS, MAX_BULK, UNAUTHENTICATED_MAX_ARGS, UNAUTHENTICATED
 use super::pubsub::Inbox;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use thunderdb_compute::redis::{self, COMMANDS, CommandSpec, Reply, Watched, command_spec};
+use thunderdb_compute::redis::{self, Reply, Watched, command_spec};
 
 /// The Redis version reported to clients; they pick features by it.
 pub const REDIS_VERSION: &str = "7.0.15";
 
 /// Connection commands as `COMMAND` reports them: name, arity, flags.
-const CONNECTION_COMMANDS: &[(&str, i32, &[&str])] = &[
+pub(super) const CONNECTION_COMMANDS: &[(&str, i32, &[&str])] = &[
     (
         "auth",
         -2,
@@ -68,6 +67,7 @@ const CONNECTION_COMMANDS: &[(&str, i32, &[&str])] = &[
     ("bgsave", -1, &["admin", "noscript"]),
     ("lastsave", 1, &["loading", "stale", "fast"]),
     ("wait", 3, &["noscript"]),
+    ("function", -2, &["noscript"]),
 ];
 
 /// Commands a client may send while subscribed with RESP2.
@@ -81,8 +81,20 @@ const SUBSCRIBED_ALLOWED: &[&str] = &[
     "reset",
 ];
 
+/// CLIENT REPLY: whether replies are sent.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum ReplyMode {
+    On,
+    Off,
+    /// Off for the next command only.
+    SkipNext,
+    /// The command after SKIP is running: its reply is dropped, then replies are on again.
+    Skipping,
+}
+
 pub struct Connection {
     id: u64,
+    replies: ReplyMode,
     peer: std::net::SocketAddr,
     shared: Arc<Shared>,
     inbox: Inbox,
@@ -103,7 +115,7 @@ pub struct Connection {
     last_command: String,
 }
 
-fn err(message: impl std::fmt::Display) -> Reply {
+pub(super) fn err(message: impl std::fmt::Display) -> Reply {
     Reply::Error(format!("ERR {message}"))
 }
 
@@ -111,7 +123,7 @@ fn arity_error(name: &str) -> Reply {
     err(format!("wrong number of arguments for '{name}' command"))
 }
 
-fn lower(a: &[u8]) -> String {
+pub(super) fn lower(a: &[u8]) -> String {
     String::from_utf8_lossy(a).to_lowercase()
 }
 
@@ -120,6 +132,7 @@ impl Connection {
         let user = (!shared.opts.require_auth).then(|| "default".to_string());
         Connection {
             id,
+            replies: ReplyMode::On,
             peer,
             shared,
             inbox,
@@ -140,12 +153,34 @@ impl Connection {
         }
     }
 
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     pub fn proto(&self) -> u8 {
         self.proto
     }
 
     pub fn closing(&self) -> bool {
         self.closing
+    }
+
+    /// Whether the reply to the command just handled goes to the client (CLIENT REPLY).
+    /// Messages pushed by pub/sub are always sent.
+    pub fn take_reply_allowed(&mut self) -> bool {
+        match self.replies {
+            ReplyMode::On => true,
+            ReplyMode::Off => false,
+            // CLIENT REPLY SKIP itself is not answered; the next command is not either.
+            ReplyMode::SkipNext => {
+                self.replies = ReplyMode::Skipping;
+                false
+            }
+            ReplyMode::Skipping => {
+                self.replies = ReplyMode::On;
+                false
+            }
+        }
     }
 
     /// Request size limits: small until authenticated.
@@ -170,6 +205,23 @@ impl Connection {
 
     fn subscriptions(&self) -> usize {
         self.channels.len() + self.patterns.len()
+    }
+
+    /// Whether `args` will be refused before running (unknown command, wrong arity, no AUTH):
+    /// what `INFO commandstats` counts as a rejected call.
+    pub fn rejects(&self, args: &[Vec<u8>]) -> bool {
+        let name = lower(&args[0]);
+        if self.user.is_none() && !matches!(name.as_str(), "auth" | "hello" | "quit" | "reset") {
+            return true;
+        }
+        match (
+            command_spec(&args[0]),
+            CONNECTION_COMMANDS.iter().find(|(n, ..)| *n == name),
+        ) {
+            (Some(spec), _) => !arity_ok(spec.arity, args.len()),
+            (None, Some((_, arity, _))) => !arity_ok(*arity, args.len()),
+            (None, None) => true,
+        }
     }
 
     /// Answers one request.
@@ -281,9 +333,9 @@ impl Connection {
             "unsubscribe" | "punsubscribe" => self.unsubscribe(name, &args[1..]),
             "publish" => Reply::Integer(self.shared.broker.publish(&args[1], &args[2])),
             "pubsub" => self.pubsub(&args),
-            "info" => self.info(&args).await,
-            "command" => command(&args),
-            "config" => config(&args, self.shared.opts.port),
+            "info" => super::info::info(&self.shared, &args).await,
+            "command" => super::admin::command(&args),
+            "config" => self.shared.config.command(&args),
             "time" => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -304,6 +356,7 @@ impl Connection {
             ),
             // Replication is the WAL's quorum: an acknowledged write is already replicated.
             "wait" => Reply::Integer(0),
+            "function" => super::admin::function(&args),
             _ => self.shared.engine.execute(self.db, &args).await,
         }
     }
@@ -436,7 +489,20 @@ impl Connection {
             ("getname", 2) => Reply::opt(self.name.clone()),
             ("id", 2) => Reply::Integer(self.id as i64),
             ("info", 2) => Reply::Bulk(format!("{}\n", self.client_line()).into_bytes()),
-            ("list", _) => Reply::Bulk(format!("{}\n", self.client_line()).into_bytes()),
+            ("list", _) => {
+                // This connection's own line is fresh; the others' are as of their last command.
+                let mut lines = String::new();
+                for (id, (line, _)) in self.shared.clients.lock().iter() {
+                    if *id == self.id {
+                        lines.push_str(&self.client_line());
+                    } else {
+                        lines.push_str(line);
+                    }
+                    lines.push('\n');
+                }
+                Reply::Bulk(lines.into_bytes())
+            }
+            ("kill", _) => self.kill(&args[2..]),
             ("setinfo", 4) => {
                 let attr = lower(&args[2]);
                 let value = args[3].clone();
@@ -453,7 +519,21 @@ impl Connection {
                 Reply::ok()
             }
             ("no-evict" | "no-touch", 3) => Reply::ok(),
-            ("reply", 3) => Reply::ok(),
+            ("reply", 3) => match lower(&args[2]).as_str() {
+                "on" => {
+                    self.replies = ReplyMode::On;
+                    Reply::ok()
+                }
+                "off" => {
+                    self.replies = ReplyMode::Off;
+                    Reply::ok()
+                }
+                "skip" => {
+                    self.replies = ReplyMode::SkipNext;
+                    Reply::ok()
+                }
+                _ => err("syntax error"),
+            },
             _ => err(format!(
                 "Unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
                 String::from_utf8_lossy(&args[1])
@@ -461,7 +541,51 @@ impl Connection {
         }
     }
 
-    fn client_line(&self) -> String {
+    /// CLIENT KILL addr | ID id | ADDR addr [SKIPME yes|no] …: ends matching connections.
+    fn kill(&mut self, filters: &[Vec<u8>]) -> Reply {
+        let old_form = filters.len() == 1;
+        let (mut id, mut addr, mut skip_me) = (None, None, true);
+        if old_form {
+            addr = Some(String::from_utf8_lossy(&filters[0]).into_owned());
+            skip_me = false;
+        } else {
+            if filters.is_empty() || !filters.len().is_multiple_of(2) {
+                return err("syntax error");
+            }
+            for pair in filters.chunks(2) {
+                let value = String::from_utf8_lossy(&pair[1]).into_owned();
+                match lower(&pair[0]).as_str() {
+                    "id" => match value.parse::<u64>() {
+                        Ok(v) => id = Some(v),
+                        Err(_) => return err("client-id should be greater than 0"),
+                    },
+                    "addr" => addr = Some(value),
+                    "skipme" => skip_me = value.eq_ignore_ascii_case("yes"),
+                    _ => return err("syntax error"),
+                }
+            }
+        }
+        let mut killed = 0;
+        for (client, (line, token)) in self.shared.clients.lock().iter() {
+            let matches = id.is_none_or(|i| i == *client)
+                && addr
+                    .as_ref()
+                    .is_none_or(|a| line.contains(&format!(" addr={a} ")));
+            if matches && !(skip_me && *client == self.id) {
+                token.cancel();
+                killed += 1;
+            }
+        }
+        if old_form {
+            if killed == 0 {
+                return err("No such client");
+            }
+            return Reply::ok();
+        }
+        Reply::Integer(killed)
+    }
+
+    pub fn client_line(&self) -> String {
         let text = |b: &Option<Vec<u8>>| {
             b.as_ref()
                 .map(|v| String::from_utf8_lossy(v).into_owned())
@@ -497,17 +621,24 @@ impl Connection {
                 "EXECABORT Transaction discarded because of previous errors.".into(),
             );
         }
-        // Data commands run as one transaction; connection commands queued among them
-        // (PING, ECHO …) are answered in their place.
-        let data: Vec<Vec<Vec<u8>>> = queue
-            .iter()
-            .filter(|a| command_spec(&a[0]).is_some())
-            .cloned()
-            .collect();
+        // Data commands run as one transaction, each in the database selected before it;
+        // connection commands queued among them (SELECT, PING, ECHO …) are answered in their
+        // place.
+        let mut db = self.db;
+        let mut data: Vec<(u8, Vec<Vec<u8>>)> = Vec::new();
+        for args in &queue {
+            if command_spec(&args[0]).is_some() {
+                data.push((db, args.clone()));
+            } else if lower(&args[0]) == "select"
+                && let Some(Ok(selected)) = args.get(1).map(|a| select_db(a))
+            {
+                db = selected;
+            }
+        }
         let data_replies = if data.is_empty() && watched.is_empty() {
             Vec::new()
         } else {
-            match self.shared.engine.exec(self.db, &data, &watched).await {
+            match self.shared.engine.exec(&data, &watched).await {
                 Reply::Array(replies) => replies,
                 other => return other,
             }
@@ -614,71 +745,6 @@ impl Connection {
             )),
         }
     }
-
-    async fn info(&self, args: &[Vec<u8>]) -> Reply {
-        let wanted: Vec<String> = args[1..].iter().map(|a| lower(a)).collect();
-        let all = wanted.is_empty()
-            || wanted
-                .iter()
-                .any(|w| w == "all" || w == "everything" || w == "default");
-        let want = |s: &str| all || wanted.iter().any(|w| w == s);
-        let shared = &self.shared;
-        let mut out = String::new();
-        if want("server") {
-            out.push_str(&format!(
-                "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nexecutable:thunderdb\r\nthunderdb_version:{}\r\n\r\n",
-                std::env::consts::OS,
-                std::process::id(),
-                shared.opts.port,
-                shared.started.elapsed().as_secs(),
-                shared.started.elapsed().as_secs() / 86_400,
-                env!("CARGO_PKG_VERSION"),
-            ));
-        }
-        if want("clients") {
-            out.push_str(&format!(
-                "# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\n\r\n",
-                shared.connected.load(Ordering::Relaxed)
-            ));
-        }
-        if want("memory") {
-            out.push_str(
-                "# Memory\r\nused_memory:0\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n\r\n",
-            );
-        }
-        if want("persistence") {
-            out.push_str(
-                "# Persistence\r\nloading:0\r\naof_enabled:0\r\nrdb_bgsave_in_progress:0\r\n\r\n",
-            );
-        }
-        if want("stats") {
-            out.push_str(&format!(
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n\r\n",
-                shared.next_client_id.load(Ordering::Relaxed) - 1,
-                shared.commands_processed.load(Ordering::Relaxed),
-                shared.broker.channels(None).len(),
-                shared.broker.patterns(),
-            ));
-        }
-        if want("replication") {
-            out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
-        }
-        if want("keyspace") {
-            out.push_str("# Keyspace\r\n");
-            match shared.engine.keyspace().await {
-                Ok(dbs) => {
-                    for (db, keys, expires) in dbs {
-                        out.push_str(&format!(
-                            "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n"
-                        ));
-                    }
-                }
-                Err(e) => return e.into(),
-            }
-            out.push_str("\r\n");
-        }
-        Reply::Bulk(out.into_bytes())
-    }
 }
 
 fn arity_ok(arity: i32, n: usize) -> bool {
@@ -704,113 +770,4 @@ fn valid_client_name(name: &[u8]) -> Result<(), Reply> {
         ));
     }
     Ok(())
-}
-
-fn spec_reply(name: &str, arity: i32, flags: &[&str], keys: (i32, i32, i32)) -> Reply {
-    Reply::Array(vec![
-        Reply::bulk(name),
-        Reply::Integer(i64::from(arity)),
-        Reply::Set(flags.iter().map(|f| Reply::Simple(f.to_string())).collect()),
-        Reply::Integer(i64::from(keys.0)),
-        Reply::Integer(i64::from(keys.1)),
-        Reply::Integer(i64::from(keys.2)),
-        Reply::Set(vec![]),
-        Reply::Set(vec![]),
-        Reply::Array(vec![]),
-        Reply::Array(vec![]),
-    ])
-}
-
-fn data_spec_reply(s: &CommandSpec) -> Reply {
-    spec_reply(s.name, s.arity, s.flags, (s.first_key, s.last_key, s.step))
-}
-
-/// Every command: (name, its COMMAND INFO reply).
-fn all_commands() -> Vec<(&'static str, Reply)> {
-    let mut all: Vec<(&str, Reply)> = COMMANDS
-        .iter()
-        .map(|s| (s.name, data_spec_reply(s)))
-        .collect();
-    all.extend(
-        CONNECTION_COMMANDS
-            .iter()
-            .map(|(n, a, f)| (*n, spec_reply(n, *a, f, (0, 0, 0)))),
-    );
-    all
-}
-
-/// COMMAND [COUNT | INFO name… | DOCS [name…] | LIST]
-fn command(args: &[Vec<u8>]) -> Reply {
-    let all = all_commands();
-    let Some(sub) = args.get(1).map(|s| lower(s)) else {
-        return Reply::Array(all.into_iter().map(|(_, r)| r).collect());
-    };
-    match sub.as_str() {
-        "count" => Reply::Integer(all.len() as i64),
-        "list" => Reply::bulks(all.into_iter().map(|(n, _)| n.as_bytes().to_vec())),
-        "info" => Reply::Array(
-            args[2..]
-                .iter()
-                .map(|n| {
-                    let n = lower(n);
-                    all.iter()
-                        .find(|(name, _)| *name == n)
-                        .map_or(Reply::Nil, |(_, r)| r.clone())
-                })
-                .collect(),
-        ),
-        // Documentation is optional for clients (redis-cli falls back to its own help).
-        "docs" => Reply::Map(vec![]),
-        "getkeys" => err("The command has no key arguments"),
-        _ => err(format!(
-            "Unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
-            String::from_utf8_lossy(&args[1])
-        )),
-    }
-}
-
-/// CONFIG GET answers with harmless values for the parameters clients probe; CONFIG SET and
-/// REWRITE are refused (configuration is ThunderDB's, not Redis's).
-fn config(args: &[Vec<u8>], port: u16) -> Reply {
-    let settings: Vec<(&str, String)> = vec![
-        ("port", port.to_string()),
-        ("bind", "127.0.0.1".into()),
-        ("databases", redis::DATABASES.to_string()),
-        ("maxmemory", "0".into()),
-        ("maxmemory-policy", "noeviction".into()),
-        ("save", String::new()),
-        ("appendonly", "no".into()),
-        ("appendfsync", "always".into()),
-        ("timeout", "0".into()),
-        ("tcp-keepalive", "300".into()),
-        ("proto-max-bulk-len", super::codec::MAX_BULK.to_string()),
-        ("notify-keyspace-events", String::new()),
-        ("maxclients", "10000".into()),
-        ("lua-time-limit", "5000".into()),
-        ("slowlog-log-slower-than", "10000".into()),
-        ("cluster-enabled", "no".into()),
-    ];
-    match lower(&args[1]).as_str() {
-        "get" if args.len() >= 3 => {
-            let mut pairs = Vec::new();
-            for (name, value) in &settings {
-                if args[2..]
-                    .iter()
-                    .any(|p| redis::glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
-                {
-                    pairs.push((Reply::bulk(*name), Reply::bulk(value.clone())));
-                }
-            }
-            Reply::Map(pairs)
-        }
-        "resetstat" if args.len() == 2 => Reply::ok(),
-        "set" | "rewrite" => err(format!(
-            "CONFIG {} is not supported: ThunderDB is configured through its own configuration file",
-            String::from_utf8_lossy(&args[1]).to_uppercase()
-        )),
-        _ => err(format!(
-            "Unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-            String::from_utf8_lossy(&args[1])
-        )),
-    }
 }

@@ -4,8 +4,10 @@
 //! WAL. This module owns what belongs to a connection: authentication, the selected database,
 //! the MULTI queue and WATCHed keys, pub/sub subscriptions, client name and protocol version.
 
+mod admin;
 mod codec;
 mod connection;
+mod info;
 mod pubsub;
 
 use crate::resp::connection::Connection;
@@ -34,6 +36,10 @@ pub(crate) struct Shared {
     pub engine: Arc<RedisEngine>,
     pub opts: RespFrontendOptions,
     pub broker: pubsub::Broker,
+    pub config: admin::ConfigStore,
+    pub stats: info::Stats,
+    /// Every connected client: its CLIENT LIST line (as of its last command) and what ends it.
+    pub clients: parking_lot::Mutex<std::collections::BTreeMap<u64, (String, CancellationToken)>>,
     pub next_client_id: AtomicU64,
     pub started: std::time::Instant,
     pub connected: AtomicU64,
@@ -53,6 +59,9 @@ pub async fn serve_resp(
     engine.spawn_expiry(cancel.clone());
     let shared = Arc::new(Shared {
         engine,
+        config: admin::ConfigStore::new(opts.port),
+        stats: info::Stats::default(),
+        clients: Default::default(),
         opts,
         broker: pubsub::Broker::default(),
         next_client_id: AtomicU64::new(1),
@@ -100,9 +109,28 @@ async fn serve_connection(
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let (inbox, mut pushed) = tokio::sync::mpsc::unbounded_channel();
     let mut conn = Connection::new(id, peer, shared.clone(), inbox);
+    let killed = cancel.child_token();
+    shared
+        .clients
+        .lock()
+        .insert(id, (conn.client_line(), killed.clone()));
+    let result = serve_requests(&mut stream, &mut conn, &mut pushed, &shared, &killed).await;
+    shared.clients.lock().remove(&id);
+    conn.close();
+    result
+}
+
+/// Reads, answers and writes until the client leaves, is killed, or the server stops.
+async fn serve_requests(
+    stream: &mut TcpStream,
+    conn: &mut Connection,
+    pushed: &mut tokio::sync::mpsc::UnboundedReceiver<thunderdb_compute::redis::Reply>,
+    shared: &Shared,
+    cancel: &CancellationToken,
+) -> std::io::Result<()> {
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut out = Vec::with_capacity(16 * 1024);
-    let result = loop {
+    loop {
         // Answer every complete request already buffered (pipelining), then write once.
         loop {
             let (max_args, max_bulk) = conn.request_limits();
@@ -110,6 +138,9 @@ async fn serve_connection(
                 Ok(Some(args)) if args.is_empty() => continue,
                 Ok(Some(args)) => {
                     shared.commands_processed.fetch_add(1, Ordering::Relaxed);
+                    let started = std::time::Instant::now();
+                    let name = String::from_utf8_lossy(&args[0]).to_lowercase();
+                    let rejected = conn.rejects(&args);
                     let reply = {
                         let handled = conn.handle(args);
                         tokio::pin!(handled);
@@ -117,16 +148,27 @@ async fn serve_connection(
                             biased;
                             reply = &mut handled => Some(reply),
                             // A blocked command (BLPOP …) ends when its client goes away.
-                            gone = client_gone(&stream) => {
+                            gone = client_gone(stream) => {
                                 if gone { None } else { Some(handled.await) }
                             }
+                            // CLIENT KILL or shutdown ends a blocked command too.
+                            _ = cancel.cancelled() => None,
                         }
                     };
                     let Some(reply) = reply else {
-                        conn.close();
                         return Ok(());
                     };
-                    codec::encode(&mut out, &reply, conn.proto());
+                    shared
+                        .stats
+                        .record(&name, started.elapsed(), &reply, rejected);
+                    if let Some(entry) = shared.clients.lock().get_mut(&conn.id()) {
+                        entry.0 = conn.client_line();
+                    }
+                    // Pub/sub confirmations are pushes: CLIENT REPLY OFF does not silence them.
+                    let allowed = conn.take_reply_allowed();
+                    if allowed || matches!(reply, thunderdb_compute::redis::Reply::Push(_)) {
+                        codec::encode(&mut out, &reply, conn.proto());
+                    }
                     // Further confirmations of a (P)SUBSCRIBE of several channels follow their
                     // command's first one, before the next pipelined reply.
                     while let Ok(more) = pushed.try_recv() {
@@ -144,7 +186,6 @@ async fn serve_connection(
                     ));
                     codec::encode(&mut out, &reply, conn.proto());
                     stream.write_all(&out).await?;
-                    conn.close();
                     return Ok(());
                 }
             }
@@ -170,7 +211,5 @@ async fn serve_connection(
                 }
             }
         }
-    };
-    conn.close();
-    result
+    }
 }

@@ -130,16 +130,18 @@ pub(super) fn sort_entries(entries: &mut [Entry]) {
     entries.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
 }
 
-/// The flat reply `[member, (score,) …]`; scores are doubles (bulk strings in RESP2).
+/// The members, or with scores the member–score pairs (flat in RESP2, nested in RESP3).
 pub(super) fn entries_reply(entries: Vec<Entry>, with_scores: bool) -> Reply {
-    let mut out = Vec::with_capacity(entries.len() * if with_scores { 2 } else { 1 });
-    for (member, score) in entries {
-        out.push(Reply::Bulk(member));
-        if with_scores {
-            out.push(Reply::Double(score));
-        }
+    if with_scores {
+        Reply::Pairs(
+            entries
+                .into_iter()
+                .map(|(member, score)| (Reply::Bulk(member), Reply::Double(score)))
+                .collect(),
+        )
+    } else {
+        Reply::Array(entries.into_iter().map(|(m, _)| Reply::Bulk(m)).collect())
     }
-    Reply::Array(out)
 }
 
 /// Replaces whatever `dst` holds with a zset of `entries`; replies with their number (an
