@@ -274,6 +274,7 @@ async fn returning(
     rows: &[Row],
     items: &[SelectItem],
     params: &[ScalarValue],
+    command: &'static str,
 ) -> Result<QueryOutput> {
     let table = s.scratch_table(
         "__returning",
@@ -293,7 +294,11 @@ async fn returning(
     .await;
     s.drop_scratch("__returning");
     let (schema, batches) = result?;
-    Ok(QueryOutput::Rows { schema, batches })
+    Ok(QueryOutput::Rows {
+        schema,
+        batches,
+        command,
+    })
 }
 
 fn command(tag: &str, n: usize) -> QueryOutput {
@@ -474,7 +479,7 @@ pub async fn insert(
     }
     s.note_write(env.view.snapshot);
     match &ins.returning {
-        Some(items) => returning(s, &def, &alias, &affected, items, params).await,
+        Some(items) => returning(s, &def, &alias, &affected, items, params, "INSERT 0").await,
         None => Ok(command("INSERT", affected.len())),
     }
 }
@@ -813,7 +818,7 @@ pub async fn update(
     }
     s.note_write(view.snapshot);
     match &up.returning {
-        Some(items) => returning(s, &def, &alias, &news, items, params).await,
+        Some(items) => returning(s, &def, &alias, &news, items, params, "UPDATE").await,
         None => Ok(command("UPDATE", news.len())),
     }
 }
@@ -869,7 +874,7 @@ pub async fn delete(
     }
     s.note_write(view.snapshot);
     match &del.returning {
-        Some(items) => returning(s, &def, &alias, &deleted, items, params).await,
+        Some(items) => returning(s, &def, &alias, &deleted, items, params, "DELETE").await,
         None => Ok(command("DELETE", deleted.len())),
     }
 }

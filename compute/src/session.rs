@@ -32,6 +32,9 @@ pub enum QueryOutput {
     Rows {
         schema: SchemaRef,
         batches: Vec<RecordBatch>,
+        /// The CommandComplete verb: `SELECT`, `SHOW`, or for RETURNING `INSERT 0`, `UPDATE`,
+        /// `DELETE` (the row count follows it).
+        command: &'static str,
     },
     Command(CommandTag),
     Empty,
@@ -722,7 +725,11 @@ impl Session {
         let plan = self.plan(stmt, params).await?;
         let (schema, batches) = self.collect(plan).await?;
         let (schema, batches) = crate::naming::rename(schema, batches, &names);
-        Ok(QueryOutput::Rows { schema, batches })
+        Ok(QueryOutput::Rows {
+            schema,
+            batches,
+            command: "SELECT",
+        })
     }
 
     fn begin(&mut self, modes: &[ast::TransactionMode]) -> Result<QueryOutput> {
@@ -906,6 +913,7 @@ impl Session {
                     return Ok(Some(QueryOutput::Rows {
                         schema,
                         batches: vec![batch],
+                        command: "SHOW",
                     }));
                 }
                 let name = match name.as_str() {
@@ -932,6 +940,7 @@ impl Session {
                 Ok(Some(QueryOutput::Rows {
                     schema,
                     batches: vec![batch],
+                    command: "SHOW",
                 }))
             }
             _ => Ok(None),

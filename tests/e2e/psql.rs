@@ -100,6 +100,9 @@ DELETE FROM orders WHERE id = 3;
 SELECT customer_id, sum(total), count(*) FROM orders GROUP BY 1 ORDER BY 1;
 BEGIN; INSERT INTO orders (id, customer_id) VALUES (9, 1); ROLLBACK;
 SELECT id, customer_id, total, note FROM orders ORDER BY id;
+INSERT INTO orders (id, customer_id) VALUES (10, 7) RETURNING id;
+UPDATE orders SET note = 'x' WHERE id = 10 RETURNING note;
+DELETE FROM orders WHERE id = 10 RETURNING id, note;
 ";
 
 /// What stock PostgreSQL 15's psql prints for [`ISSUE_SESSION`] with `-A` (unaligned).
@@ -120,6 +123,18 @@ id|customer_id|total|note
 1|1001|149.97|
 2|1002|21.00|
 (2 rows)
+id
+10
+(1 row)
+INSERT 0 1
+note
+x
+(1 row)
+UPDATE 1
+id|note
+10|x
+(1 row)
+DELETE 1
 ";
 
 /// The issue's session through psql, then a SIGKILL and a restart: the transcript is exactly

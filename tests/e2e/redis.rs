@@ -20,6 +20,7 @@ mod bad_input;
 mod cli;
 mod py;
 mod sql;
+mod suite;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

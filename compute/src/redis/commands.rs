@@ -3,7 +3,7 @@
 
 use super::reply::{RedisError, Reply};
 use super::store::RedisTxn;
-use super::{bits, hashes, keys, lists, sets, strings, zsets};
+use super::{bits, hashes, keys, lists, sets, sort, strings, zsets};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -58,6 +58,7 @@ pub static COMMANDS: LazyLock<Vec<&'static CommandSpec>> = LazyLock::new(|| {
         lists::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
+        sort::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -75,6 +76,7 @@ static BY_NAME: LazyLock<HashMap<&'static str, (&'static CommandSpec, Module)>> 
             (Module::Lists, lists::COMMANDS),
             (Module::Sets, sets::COMMANDS),
             (Module::ZSets, zsets::COMMANDS),
+            (Module::Sort, sort::COMMANDS),
         ] {
             for s in table {
                 map.insert(s.name, (s, module));
@@ -92,6 +94,7 @@ enum Module {
     Lists,
     Sets,
     ZSets,
+    Sort,
 }
 
 /// The data command named `name` (any case).
@@ -184,6 +187,7 @@ pub(super) async fn dispatch(txn: &mut RedisTxn, args: &[Vec<u8>]) -> Result<Rep
         Module::Lists => lists::run(txn, &name, args).await,
         Module::Sets => sets::run(txn, &name, args).await,
         Module::ZSets => zsets::run(txn, &name, args).await,
+        Module::Sort => sort::run(txn, &name, args).await,
     }
 }
 
@@ -305,24 +309,51 @@ pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
             }
         }
     }
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match p.first() {
-            None => t.is_empty(),
+    // Greedy matching that backtracks only to the last `*`: linear in practice, where plain
+    // recursion is exponential for patterns like `a*a*a*…b` (Redis's issue with KEYS).
+    let (p, t) = (pattern, text);
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        let step = match p.get(pi) {
             Some(b'*') => {
-                let rest = &p[1..];
-                (0..=t.len()).any(|i| go(rest, &t[i..]))
+                while p.get(pi) == Some(&b'*') {
+                    pi += 1;
+                }
+                if pi == p.len() {
+                    return true;
+                }
+                star = Some((pi, ti));
+                continue;
             }
-            Some(b'?') => !t.is_empty() && go(&p[1..], &t[1..]),
-            Some(b'[') => match (t.first(), class(&p[1..], *t.first().unwrap_or(&0))) {
-                (Some(_), Some((true, used))) => go(&p[1 + used..], &t[1..]),
-                (Some(c), None) => *c == b'[' && go(&p[1..], &t[1..]),
-                _ => false,
+            Some(b'?') => Some(1),
+            Some(b'[') => match class(&p[pi + 1..], t[ti]) {
+                Some((true, used)) => Some(1 + used),
+                Some((false, _)) => None,
+                None => (t[ti] == b'[').then_some(1),
             },
-            Some(b'\\') if p.len() > 1 => t.first() == Some(&p[1]) && go(&p[2..], &t[1..]),
-            Some(c) => t.first() == Some(c) && go(&p[1..], &t[1..]),
+            Some(b'\\') if pi + 1 < p.len() => (p[pi + 1] == t[ti]).then_some(2),
+            Some(c) => (*c == t[ti]).then_some(1),
+            None => None,
+        };
+        match (step, star) {
+            (Some(n), _) => {
+                pi += n;
+                ti += 1;
+            }
+            // Let the last `*` take one more character and try again from there.
+            (None, Some((sp, st))) => {
+                pi = sp;
+                ti = st + 1;
+                star = Some((sp, st + 1));
+            }
+            (None, None) => return false,
         }
     }
-    go(pattern, text)
+    while p.get(pi) == Some(&b'*') {
+        pi += 1;
+    }
+    pi == p.len()
 }
 
 #[cfg(test)]
@@ -340,6 +371,15 @@ mod tests {
         assert!(glob_match(b"h[a-b]llo", b"hbllo"));
         assert!(glob_match(b"h\\*llo", b"h*llo"));
         assert!(!glob_match(b"h\\*llo", b"hello"));
+        assert!(glob_match(b"*a*b", b"xxaxxb"));
+        assert!(!glob_match(b"*a*b", b"xxaxxbc"));
+        assert!(glob_match(b"a*", b"a"));
+        // Exponential for naive backtracking; must answer at once.
+        let long = [b'a'; 40];
+        assert!(!glob_match(
+            b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
+            &long
+        ));
     }
 
     #[test]

@@ -161,7 +161,9 @@ pub(super) async fn run(
             Ok(Reply::Integer(next))
         }
         "hincrbyfloat" => {
-            float_arg(&args[3])?;
+            if float_arg(&args[3])?.is_infinite() {
+                return Err(RedisError::err("value is NaN or Infinity"));
+            }
             let mut meta = hash(txn, key)
                 .await?
                 .unwrap_or_else(|| Meta::new(KeyType::Hash));

@@ -14,6 +14,7 @@ pub(crate) mod keyspace;
 mod lists;
 mod reply;
 mod sets;
+mod sort;
 pub(crate) mod sql;
 mod store;
 mod strings;
@@ -32,6 +33,23 @@ use store::{Committed, RedisTxn};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// The keys a blocking command pops from: all but the timeout for BLPOP/BRPOP/BZPOP*, the
+/// source of BRPOPLPUSH/BLMOVE, the `numkeys` keys of BLMPOP/BZMPOP.
+fn blocking_sources(args: &[Vec<u8>]) -> &[Vec<u8>] {
+    match commands::name_of(args).as_str() {
+        "brpoplpush" | "blmove" => args.get(1..2).unwrap_or(&[]),
+        "blmpop" | "bzmpop" => {
+            let n = args
+                .get(2)
+                .and_then(|a| commands::parse_int(a))
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0);
+            args.get(3..3 + n).unwrap_or(&[])
+        }
+        _ => args.get(1..args.len().saturating_sub(1)).unwrap_or(&[]),
+    }
+}
+
 /// How often a command that keeps conflicting is run again before giving up.
 const MAX_ATTEMPTS: usize = 64;
 
@@ -49,9 +67,36 @@ pub struct Watched {
 /// The Redis engine of one compute node.
 pub struct RedisEngine {
     engine: Arc<Engine>,
-    /// Clients blocked in BLPOP & co, in the order they blocked: ticket and wake-up.
-    waiters: Mutex<VecDeque<(u64, Arc<Notify>)>>,
+    /// Clients blocked in BLPOP & co, in the order they blocked.
+    waiters: Mutex<VecDeque<Arc<Waiter>>>,
     next_ticket: AtomicU64,
+    /// Counts commits that wrote Redis data.
+    rounds: AtomicU64,
+    /// Signalled after every attempt of a blocked client.
+    attempted: Notify,
+}
+
+/// A client blocked in BLPOP & co.
+struct Waiter {
+    ticket: u64,
+    db: u8,
+    /// The keys it pops from.
+    keys: Vec<Vec<u8>>,
+    wake: Notify,
+    /// The newest write round its last finished attempt saw.
+    settled: AtomicU64,
+    /// In an attempt now.
+    busy: std::sync::atomic::AtomicBool,
+    /// Its attempt already woke the next in line (from inside its own commit).
+    passed_on: std::sync::atomic::AtomicBool,
+}
+
+impl Waiter {
+    fn wants(&self, touched: &[(u8, Vec<u8>)]) -> bool {
+        touched
+            .iter()
+            .any(|(db, key)| *db == self.db && self.keys.contains(key))
+    }
 }
 
 /// A blocked client's place in line, given up when its wait ends or is dropped.
@@ -65,9 +110,13 @@ impl Drop for InLine<'_> {
         self.engine
             .waiters
             .lock()
-            .retain(|(t, _)| *t != self.ticket);
+            .retain(|w| w.ticket != self.ticket);
+        self.engine.attempted.notify_waiters();
     }
 }
+
+/// How long a write waits for the blocked clients it feeds before it answers anyway.
+const SETTLE_LIMIT: Duration = Duration::from_secs(1);
 
 impl RedisEngine {
     pub fn new(engine: Arc<Engine>) -> Arc<RedisEngine> {
@@ -75,6 +124,8 @@ impl RedisEngine {
             engine,
             waiters: Mutex::new(VecDeque::new()),
             next_ticket: AtomicU64::new(1),
+            rounds: AtomicU64::new(0),
+            attempted: Notify::new(),
         })
     }
 
@@ -110,11 +161,12 @@ impl RedisEngine {
                 Err(e) => e.into(),
             };
         }
-        self.execute_once(db, args).await
+        self.execute_once(db, args, None).await
     }
 
-    /// Runs a command once, without blocking.
-    async fn execute_once(&self, db: u8, args: &[Vec<u8>]) -> Reply {
+    /// Runs a command once, without blocking; `own` is the ticket of the blocked client
+    /// running it, if one is.
+    async fn execute_once(&self, db: u8, args: &[Vec<u8>], own: Option<u64>) -> Reply {
         for _ in 0..MAX_ATTEMPTS {
             let mut txn = match RedisTxn::begin(&self.engine, db).await {
                 Ok(t) => t,
@@ -125,7 +177,7 @@ impl RedisEngine {
                 // A failed command writes nothing.
                 Err(e) => return e.into(),
             };
-            match self.commit(txn).await {
+            match self.commit(txn, own).await {
                 Ok(true) => return reply,
                 Ok(false) => continue,
                 Err(e) => return e.into(),
@@ -166,7 +218,7 @@ impl RedisEngine {
                     e.into()
                 }));
             }
-            match self.commit(txn).await {
+            match self.commit(txn, None).await {
                 Ok(true) => return Reply::Array(replies),
                 Ok(false) => continue,
                 Err(e) => return e.into(),
@@ -194,25 +246,39 @@ impl RedisEngine {
     /// waiters in order.
     async fn blocking(&self, db: u8, args: &[Vec<u8>], timeout: Option<Duration>) -> Reply {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-        let wake = Arc::new(Notify::new());
+        let me = Arc::new(Waiter {
+            ticket: self.next_ticket.fetch_add(1, Ordering::Relaxed),
+            db,
+            keys: blocking_sources(args).to_vec(),
+            wake: Notify::new(),
+            settled: AtomicU64::new(0),
+            busy: std::sync::atomic::AtomicBool::new(false),
+            passed_on: std::sync::atomic::AtomicBool::new(false),
+        });
         // In line before the first try, so a commit right after it still wakes this client.
-        self.waiters.lock().push_back((ticket, wake.clone()));
+        self.waiters.lock().push_back(me.clone());
         let _in_line = InLine {
             engine: self,
-            ticket,
+            ticket: me.ticket,
         };
         let mut woken_in_turn = false;
         let mut first = true;
         loop {
-            let reply = self.execute_once(db, args).await;
+            let round = self.rounds.load(Ordering::SeqCst);
+            me.busy.store(true, Ordering::SeqCst);
+            let reply = self.execute_once(db, args, Some(me.ticket)).await;
             // Once blocked, a key that meanwhile holds another type is not an error: the
             // client waits until one of its keys holds what it pops.
-            let wrong_type =
-                !first && matches!(&reply, Reply::Error(e) if e.starts_with("WRONGTYPE"));
+            let wrong_type = !first
+                && matches!(&reply, Reply::Error(e) if e.starts_with("WRONGTYPE"))
+                && self.source_holds_other_type(db, args).await;
             let served = !matches!(reply, Reply::Nil | Reply::NilArray) && !wrong_type;
-            if woken_in_turn || served {
-                self.wake_after(ticket);
+            me.settled.store(round, Ordering::SeqCst);
+            me.busy.store(false, Ordering::SeqCst);
+            self.attempted.notify_waiters();
+            let passed_on = me.passed_on.swap(false, Ordering::SeqCst);
+            if (woken_in_turn || served) && !passed_on {
+                self.wake_after(me.ticket);
             }
             if served {
                 return reply;
@@ -227,18 +293,81 @@ impl RedisEngine {
                 }
             };
             tokio::select! {
-                _ = wake.notified() => woken_in_turn = true,
+                _ = me.wake.notified() => woken_in_turn = true,
                 _ = poll => woken_in_turn = false,
                 _ = expired => return Reply::NilArray,
             }
         }
     }
 
+    /// Whether a key a blocking command pops from now holds another type (then the client
+    /// keeps waiting); a WRONGTYPE from a destination key is the client's answer instead.
+    async fn source_holds_other_type(&self, db: u8, args: &[Vec<u8>]) -> bool {
+        let name = commands::name_of(args);
+        let expected = if name.starts_with("bz") {
+            keyspace::KeyType::ZSet
+        } else {
+            keyspace::KeyType::List
+        };
+        let sources = blocking_sources(args);
+        let Ok(txn) = RedisTxn::begin(&self.engine, db).await else {
+            return false;
+        };
+        for key in sources {
+            if let Ok(Some(meta)) = txn.meta(key).await
+                && meta.key_type != expected
+            {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Wakes the first blocked client that blocked after `ticket` (the first of all for 0).
     fn wake_after(&self, ticket: u64) {
         let waiters = self.waiters.lock();
-        if let Some((_, wake)) = waiters.iter().find(|(t, _)| *t > ticket) {
-            wake.notify_one();
+        if let Some(w) = waiters.iter().find(|w| w.ticket > ticket) {
+            w.wake.notify_one();
+        }
+    }
+
+    /// After a write to `touched`: wakes the line of blocked clients and waits (bounded)
+    /// until every client blocked on one of those keys has tried again or left, so that, as
+    /// in Redis, the writer's reply comes after the clients it fed were served. `own` (the
+    /// blocked client whose attempt wrote, if any) and clients in an attempt are not waited for.
+    async fn settle(&self, touched: &[(u8, Vec<u8>)], own: Option<u64>) {
+        let round = self.rounds.fetch_add(1, Ordering::SeqCst) + 1;
+        match own {
+            // A blocked client's own write: its turn is done once the write is committed, so
+            // the line goes on from the next client now (and not again after its attempt).
+            Some(ticket) => {
+                if let Some(me) = self.waiters.lock().iter().find(|w| w.ticket == ticket) {
+                    me.passed_on.store(true, Ordering::SeqCst);
+                }
+                self.wake_after(ticket);
+            }
+            None => self.wake_after(0),
+        }
+        if self.waiters.lock().iter().all(|w| Some(w.ticket) == own) {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+        loop {
+            let attempted = self.attempted.notified();
+            tokio::pin!(attempted);
+            attempted.as_mut().enable();
+            let pending = self.waiters.lock().iter().any(|w| {
+                Some(w.ticket) != own
+                    && w.wants(touched)
+                    && !w.busy.load(Ordering::SeqCst)
+                    && w.settled.load(Ordering::SeqCst) < round
+            });
+            if !pending {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, attempted).await.is_err() {
+                return;
+            }
         }
     }
 
@@ -283,16 +412,17 @@ impl RedisEngine {
         for (db, key) in due {
             txn.delete_key_in(db, &key).await?;
         }
-        self.commit(txn).await.map(|_| ())
+        self.commit(txn, None).await.map(|_| ())
     }
 
     /// Commits; `false` on a conflict (run the command again).
-    async fn commit(&self, txn: RedisTxn) -> Result<bool, RedisError> {
+    async fn commit(&self, txn: RedisTxn, own: Option<u64>) -> Result<bool, RedisError> {
         let wrote = txn.has_writes();
+        let touched = txn.touched.clone();
         match txn.commit().await? {
             Committed::Yes => {
                 if wrote {
-                    self.wake_after(0);
+                    self.settle(&touched, own).await;
                 }
                 Ok(true)
             }

@@ -43,23 +43,6 @@ pub(crate) struct PgStatement {
     bound: Option<Arc<Vec<ScalarValue>>>,
 }
 
-/// The CommandComplete verb for a statement returning rows: `INSERT ... RETURNING` completes
-/// as `INSERT 0 n`, not `SELECT n`.
-fn rows_command(sql: &str) -> &'static str {
-    let word: String = sql
-        .trim_start_matches(|c: char| c.is_whitespace() || c == '(')
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect();
-    match word.to_ascii_uppercase().as_str() {
-        "INSERT" => "INSERT 0",
-        "UPDATE" => "UPDATE",
-        "DELETE" => "DELETE",
-        "MERGE" => "MERGE",
-        _ => "SELECT",
-    }
-}
-
 /// The format of result column `i`; out-of-range columns fall back to text.
 fn column_format(format: &Format, i: usize) -> FieldFormat {
     match format {
@@ -533,7 +516,11 @@ impl ExtendedQueryHandler for Connection {
         let ctx = encode_context(session.as_ref());
         drop(session);
         Ok(match output {
-            QueryOutput::Rows { schema, batches } => {
+            QueryOutput::Rows {
+                schema,
+                batches,
+                command,
+            } => {
                 let (schema, batches) = match &statement.prepared.result_schema {
                     Some(described) => (described.clone(), conform(batches, described)?),
                     None => (schema, batches),
@@ -544,7 +531,7 @@ impl ExtendedQueryHandler for Connection {
                     batches,
                     |i| column_format(format, i),
                     ctx,
-                    rows_command(&statement.prepared.sql),
+                    command,
                 ))
             }
             QueryOutput::Command(tag) => {
@@ -552,24 +539,5 @@ impl ExtendedQueryHandler for Connection {
             }
             QueryOutput::Empty => Response::EmptyQuery,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn returning_statements_complete_with_their_verb() {
-        assert_eq!(
-            rows_command("insert into t values (1) returning id"),
-            "INSERT 0"
-        );
-        assert_eq!(rows_command("  (select 1)"), "SELECT");
-        assert_eq!(
-            rows_command("WITH x AS (SELECT 1) SELECT * FROM x"),
-            "SELECT"
-        );
-        assert_eq!(rows_command("delete from t returning *"), "DELETE");
     }
 }

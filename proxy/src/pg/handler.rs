@@ -295,13 +295,16 @@ impl SimpleQueryHandler for Connection {
         Ok(results
             .into_iter()
             .map(|result| match result {
-                // The engine does not say which statement produced rows, so all are `SELECT n`.
-                Ok(QueryOutput::Rows { schema, batches }) => Response::Query(rows_response(
+                Ok(QueryOutput::Rows {
+                    schema,
+                    batches,
+                    command,
+                }) => Response::Query(rows_response(
                     &schema,
                     batches,
                     |_| FieldFormat::Text,
                     ctx,
-                    "SELECT",
+                    command,
                 )),
                 Ok(QueryOutput::Command(tag)) => {
                     Response::Execution(Tag::new(&command_complete_text(&tag)))

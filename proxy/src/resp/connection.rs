@@ -153,10 +153,6 @@ impl Connection {
         }
     }
 
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
     pub fn proto(&self) -> u8 {
         self.proto
     }
@@ -222,6 +218,13 @@ impl Connection {
             (None, Some((_, arity, _))) => !arity_ok(*arity, args.len()),
             (None, None) => true,
         }
+    }
+
+    /// Whether `args` is a blocking command that will wait (not queued in MULTI, which runs
+    /// blocking commands without blocking).
+    pub fn would_block(&self, args: &[Vec<u8>]) -> bool {
+        self.queue.is_none()
+            && command_spec(&args[0]).is_some_and(|s| s.flags.contains(&"blocking"))
     }
 
     /// Answers one request.
@@ -492,17 +495,44 @@ impl Connection {
             ("list", _) => {
                 // This connection's own line is fresh; the others' are as of their last command.
                 let mut lines = String::new();
-                for (id, (line, _)) in self.shared.clients.lock().iter() {
+                for (id, entry) in self.shared.clients.lock().iter() {
                     if *id == self.id {
                         lines.push_str(&self.client_line());
                     } else {
-                        lines.push_str(line);
+                        lines.push_str(&entry.line.lock());
                     }
                     lines.push('\n');
                 }
                 Reply::Bulk(lines.into_bytes())
             }
             ("kill", _) => self.kill(&args[2..]),
+            ("unblock", 3 | 4) => {
+                let Some(id) = std::str::from_utf8(&args[2])
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                else {
+                    return err("value is not an integer or out of range");
+                };
+                let as_error = match args.get(3).map(|a| lower(a)) {
+                    None => false,
+                    Some(m) if m == "timeout" => false,
+                    Some(m) if m == "error" => true,
+                    Some(_) => {
+                        return err("CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+                    }
+                };
+                let clients = self.shared.clients.lock();
+                match clients.get(&id) {
+                    Some(entry) if entry.blocked.load(std::sync::atomic::Ordering::SeqCst) => {
+                        entry
+                            .unblock_error
+                            .store(as_error, std::sync::atomic::Ordering::SeqCst);
+                        entry.unblock.notify_waiters();
+                        Reply::Integer(1)
+                    }
+                    _ => Reply::Integer(0),
+                }
+            }
             ("setinfo", 4) => {
                 let attr = lower(&args[2]);
                 let value = args[3].clone();
@@ -566,13 +596,14 @@ impl Connection {
             }
         }
         let mut killed = 0;
-        for (client, (line, token)) in self.shared.clients.lock().iter() {
+        for (client, entry) in self.shared.clients.lock().iter() {
+            let line = entry.line.lock().clone();
             let matches = id.is_none_or(|i| i == *client)
                 && addr
                     .as_ref()
                     .is_none_or(|a| line.contains(&format!(" addr={a} ")));
             if matches && !(skip_me && *client == self.id) {
-                token.cancel();
+                entry.kill.cancel();
                 killed += 1;
             }
         }

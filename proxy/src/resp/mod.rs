@@ -38,12 +38,25 @@ pub(crate) struct Shared {
     pub broker: pubsub::Broker,
     pub config: admin::ConfigStore,
     pub stats: info::Stats,
-    /// Every connected client: its CLIENT LIST line (as of its last command) and what ends it.
-    pub clients: parking_lot::Mutex<std::collections::BTreeMap<u64, (String, CancellationToken)>>,
+    /// Every connected client, by id.
+    pub clients: parking_lot::Mutex<std::collections::BTreeMap<u64, Arc<ClientEntry>>>,
     pub next_client_id: AtomicU64,
     pub started: std::time::Instant,
     pub connected: AtomicU64,
     pub commands_processed: AtomicU64,
+}
+
+/// What other connections can see of and do to a client (CLIENT LIST / KILL / UNBLOCK).
+pub(crate) struct ClientEntry {
+    /// Its CLIENT LIST line, as of its last command.
+    pub line: parking_lot::Mutex<String>,
+    /// Ends the connection.
+    pub kill: CancellationToken,
+    /// In a blocking command now.
+    pub blocked: std::sync::atomic::AtomicBool,
+    /// Ends the blocking command: as a timeout, or with an UNBLOCKED error if `unblock_error`.
+    pub unblock: tokio::sync::Notify,
+    pub unblock_error: std::sync::atomic::AtomicBool,
 }
 
 /// Accepts RESP connections on `listener` until `cancel` fires.
@@ -109,12 +122,15 @@ async fn serve_connection(
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let (inbox, mut pushed) = tokio::sync::mpsc::unbounded_channel();
     let mut conn = Connection::new(id, peer, shared.clone(), inbox);
-    let killed = cancel.child_token();
-    shared
-        .clients
-        .lock()
-        .insert(id, (conn.client_line(), killed.clone()));
-    let result = serve_requests(&mut stream, &mut conn, &mut pushed, &shared, &killed).await;
+    let entry = Arc::new(ClientEntry {
+        line: parking_lot::Mutex::new(conn.client_line()),
+        kill: cancel.child_token(),
+        blocked: Default::default(),
+        unblock: tokio::sync::Notify::new(),
+        unblock_error: Default::default(),
+    });
+    shared.clients.lock().insert(id, entry.clone());
+    let result = serve_requests(&mut stream, &mut conn, &mut pushed, &shared, &entry).await;
     shared.clients.lock().remove(&id);
     conn.close();
     result
@@ -126,8 +142,9 @@ async fn serve_requests(
     conn: &mut Connection,
     pushed: &mut tokio::sync::mpsc::UnboundedReceiver<thunderdb_compute::redis::Reply>,
     shared: &Shared,
-    cancel: &CancellationToken,
+    entry: &ClientEntry,
 ) -> std::io::Result<()> {
+    let cancel = &entry.kill;
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut out = Vec::with_capacity(16 * 1024);
     loop {
@@ -141,6 +158,8 @@ async fn serve_requests(
                     let started = std::time::Instant::now();
                     let name = String::from_utf8_lossy(&args[0]).to_lowercase();
                     let rejected = conn.rejects(&args);
+                    let blocking = conn.would_block(&args);
+                    entry.blocked.store(blocking, Ordering::SeqCst);
                     let reply = {
                         let handled = conn.handle(args);
                         tokio::pin!(handled);
@@ -153,17 +172,25 @@ async fn serve_requests(
                             }
                             // CLIENT KILL or shutdown ends a blocked command too.
                             _ = cancel.cancelled() => None,
+                            _ = entry.unblock.notified(), if blocking => {
+                                Some(if entry.unblock_error.swap(false, Ordering::SeqCst) {
+                                    thunderdb_compute::redis::Reply::Error(
+                                        "UNBLOCKED client unblocked via CLIENT UNBLOCK".into(),
+                                    )
+                                } else {
+                                    thunderdb_compute::redis::Reply::NilArray
+                                })
+                            }
                         }
                     };
+                    entry.blocked.store(false, Ordering::SeqCst);
                     let Some(reply) = reply else {
                         return Ok(());
                     };
                     shared
                         .stats
                         .record(&name, started.elapsed(), &reply, rejected);
-                    if let Some(entry) = shared.clients.lock().get_mut(&conn.id()) {
-                        entry.0 = conn.client_line();
-                    }
+                    *entry.line.lock() = conn.client_line();
                     // Pub/sub confirmations are pushes: CLIENT REPLY OFF does not silence them.
                     let allowed = conn.take_reply_allowed();
                     if allowed || matches!(reply, thunderdb_compute::redis::Reply::Push(_)) {
