@@ -127,7 +127,8 @@ pub fn rewrite_literals(
 pub fn type_integer_literals(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
     use datafusion::sql::sqlparser::ast::{
         CastKind, DataType, ExactNumberInfo, FunctionArg, FunctionArgExpr, GroupByExpr,
-        LimitClause, OrderByKind, Query, SetExpr, TableFactor, UnaryOperator, Value,
+        LimitClause, NamedWindowExpr, OrderByKind, Query, SetExpr, TableFactor, UnaryOperator,
+        Value, WindowFrameBound, WindowSpec, WindowType,
     };
     fn int4(number: &str) -> Expr {
         Expr::Cast {
@@ -138,8 +139,16 @@ pub fn type_integer_literals(stmt: &mut datafusion::sql::sqlparser::ast::Stateme
             format: None,
         }
     }
-    /// Undoes `int4` on an expression this rewrite typed.
+    /// Undoes `int4` on an expression this rewrite typed, also under a unary minus.
     fn bare(e: &mut Expr) {
+        if let Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } = e
+        {
+            bare(expr);
+            return;
+        }
         if let Expr::Cast {
             kind: CastKind::Cast,
             expr,
@@ -152,11 +161,27 @@ pub fn type_integer_literals(stmt: &mut datafusion::sql::sqlparser::ast::Stateme
             *e = expr.as_ref().clone();
         }
     }
+    fn bare_frame(spec: &mut WindowSpec) {
+        if let Some(frame) = &mut spec.window_frame {
+            for bound in std::iter::once(&mut frame.start_bound).chain(frame.end_bound.as_mut()) {
+                if let WindowFrameBound::Preceding(Some(e)) | WindowFrameBound::Following(Some(e)) =
+                    bound
+                {
+                    bare(e);
+                }
+            }
+        }
+    }
     fn bare_set_expr(body: &mut SetExpr) {
         match body {
             SetExpr::Select(select) => {
                 if let GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
                     exprs.iter_mut().for_each(bare);
+                }
+                for named in &mut select.named_window {
+                    if let NamedWindowExpr::WindowSpec(spec) = &mut named.1 {
+                        bare_frame(spec);
+                    }
                 }
             }
             SetExpr::SetOperation { left, right, .. } => {
@@ -264,6 +289,12 @@ pub fn type_integer_literals(stmt: &mut datafusion::sql::sqlparser::ast::Stateme
                         && n.parse::<i32>().is_ok()
                     {
                         *expr = int4(n);
+                    }
+                }
+                // Window frame offsets (`2 PRECEDING`) must stay bare numbers for DataFusion.
+                Expr::Function(f) => {
+                    if let Some(WindowType::WindowSpec(spec)) = &mut f.over {
+                        bare_frame(spec);
                     }
                 }
                 // `-2147483648` is an int4 too: the sign belongs to the literal.

@@ -317,3 +317,56 @@ fn correlated_subqueries_with_inequalities() {
         );
     });
 }
+
+/// Integer literals are int4 except where DataFusion needs the bare number: window frame
+/// offsets, table-function arguments (also negative ones), LIMIT, ordinals.
+#[test]
+fn integer_literals_keep_working_where_numbers_are_syntax() {
+    big_stack(async {
+        let db = TestDb::new().await;
+        let mut s = db.session();
+        run(&mut s, "CREATE TABLE w (id INT PRIMARY KEY, x INT)").await;
+        run(
+            &mut s,
+            "INSERT INTO w VALUES (1, 10), (2, 20), (3, 30), (4, 40)",
+        )
+        .await;
+        assert_eq!(
+            run(
+                &mut s,
+                "SELECT id, sum(x) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) \
+                 FROM w ORDER BY 1 LIMIT 3 OFFSET 1"
+            )
+            .await,
+            vec!["2|60", "3|90", "4|70"]
+        );
+        assert_eq!(
+            run(
+                &mut s,
+                "SELECT sum(x) OVER w FROM w WINDOW w AS (ORDER BY id ROWS 2 PRECEDING) ORDER BY 1"
+            )
+            .await,
+            vec!["10", "30", "60", "90"]
+        );
+        assert_eq!(
+            run(&mut s, "SELECT * FROM generate_series(3, 1, -1)").await,
+            vec!["3", "2", "1"]
+        );
+        assert_eq!(
+            run(
+                &mut s,
+                "SELECT x, count(*) FROM w GROUP BY 1 ORDER BY 1 DESC LIMIT 1"
+            )
+            .await,
+            vec!["40|1"]
+        );
+        assert_eq!(
+            run(
+                &mut s,
+                "SELECT pg_typeof(1), pg_typeof(-2147483648), pg_typeof(2147483648)"
+            )
+            .await,
+            vec!["integer|integer|bigint"]
+        );
+    });
+}

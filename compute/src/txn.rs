@@ -77,7 +77,21 @@ impl ReadView {
         end: &[u8],
         limit: Option<usize>,
     ) -> Result<Vec<(Vec<u8>, Value)>> {
-        let base = self.pages.scan(start, end, self.snapshot, None).await?;
+        // The base needs at most `limit` rows plus one for each of this transaction's deletes
+        // in the range (each hides at most one base row).
+        let base_limit = limit.map(|l| {
+            let t = self.txn.lock();
+            let deletes = t
+                .writes
+                .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)))
+                .filter(|(_, v)| v.is_none())
+                .count();
+            l.saturating_add(deletes)
+        });
+        let base = self
+            .pages
+            .scan(start, end, self.snapshot, base_limit)
+            .await?;
         let mut t = self.txn.lock();
         if t.track_reads {
             t.read_ranges.push((start.to_vec(), end.to_vec()));

@@ -159,6 +159,10 @@ async fn bitpos(txn: &mut RedisTxn, args: &[Vec<u8>]) -> Result<Reply, RedisErro
             } else {
                 start
             };
+            // A start past the end finds nothing (and must not overflow `* 8`).
+            if start >= len {
+                return Ok(Reply::Integer(-1));
+            }
             (start * 8, len * 8 - 1)
         }
         _ => match range(&value, &args[3], &args[4], args.get(5))? {

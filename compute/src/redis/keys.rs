@@ -426,22 +426,38 @@ async fn expire(txn: &mut RedisTxn, name: &str, args: &[Vec<u8>]) -> Result<Repl
 }
 
 /// Where each SCAN cursor handed out stopped: cursors are opaque integers to clients, and
-/// keys here are ordered bytes, so the position is kept server-side (bounded, oldest dropped).
-static CURSORS: LazyLock<Mutex<HashMap<u64, Vec<u8>>>> = LazyLock::new(Default::default);
-const MAX_CURSORS: usize = 16_384;
+/// keys here are ordered bytes, so the position is kept server-side (bounded, oldest dropped;
+/// an unknown cursor starts over).
+static CURSORS: LazyLock<Mutex<Cursors>> = LazyLock::new(Default::default);
+const MAX_CURSORS: usize = 65_536;
+
+/// Saved positions, the oldest dropped first when full.
+#[derive(Default)]
+struct Cursors {
+    positions: HashMap<u64, Vec<u8>>,
+    order: std::collections::VecDeque<u64>,
+    next: u64,
+}
 
 /// Saves a position and returns the cursor naming it.
 pub(super) fn save_cursor(position: Vec<u8>) -> u64 {
     let mut cursors = CURSORS.lock();
-    if cursors.len() >= MAX_CURSORS {
-        cursors.clear();
+    while cursors.positions.len() >= MAX_CURSORS {
+        match cursors.order.pop_front() {
+            Some(old) => {
+                cursors.positions.remove(&old);
+            }
+            None => break,
+        }
     }
     let state = RandomState::new();
     loop {
+        cursors.next = cursors.next.wrapping_add(1);
         // Positive and below 2^53, so clients that hold cursors as doubles keep them exact.
-        let id = state.hash_one(&position) & ((1 << 53) - 1);
-        if id != 0 && !cursors.contains_key(&id) {
-            cursors.insert(id, position);
+        let id = state.hash_one((&position, cursors.next)) & ((1 << 53) - 1);
+        if id != 0 && !cursors.positions.contains_key(&id) {
+            cursors.positions.insert(id, position);
+            cursors.order.push_back(id);
             return id;
         }
     }
@@ -456,7 +472,7 @@ pub(super) fn load_cursor(cursor: &[u8]) -> Result<Option<Vec<u8>>, RedisError> 
     Ok(if id == 0 {
         None
     } else {
-        CURSORS.lock().get(&id).cloned()
+        CURSORS.lock().positions.get(&id).cloned()
     })
 }
 

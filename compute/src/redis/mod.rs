@@ -111,6 +111,9 @@ impl Drop for InLine<'_> {
             .waiters
             .lock()
             .retain(|w| w.ticket != self.ticket);
+        // A client leaving (timed out, disconnected, unblocked) may have held the wake-up:
+        // hand it on so the clients behind it are not left to their poll.
+        self.engine.wake_after(self.ticket);
         self.engine.attempted.notify_waiters();
     }
 }
@@ -154,10 +157,13 @@ impl RedisEngine {
         if commands::is_blocking(args) {
             return match commands::blocking_timeout(args) {
                 Ok(0.0) => self.blocking(db, args, None).await,
-                Ok(t) => {
-                    self.blocking(db, args, Some(Duration::from_secs_f64(t)))
-                        .await
-                }
+                Ok(t) => match Duration::try_from_secs_f64(t)
+                    .ok()
+                    .and_then(|d| tokio::time::Instant::now().checked_add(d))
+                {
+                    Some(deadline) => self.blocking(db, args, Some(deadline)).await,
+                    None => RedisError::err("timeout is out of range").into(),
+                },
                 Err(e) => e.into(),
             };
         }
@@ -244,8 +250,12 @@ impl RedisEngine {
     /// commit that writes Redis data wakes the longest-waiting one, and each woken client
     /// wakes the next after its attempt, so one push of three elements feeds the first three
     /// waiters in order.
-    async fn blocking(&self, db: u8, args: &[Vec<u8>], timeout: Option<Duration>) -> Reply {
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    async fn blocking(
+        &self,
+        db: u8,
+        args: &[Vec<u8>],
+        deadline: Option<tokio::time::Instant>,
+    ) -> Reply {
         let me = Arc::new(Waiter {
             ticket: self.next_ticket.fetch_add(1, Ordering::Relaxed),
             db,
@@ -346,7 +356,19 @@ impl RedisEngine {
                 }
                 self.wake_after(ticket);
             }
-            None => self.wake_after(0),
+            // The line starts at the first client waiting on a key this write touched.
+            None => {
+                let first = self
+                    .waiters
+                    .lock()
+                    .iter()
+                    .find(|w| w.wants(touched))
+                    .map(|w| w.ticket);
+                match first {
+                    Some(ticket) => self.wake_after(ticket - 1),
+                    None => return,
+                }
+            }
         }
         if self.waiters.lock().iter().all(|w| Some(w.ticket) == own) {
             return;

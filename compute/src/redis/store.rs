@@ -44,6 +44,10 @@ pub struct RedisTxn {
     stamp: u64,
     /// Keys whose metadata a commit must find unchanged (WATCH).
     read_keys: Vec<Vec<u8>>,
+    /// Metadata keys this transaction read: a transaction that writes commits only if none
+    /// changed since its snapshot, so a command that reads one key and writes another
+    /// (SUNIONSTORE, RPOPLPUSH, SORT … STORE) behaves as if run alone, as Redis runs it.
+    read_metas: Mutex<Vec<Vec<u8>>>,
     /// Keys written, for waking blocked list pops.
     pub touched: Vec<(u8, Vec<u8>)>,
 }
@@ -68,6 +72,7 @@ impl RedisTxn {
             now_ms: now_ms(),
             stamp: (txn_id.0 as u64) | 1,
             read_keys: Vec::new(),
+            read_metas: Mutex::new(Vec::new()),
             touched: Vec::new(),
         })
     }
@@ -80,11 +85,13 @@ impl RedisTxn {
     /// The live metadata of `key` in database `db`: `None` when it does not exist or has
     /// expired (an expired key reads as absent; a write removes it).
     pub async fn meta_in(&self, db: u8, key: &[u8]) -> Result<Option<Meta>, RedisError> {
+        let meta_key = keyspace::meta_key(db, key);
         let raw = self
             .view
-            .get(&keyspace::meta_key(db, key))
+            .get(&meta_key)
             .await
             .map_err(RedisError::internal)?;
+        self.read_metas.lock().push(meta_key);
         let Some(raw) = raw else {
             return Ok(None);
         };
@@ -409,7 +416,13 @@ impl RedisTxn {
                     value: value.map(|v| v.to_vec()),
                 })
                 .collect(),
-            read_keys: self.read_keys,
+            read_keys: {
+                let mut keys = self.read_keys;
+                keys.extend(self.read_metas.into_inner());
+                keys.sort();
+                keys.dedup();
+                keys
+            },
             read_ranges: vec![],
         };
         match self

@@ -220,6 +220,12 @@ impl Connection {
         }
     }
 
+    /// Whether `name` (lower case) is a command this server has.
+    pub fn knows(&self, name: &str) -> bool {
+        command_spec(name.as_bytes()).is_some()
+            || CONNECTION_COMMANDS.iter().any(|(n, ..)| *n == name)
+    }
+
     /// Whether `args` is a blocking command that will wait (not queued in MULTI, which runs
     /// blocking commands without blocking).
     pub fn would_block(&self, args: &[Vec<u8>]) -> bool {
@@ -249,15 +255,17 @@ impl Connection {
             )
         {
             // Commands are checked as they are queued; a bad one dooms the EXEC.
-            let known = command_spec(&args[0]).is_some()
-                || CONNECTION_COMMANDS.iter().any(|(n, ..)| *n == name);
-            if !known {
+            let arity = command_spec(&args[0]).map(|spec| spec.arity).or_else(|| {
+                CONNECTION_COMMANDS
+                    .iter()
+                    .find(|(n, ..)| *n == name)
+                    .map(|(_, arity, _)| *arity)
+            });
+            let Some(arity) = arity else {
                 self.multi_failed = true;
                 return redis::unknown_command(&args).into();
-            }
-            if let Some(spec) = command_spec(&args[0])
-                && !arity_ok(spec.arity, args.len())
-            {
+            };
+            if !arity_ok(arity, args.len()) {
                 self.multi_failed = true;
                 return arity_error(&name);
             }

@@ -27,6 +27,14 @@ pub struct Stats {
 impl Stats {
     /// Records one command's run: `rejected` when it failed before running (unknown, arity,
     /// NOAUTH), else `error` when it failed while running.
+    /// Counts the error of a command that has no statistics entry (an unknown one).
+    pub fn record_error(&self, reply: &Reply) {
+        if let Reply::Error(e) = reply {
+            let code = e.split_whitespace().next().unwrap_or("ERR").to_string();
+            *self.errors.lock().entry(code).or_default() += 1;
+        }
+    }
+
     pub fn record(&self, name: &str, took: Duration, reply: &Reply, rejected: bool) {
         let mut commands = self.commands.lock();
         let stat = commands.entry(name.to_string()).or_default();

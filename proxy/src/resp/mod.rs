@@ -160,26 +160,41 @@ async fn serve_requests(
                     let rejected = conn.rejects(&args);
                     let blocking = conn.would_block(&args);
                     entry.blocked.store(blocking, Ordering::SeqCst);
+                    if blocking && !out.is_empty() {
+                        // Replies to the commands before a blocking one go out before it waits.
+                        stream.write_all(&out).await?;
+                        out.clear();
+                    }
                     let reply = {
                         let handled = conn.handle(args);
                         tokio::pin!(handled);
-                        tokio::select! {
-                            biased;
-                            reply = &mut handled => Some(reply),
-                            // A blocked command (BLPOP …) ends when its client goes away.
-                            gone = client_gone(stream) => {
-                                if gone { None } else { Some(handled.await) }
-                            }
-                            // CLIENT KILL or shutdown ends a blocked command too.
-                            _ = cancel.cancelled() => None,
-                            _ = entry.unblock.notified(), if blocking => {
-                                Some(if entry.unblock_error.swap(false, Ordering::SeqCst) {
-                                    thunderdb_compute::redis::Reply::Error(
-                                        "UNBLOCKED client unblocked via CLIENT UNBLOCK".into(),
-                                    )
-                                } else {
-                                    thunderdb_compute::redis::Reply::NilArray
-                                })
+                        // Only a blocking command waits on the client: any other finishes even
+                        // if the client half-closes, as Redis runs what it received.
+                        let mut watch_client = blocking;
+                        loop {
+                            tokio::select! {
+                                biased;
+                                reply = &mut handled => break Some(reply),
+                                // A blocked command (BLPOP …) ends when its client goes away.
+                                gone = client_gone(stream), if watch_client => {
+                                    if gone {
+                                        break None;
+                                    }
+                                    // More pipelined bytes: they wait in the socket; keep
+                                    // honouring KILL and UNBLOCK meanwhile.
+                                    watch_client = false;
+                                }
+                                // CLIENT KILL or shutdown ends a blocked command too.
+                                _ = cancel.cancelled(), if blocking => break None,
+                                _ = entry.unblock.notified(), if blocking => {
+                                    break Some(if entry.unblock_error.swap(false, Ordering::SeqCst) {
+                                        thunderdb_compute::redis::Reply::Error(
+                                            "UNBLOCKED client unblocked via CLIENT UNBLOCK".into(),
+                                        )
+                                    } else {
+                                        thunderdb_compute::redis::Reply::NilArray
+                                    });
+                                }
                             }
                         }
                     };
@@ -187,9 +202,15 @@ async fn serve_requests(
                     let Some(reply) = reply else {
                         return Ok(());
                     };
-                    shared
-                        .stats
-                        .record(&name, started.elapsed(), &reply, rejected);
+                    // Only known commands get a statistics entry: unknown names would grow the
+                    // table without bound.
+                    if conn.knows(&name) {
+                        shared
+                            .stats
+                            .record(&name, started.elapsed(), &reply, rejected);
+                    } else {
+                        shared.stats.record_error(&reply);
+                    }
                     *entry.line.lock() = conn.client_line();
                     // Pub/sub confirmations are pushes: CLIENT REPLY OFF does not silence them.
                     let allowed = conn.take_reply_allowed();
