@@ -74,7 +74,13 @@ pub struct RedisEngine {
     rounds: AtomicU64,
     /// Signalled after every attempt of a blocked client.
     attempted: Notify,
+    /// Striped per-key locks: commands on the same key take turns on this node instead of
+    /// failing each other's commits (many clients on one hot key).
+    key_locks: Vec<tokio::sync::Mutex<()>>,
 }
+
+/// Number of key lock stripes.
+const KEY_LOCK_STRIPES: usize = 1024;
 
 /// A client blocked in BLPOP & co.
 struct Waiter {
@@ -129,6 +135,9 @@ impl RedisEngine {
             next_ticket: AtomicU64::new(1),
             rounds: AtomicU64::new(0),
             attempted: Notify::new(),
+            key_locks: (0..KEY_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         })
     }
 
@@ -173,7 +182,9 @@ impl RedisEngine {
     /// Runs a command once, without blocking; `own` is the ticket of the blocked client
     /// running it, if one is.
     async fn execute_once(&self, db: u8, args: &[Vec<u8>], own: Option<u64>) -> Reply {
+        let stripes = self.stripes(std::iter::once((db, args)));
         for _ in 0..MAX_ATTEMPTS {
+            let locks = self.lock(&stripes).await;
             let mut txn = match RedisTxn::begin(&self.engine, db).await {
                 Ok(t) => t,
                 Err(e) => return e.into(),
@@ -183,7 +194,7 @@ impl RedisEngine {
                 // A failed command writes nothing.
                 Err(e) => return e.into(),
             };
-            match self.commit(txn, own).await {
+            match self.commit(txn, own, locks).await {
                 Ok(true) => return reply,
                 Ok(false) => continue,
                 Err(e) => return e.into(),
@@ -192,11 +203,52 @@ impl RedisEngine {
         RedisError("TRYAGAIN too many concurrent conflicting writes; retry".into()).into()
     }
 
+    /// The lock stripes of the keys `commands` name (by their key positions), sorted, so that
+    /// every command takes them in one order.
+    fn stripes<'a>(&self, commands: impl Iterator<Item = (u8, &'a [Vec<u8>])>) -> Vec<usize> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hasher = BuildHasherDefault::<DefaultHasher>::default();
+        let mut stripes = Vec::new();
+        for (db, args) in commands {
+            let Some(spec) = args.first().and_then(|n| command_spec(n)) else {
+                continue;
+            };
+            if spec.first_key <= 0 || spec.step <= 0 {
+                continue;
+            }
+            let n = args.len() as i32;
+            let last = if spec.last_key < 0 {
+                n + spec.last_key
+            } else {
+                spec.last_key.min(n - 1)
+            };
+            let mut i = spec.first_key;
+            while i <= last {
+                let key = &args[i as usize];
+                stripes.push((hasher.hash_one((db, key)) % KEY_LOCK_STRIPES as u64) as usize);
+                i += spec.step;
+            }
+        }
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+    }
+
+    async fn lock(&self, stripes: &[usize]) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        let mut guards = Vec::with_capacity(stripes.len());
+        for &s in stripes {
+            guards.push(self.key_locks[s].lock().await);
+        }
+        guards
+    }
+
     /// Runs a MULTI queue — each command with the database it runs in — as one transaction;
     /// `NilArray` when a watched key changed.
     pub async fn exec(&self, queue: &[(u8, Vec<Vec<u8>>)], watched: &[Watched]) -> Reply {
         let first_db = queue.first().map_or(0, |(db, _)| *db);
+        let stripes = self.stripes(queue.iter().map(|(db, args)| (*db, args.as_slice())));
         for _ in 0..MAX_ATTEMPTS {
+            let locks = self.lock(&stripes).await;
             let mut txn = match RedisTxn::begin(&self.engine, first_db).await {
                 Ok(t) => t,
                 Err(e) => return e.into(),
@@ -224,7 +276,7 @@ impl RedisEngine {
                     e.into()
                 }));
             }
-            match self.commit(txn, None).await {
+            match self.commit(txn, None, locks).await {
                 Ok(true) => return Reply::Array(replies),
                 Ok(false) => continue,
                 Err(e) => return e.into(),
@@ -434,14 +486,22 @@ impl RedisEngine {
         for (db, key) in due {
             txn.delete_key_in(db, &key).await?;
         }
-        self.commit(txn, None).await.map(|_| ())
+        self.commit(txn, None, Vec::new()).await.map(|_| ())
     }
 
     /// Commits; `false` on a conflict (run the command again).
-    async fn commit(&self, txn: RedisTxn, own: Option<u64>) -> Result<bool, RedisError> {
+    /// Commits, then releases `locks` before serving blocked clients (who may need them).
+    async fn commit(
+        &self,
+        txn: RedisTxn,
+        own: Option<u64>,
+        locks: Vec<tokio::sync::MutexGuard<'_, ()>>,
+    ) -> Result<bool, RedisError> {
         let wrote = txn.has_writes();
         let touched = txn.touched.clone();
-        match txn.commit().await? {
+        let committed = txn.commit().await;
+        drop(locks);
+        match committed? {
             Committed::Yes => {
                 if wrote {
                     self.settle(&touched, own).await;
