@@ -62,6 +62,14 @@ pub(super) fn ranged_int(a: &[u8], min: i64, message: &str) -> Result<i64, Redis
         .ok_or_else(|| RedisError::err(message))
 }
 
+/// The optional `count` of LPOP/RPOP, SPOP and ZPOPMIN/ZPOPMAX (`args[2]`): a non-negative
+/// integer, `None` when absent.
+pub(super) fn pop_count(args: &[Vec<u8>]) -> Result<Option<u64>, RedisError> {
+    args.get(2)
+        .map(|c| ranged_int(c, 0, MUST_BE_POSITIVE).map(|n| n as u64))
+        .transpose()
+}
+
 /// Which end of a list.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum End {
@@ -271,10 +279,7 @@ async fn pop_command(
     if args.len() > 3 {
         return Err(RedisError::arity(name));
     }
-    let count = match args.get(2) {
-        Some(c) => Some(ranged_int(c, 0, MUST_BE_POSITIVE)? as u64),
-        None => None,
-    };
+    let count = pop_count(args)?;
     let key = &args[1];
     let Some(mut meta) = txn.meta_of(key, KeyType::List).await? else {
         return Ok(if count.is_some() {

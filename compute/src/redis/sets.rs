@@ -9,7 +9,7 @@ use super::commands::{
 };
 use super::keys::{load_cursor, save_cursor};
 use super::keyspace::{KIND_MEMBER, KeyType, Meta};
-use super::lists::{MUST_BE_POSITIVE, ranged_int};
+use super::lists::{pop_count, ranged_int};
 use super::reply::{RedisError, Reply};
 use super::store::RedisTxn;
 use std::collections::BTreeSet;
@@ -196,10 +196,7 @@ async fn spop(txn: &mut RedisTxn, args: &[Vec<u8>]) -> Result<Reply, RedisError>
     if args.len() > 3 {
         return Err(RedisError::syntax());
     }
-    let count = match args.get(2) {
-        Some(c) => Some(ranged_int(c, 0, MUST_BE_POSITIVE)? as u64),
-        None => None,
-    };
+    let count = pop_count(args)?;
     let Some(mut meta) = txn.meta_of(key, KeyType::Set).await? else {
         return Ok(match count {
             Some(_) => Reply::Set(Vec::new()),

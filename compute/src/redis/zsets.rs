@@ -11,7 +11,7 @@ use super::commands::{
     float_arg, format_float, glob_match, int_arg, is, parse_float, spec, unknown_command,
 };
 use super::keyspace::{KIND_MEMBER, KIND_SCORE, KeyType, Meta, encode_score};
-use super::lists::{MUST_BE_POSITIVE, ranged_int};
+use super::lists::{pop_count, ranged_int};
 use super::reply::{RedisError, Reply};
 use super::sets::{random_count, random_pick, scan_options, scan_page, scan_reply};
 use super::store::RedisTxn;
@@ -307,10 +307,7 @@ pub(super) async fn run(
             if args.len() > 3 {
                 return Err(RedisError::syntax());
             }
-            let count = match args.get(2) {
-                Some(c) => Some(ranged_int(c, 0, MUST_BE_POSITIVE)? as u64),
-                None => None,
-            };
+            let count = pop_count(args)?;
             let Some(mut meta) = txn.meta_of(key, KeyType::ZSet).await? else {
                 return Ok(Reply::Array(Vec::new()));
             };
