@@ -70,10 +70,10 @@ pub struct RedisEngine {
     /// Clients blocked in BLPOP & co, in the order they blocked.
     waiters: Mutex<VecDeque<Arc<Waiter>>>,
     next_ticket: AtomicU64,
-    /// Counts commits that wrote Redis data.
-    rounds: AtomicU64,
-    /// Signalled after every attempt of a blocked client.
-    attempted: Notify,
+    /// Held by the one pass at a time that serves blocked clients, so they pop in line.
+    serving: tokio::sync::Mutex<()>,
+    /// When the last polling pass started, and the committed LSN it saw.
+    last_poll: Mutex<Option<(tokio::time::Instant, u64)>>,
     /// Striped per-key locks: commands on the same key take turns on this node instead of
     /// failing each other's commits (many clients on one hot key).
     key_locks: Vec<tokio::sync::Mutex<()>>,
@@ -82,19 +82,32 @@ pub struct RedisEngine {
 /// Number of key lock stripes.
 const KEY_LOCK_STRIPES: usize = 1024;
 
+/// How often blocked clients look for writes made on other compute nodes, which do not
+/// pass through this node's serving.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Where a blocked client stands.
+enum WaitState {
+    /// In line; `tried` once its first attempt is over.
+    Waiting { tried: bool },
+    /// A serving pass runs its command now.
+    Attempting { tried: bool },
+    /// Its command's answer, for it to take.
+    Served(Reply),
+    /// It left (timed out, unblocked, disconnected): nothing runs for it any more.
+    Gone,
+}
+
 /// A client blocked in BLPOP & co.
 struct Waiter {
     ticket: u64,
     db: u8,
+    args: Vec<Vec<u8>>,
     /// The keys it pops from.
     keys: Vec<Vec<u8>>,
-    wake: Notify,
-    /// The newest write round its last finished attempt saw.
-    settled: AtomicU64,
-    /// In an attempt now.
-    busy: std::sync::atomic::AtomicBool,
-    /// Its attempt already woke the next in line (from inside its own commit).
-    passed_on: std::sync::atomic::AtomicBool,
+    state: Mutex<WaitState>,
+    /// Signalled when an attempt for it ends.
+    attempted: Notify,
 }
 
 impl Waiter {
@@ -103,29 +116,118 @@ impl Waiter {
             .iter()
             .any(|(db, key)| *db == self.db && self.keys.contains(key))
     }
+
+    /// Takes the waiter for an attempt; `None` if it is not waiting, else whether an attempt
+    /// already ran for it.
+    fn claim(&self) -> Option<bool> {
+        let mut state = self.state.lock();
+        match *state {
+            WaitState::Waiting { tried } => {
+                *state = WaitState::Attempting { tried };
+                Some(tried)
+            }
+            _ => None,
+        }
+    }
+
+    /// Ends an attempt: its answer if it was served, else back to waiting.
+    fn finish(&self, served: Option<Reply>) {
+        {
+            let mut state = self.state.lock();
+            match (served, &*state) {
+                (Some(reply), _) => *state = WaitState::Served(reply),
+                (None, WaitState::Attempting { .. }) => *state = WaitState::Waiting { tried: true },
+                _ => {}
+            }
+        }
+        self.attempted.notify_waiters();
+    }
+
+    /// Its answer, once served.
+    fn take_served(&self) -> Option<Reply> {
+        let mut state = self.state.lock();
+        match std::mem::replace(&mut *state, WaitState::Gone) {
+            WaitState::Served(reply) => Some(reply),
+            other => {
+                *state = other;
+                None
+            }
+        }
+    }
+
+    /// Leaves the line: the answer of an attempt that was running for it (a pop it must not
+    /// lose), or `None` if nothing was served.
+    async fn leave(&self) -> Option<Reply> {
+        loop {
+            let attempted = self.attempted.notified();
+            tokio::pin!(attempted);
+            attempted.as_mut().enable();
+            {
+                let mut state = self.state.lock();
+                match std::mem::replace(&mut *state, WaitState::Gone) {
+                    WaitState::Served(reply) => return Some(reply),
+                    WaitState::Attempting { tried } => *state = WaitState::Attempting { tried },
+                    _ => return None,
+                }
+            }
+            attempted.await;
+        }
+    }
 }
 
 /// A blocked client's place in line, given up when its wait ends or is dropped.
 struct InLine<'a> {
     engine: &'a RedisEngine,
-    ticket: u64,
+    waiter: Arc<Waiter>,
 }
 
 impl Drop for InLine<'_> {
     fn drop(&mut self) {
-        self.engine
-            .waiters
-            .lock()
-            .retain(|w| w.ticket != self.ticket);
-        // A client leaving (timed out, disconnected, unblocked) may have held the wake-up:
-        // hand it on so the clients behind it are not left to their poll.
-        self.engine.wake_after(self.ticket);
-        self.engine.attempted.notify_waiters();
+        // An attempt already running for a client that went away may still pop for it, as a
+        // reply Redis writes to a closed socket is lost.
+        *self.waiter.state.lock() = WaitState::Gone;
+        let ticket = self.waiter.ticket;
+        self.engine.waiters.lock().retain(|w| w.ticket != ticket);
     }
 }
 
-/// How long a write waits for the blocked clients it feeds before it answers anyway.
-const SETTLE_LIMIT: Duration = Duration::from_secs(1);
+/// `CLIENT UNBLOCK` for one connection: ends its blocking command as a timeout or with an
+/// UNBLOCKED error. A pop already under way for it is answered instead.
+#[derive(Default)]
+pub struct Unblock {
+    /// 0: none; 1: as a timeout; 2: with an error.
+    requested: std::sync::atomic::AtomicU8,
+    notify: Notify,
+}
+
+impl Unblock {
+    pub fn request(&self, as_error: bool) {
+        self.requested
+            .store(if as_error { 2 } else { 1 }, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Forgets a request that came when no command was blocked.
+    pub fn clear(&self) {
+        self.requested.store(0, Ordering::SeqCst);
+    }
+
+    /// Resolves with the unblocked command's reply once a request comes.
+    async fn requested(&self) -> Reply {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.requested.swap(0, Ordering::SeqCst) {
+                1 => return Reply::NilArray,
+                2 => {
+                    return Reply::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into());
+                }
+                _ => notified.await,
+            }
+        }
+    }
+}
 
 impl RedisEngine {
     pub fn new(engine: Arc<Engine>) -> Arc<RedisEngine> {
@@ -133,8 +235,8 @@ impl RedisEngine {
             engine,
             waiters: Mutex::new(VecDeque::new()),
             next_ticket: AtomicU64::new(1),
-            rounds: AtomicU64::new(0),
-            attempted: Notify::new(),
+            serving: tokio::sync::Mutex::new(()),
+            last_poll: Mutex::new(None),
             key_locks: (0..KEY_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
@@ -153,56 +255,56 @@ impl RedisEngine {
 
     /// How many clients wait in a blocking command.
     pub fn blocked_clients(&self) -> u64 {
-        // The first try happens in line too; a client counts once it waits.
         self.waiters.lock().len() as u64
     }
 
     /// Runs one data command (`args[0]` is its name) on database `db`; a blocking command
-    /// (BLPOP …) waits for data up to its timeout.
-    pub async fn execute(&self, db: u8, args: &[Vec<u8>]) -> Reply {
+    /// (BLPOP …) waits for data up to its timeout, or until `unblock` is requested.
+    pub async fn execute(&self, db: u8, args: &[Vec<u8>], unblock: Option<&Unblock>) -> Reply {
         if let Err(e) = commands::check_arity(args) {
             return e.into();
         }
         if commands::is_blocking(args) {
             return match commands::blocking_timeout(args) {
-                Ok(0.0) => self.blocking(db, args, None).await,
+                Ok(0.0) => self.blocking(db, args, None, unblock).await,
                 Ok(t) => match Duration::try_from_secs_f64(t)
                     .ok()
                     .and_then(|d| tokio::time::Instant::now().checked_add(d))
                 {
-                    Some(deadline) => self.blocking(db, args, Some(deadline)).await,
+                    Some(deadline) => self.blocking(db, args, Some(deadline), unblock).await,
                     None => RedisError::err("timeout is out of range").into(),
                 },
                 Err(e) => e.into(),
             };
         }
-        self.execute_once(db, args, None).await
+        let (reply, touched) = self.execute_once(db, args).await;
+        self.serve(Some(&touched)).await;
+        reply
     }
 
-    /// Runs a command once, without blocking; `own` is the ticket of the blocked client
-    /// running it, if one is.
-    async fn execute_once(&self, db: u8, args: &[Vec<u8>], own: Option<u64>) -> Reply {
+    /// Runs a command once, without blocking: its reply and the keys it wrote (for the
+    /// blocked clients those writes may serve).
+    async fn execute_once(&self, db: u8, args: &[Vec<u8>]) -> (Reply, Vec<(u8, Vec<u8>)>) {
         let stripes = self.stripes(std::iter::once((db, args)));
         for _ in 0..MAX_ATTEMPTS {
             let locks = self.lock(&stripes).await;
             let mut txn = match RedisTxn::begin(&self.engine, db).await {
                 Ok(t) => t,
-                Err(e) => return e.into(),
+                Err(e) => return (e.into(), Vec::new()),
             };
             let reply = match commands::dispatch(&mut txn, args).await {
                 Ok(r) => r,
                 // A failed command writes nothing.
-                Err(e) => return e.into(),
+                Err(e) => return (e.into(), Vec::new()),
             };
-            match self.commit(txn, own, locks).await {
-                Ok(true) => return reply,
-                Ok(false) => continue,
-                Err(e) => return e.into(),
+            match Self::commit(txn, locks).await {
+                Ok(Some(touched)) => return (reply, touched),
+                Ok(None) => continue,
+                Err(e) => return (e.into(), Vec::new()),
             }
         }
-        RedisError("TRYAGAIN too many concurrent conflicting writes; retry".into()).into()
+        (too_many_conflicts(), Vec::new())
     }
-
     /// The lock stripes of the keys `commands` name (by their key positions), sorted, so that
     /// every command takes them in one order.
     fn stripes<'a>(&self, commands: impl Iterator<Item = (u8, &'a [Vec<u8>])>) -> Vec<usize> {
@@ -276,13 +378,16 @@ impl RedisEngine {
                     e.into()
                 }));
             }
-            match self.commit(txn, None, locks).await {
-                Ok(true) => return Reply::Array(replies),
-                Ok(false) => continue,
+            match Self::commit(txn, locks).await {
+                Ok(Some(touched)) => {
+                    self.serve(Some(&touched)).await;
+                    return Reply::Array(replies);
+                }
+                Ok(None) => continue,
                 Err(e) => return e.into(),
             }
         }
-        RedisError("TRYAGAIN too many concurrent conflicting writes; retry".into()).into()
+        too_many_conflicts()
     }
 
     /// The stamp `WATCH` remembers for `key`.
@@ -295,70 +400,128 @@ impl RedisEngine {
         })
     }
 
-    /// BLPOP / BRPOP / BLMOVE-style commands: runs `args` once at a time until it returns
-    /// something other than nil or `timeout` passes (`None`: forever).
+    /// BLPOP / BRPOP / BLMOVE-style commands: waits in line until `args` returns something
+    /// other than nil, `deadline` passes (`None`: never) or `unblock` is requested.
     ///
-    /// Blocked clients are served in the order they blocked, as Redis serves them: each
-    /// commit that writes Redis data wakes the longest-waiting one, and each woken client
-    /// wakes the next after its attempt, so one push of three elements feeds the first three
-    /// waiters in order.
+    /// Blocked clients are served in the order they blocked, as Redis serves them: a client
+    /// never runs its own command; serving passes do, one pass at a time and in line order
+    /// (see [`RedisEngine::serve`]), so one push of three elements feeds the first three
+    /// clients waiting on that list.
     async fn blocking(
         &self,
         db: u8,
         args: &[Vec<u8>],
         deadline: Option<tokio::time::Instant>,
+        unblock: Option<&Unblock>,
     ) -> Reply {
         let me = Arc::new(Waiter {
             ticket: self.next_ticket.fetch_add(1, Ordering::Relaxed),
             db,
+            args: args.to_vec(),
             keys: blocking_sources(args).to_vec(),
-            wake: Notify::new(),
-            settled: AtomicU64::new(0),
-            busy: std::sync::atomic::AtomicBool::new(false),
-            passed_on: std::sync::atomic::AtomicBool::new(false),
+            state: Mutex::new(WaitState::Waiting { tried: false }),
+            attempted: Notify::new(),
         });
-        // In line before the first try, so a commit right after it still wakes this client.
         self.waiters.lock().push_back(me.clone());
         let _in_line = InLine {
             engine: self,
-            ticket: me.ticket,
+            waiter: me.clone(),
         };
-        let mut woken_in_turn = false;
-        let mut first = true;
-        loop {
-            let round = self.rounds.load(Ordering::SeqCst);
-            me.busy.store(true, Ordering::SeqCst);
-            let reply = self.execute_once(db, args, Some(me.ticket)).await;
-            // Once blocked, a key that meanwhile holds another type is not an error: the
-            // client waits until one of its keys holds what it pops.
-            let wrong_type = !first
-                && matches!(&reply, Reply::Error(e) if e.starts_with("WRONGTYPE"))
-                && self.source_holds_other_type(db, args).await;
-            let served = !matches!(reply, Reply::Nil | Reply::NilArray) && !wrong_type;
-            me.settled.store(round, Ordering::SeqCst);
-            me.busy.store(false, Ordering::SeqCst);
-            self.attempted.notify_waiters();
-            let passed_on = me.passed_on.swap(false, Ordering::SeqCst);
-            if (woken_in_turn || served) && !passed_on {
-                self.wake_after(me.ticket);
+        // The first try is a pass over its keys: clients ahead of it on them go first. (No
+        // keys: its arguments are wrong, and the pass over everyone answers it with the error.)
+        let mine: Vec<(u8, Vec<u8>)> = me.keys.iter().map(|k| (db, k.clone())).collect();
+        self.serve((!mine.is_empty()).then_some(&mine)).await;
+        let expired = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
             }
-            if served {
+        };
+        tokio::pin!(expired);
+        let unblocked = async {
+            match unblock {
+                Some(u) => u.requested().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(unblocked);
+        loop {
+            let attempted = me.attempted.notified();
+            tokio::pin!(attempted);
+            attempted.as_mut().enable();
+            if let Some(reply) = me.take_served() {
                 return reply;
             }
-            first = false;
-            // Also poll: writes committed by other compute nodes do not wake this one.
-            let poll = tokio::time::sleep(Duration::from_millis(100));
-            let expired = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
-                _ = me.wake.notified() => woken_in_turn = true,
-                _ = poll => woken_in_turn = false,
-                _ = expired => return Reply::NilArray,
+                _ = &mut attempted => {}
+                // Writes committed by other compute nodes are found by polling.
+                _ = tokio::time::sleep(POLL_INTERVAL) => self.poll().await,
+                _ = &mut expired => return me.leave().await.unwrap_or(Reply::NilArray),
+                reply = &mut unblocked => return me.leave().await.unwrap_or(reply),
             }
+        }
+    }
+
+    /// A serving pass for writes this node did not see: over every blocked client, at most
+    /// once per poll interval and only when the log moved on since the last one.
+    async fn poll(&self) {
+        let Ok(lsn) = self.committed_lsn().await else {
+            return;
+        };
+        {
+            let mut last = self.last_poll.lock();
+            let now = tokio::time::Instant::now();
+            if last.is_some_and(|(at, seen)| seen == lsn || now < at + POLL_INTERVAL) {
+                return;
+            }
+            *last = Some((now, lsn));
+        }
+        self.serve(None).await;
+    }
+
+    /// Serves the blocked clients waiting on `touched` keys (`None`: all of them) after a
+    /// write to those keys: runs their commands one at a time in line order, each a
+    /// transaction of its own, and hands each client its answer. A served command that writes
+    /// (BLMOVE pushes onto its destination) serves the clients waiting on what it wrote in
+    /// turn. Only one pass runs at a time, so no client is served out of turn; the writer
+    /// answers after the pass, as Redis answers a push after the clients it fed.
+    async fn serve(&self, touched: Option<&[(u8, Vec<u8>)]>) {
+        if touched.is_some_and(|t| t.is_empty()) || self.waiters.lock().is_empty() {
+            return;
+        }
+        let _turn = self.serving.lock().await;
+        let mut touched = touched.map(<[_]>::to_vec);
+        loop {
+            let line: Vec<Arc<Waiter>> = self
+                .waiters
+                .lock()
+                .iter()
+                .filter(|w| touched.as_deref().is_none_or(|t| w.wants(t)))
+                .cloned()
+                .collect();
+            let mut wrote = Vec::new();
+            for waiter in line {
+                let Some(tried) = waiter.claim() else {
+                    continue;
+                };
+                let (reply, keys) = self.execute_once(waiter.db, &waiter.args).await;
+                // Once blocked, a source key that meanwhile holds another type is not an error:
+                // the client waits until one of its keys holds what it pops.
+                let wrong_type = tried
+                    && matches!(&reply, Reply::Error(e) if e.starts_with("WRONGTYPE"))
+                    && self.source_holds_other_type(waiter.db, &waiter.args).await;
+                let served = !matches!(reply, Reply::Nil | Reply::NilArray) && !wrong_type;
+                if served {
+                    let ticket = waiter.ticket;
+                    self.waiters.lock().retain(|w| w.ticket != ticket);
+                }
+                waiter.finish(served.then_some(reply));
+                wrote.extend(keys);
+            }
+            if wrote.is_empty() {
+                return;
+            }
+            touched = Some(wrote);
         }
     }
 
@@ -383,66 +546,6 @@ impl RedisEngine {
             }
         }
         false
-    }
-
-    /// Wakes the first blocked client that blocked after `ticket` (the first of all for 0).
-    fn wake_after(&self, ticket: u64) {
-        let waiters = self.waiters.lock();
-        if let Some(w) = waiters.iter().find(|w| w.ticket > ticket) {
-            w.wake.notify_one();
-        }
-    }
-
-    /// After a write to `touched`: wakes the line of blocked clients and waits (bounded)
-    /// until every client blocked on one of those keys has tried again or left, so that, as
-    /// in Redis, the writer's reply comes after the clients it fed were served. `own` (the
-    /// blocked client whose attempt wrote, if any) and clients in an attempt are not waited for.
-    async fn settle(&self, touched: &[(u8, Vec<u8>)], own: Option<u64>) {
-        let round = self.rounds.fetch_add(1, Ordering::SeqCst) + 1;
-        match own {
-            // A blocked client's own write: its turn is done once the write is committed, so
-            // the line goes on from the next client now (and not again after its attempt).
-            Some(ticket) => {
-                if let Some(me) = self.waiters.lock().iter().find(|w| w.ticket == ticket) {
-                    me.passed_on.store(true, Ordering::SeqCst);
-                }
-                self.wake_after(ticket);
-            }
-            // The line starts at the first client waiting on a key this write touched.
-            None => {
-                let first = self
-                    .waiters
-                    .lock()
-                    .iter()
-                    .find(|w| w.wants(touched))
-                    .map(|w| w.ticket);
-                match first {
-                    Some(ticket) => self.wake_after(ticket - 1),
-                    None => return,
-                }
-            }
-        }
-        if self.waiters.lock().iter().all(|w| Some(w.ticket) == own) {
-            return;
-        }
-        let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
-        loop {
-            let attempted = self.attempted.notified();
-            tokio::pin!(attempted);
-            attempted.as_mut().enable();
-            let pending = self.waiters.lock().iter().any(|w| {
-                Some(w.ticket) != own
-                    && w.wants(touched)
-                    && !w.busy.load(Ordering::SeqCst)
-                    && w.settled.load(Ordering::SeqCst) < round
-            });
-            if !pending {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, attempted).await.is_err() {
-                return;
-            }
-        }
     }
 
     /// Per database with keys: (db, keys, keys with an expiry), as `INFO keyspace` shows.
@@ -486,29 +589,29 @@ impl RedisEngine {
         for (db, key) in due {
             txn.delete_key_in(db, &key).await?;
         }
-        self.commit(txn, None, Vec::new()).await.map(|_| ())
+        Self::commit(txn, Vec::new()).await.map(|_| ())
     }
 
-    /// Commits; `false` on a conflict (run the command again).
-    /// Commits, then releases `locks` before serving blocked clients (who may need them).
+    /// Commits, then releases `locks`: the keys it wrote, or `None` on a conflict (run the
+    /// command again).
     async fn commit(
-        &self,
         txn: RedisTxn,
-        own: Option<u64>,
         locks: Vec<tokio::sync::MutexGuard<'_, ()>>,
-    ) -> Result<bool, RedisError> {
-        let wrote = txn.has_writes();
-        let touched = txn.touched.clone();
+    ) -> Result<Option<Vec<(u8, Vec<u8>)>>, RedisError> {
+        let touched = if txn.has_writes() {
+            txn.touched.clone()
+        } else {
+            Vec::new()
+        };
         let committed = txn.commit().await;
         drop(locks);
         match committed? {
-            Committed::Yes => {
-                if wrote {
-                    self.settle(&touched, own).await;
-                }
-                Ok(true)
-            }
-            Committed::Conflict => Ok(false),
+            Committed::Yes => Ok(Some(touched)),
+            Committed::Conflict => Ok(None),
         }
     }
+}
+
+fn too_many_conflicts() -> Reply {
+    RedisError("TRYAGAIN too many concurrent conflicting writes; retry".into()).into()
 }

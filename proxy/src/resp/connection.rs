@@ -5,7 +5,7 @@ use super::codec::{MAX_ARGS, MAX_BULK, UNAUTHENTICATED_MAX_ARGS, UNAUTHENTICATED
 use super::pubsub::Inbox;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use thunderdb_compute::redis::{self, Reply, Watched, command_spec};
+use thunderdb_compute::redis::{self, Reply, Unblock, Watched, command_spec};
 
 /// The Redis version reported to clients; they pick features by it.
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -113,6 +113,8 @@ pub struct Connection {
     closing: bool,
     created: std::time::Instant,
     last_command: String,
+    /// Ends this connection's blocking command (CLIENT UNBLOCK from another connection).
+    unblock: Arc<Unblock>,
 }
 
 pub(super) fn err(message: impl std::fmt::Display) -> Reply {
@@ -128,7 +130,13 @@ pub(super) fn lower(a: &[u8]) -> String {
 }
 
 impl Connection {
-    pub fn new(id: u64, peer: std::net::SocketAddr, shared: Arc<Shared>, inbox: Inbox) -> Self {
+    pub fn new(
+        id: u64,
+        peer: std::net::SocketAddr,
+        shared: Arc<Shared>,
+        inbox: Inbox,
+        unblock: Arc<Unblock>,
+    ) -> Self {
         let user = (!shared.opts.require_auth).then(|| "default".to_string());
         Connection {
             id,
@@ -150,6 +158,7 @@ impl Connection {
             closing: false,
             created: std::time::Instant::now(),
             last_command: String::new(),
+            unblock,
         }
     }
 
@@ -368,7 +377,10 @@ impl Connection {
             // Replication is the WAL's quorum: an acknowledged write is already replicated.
             "wait" => Reply::Integer(0),
             "function" => super::admin::function(&args),
-            _ => self.shared.engine.execute(self.db, &args).await,
+            _ => {
+                let unblock = self.would_block(&args).then_some(&*self.unblock);
+                self.shared.engine.execute(self.db, &args, unblock).await
+            }
         }
     }
 
@@ -532,10 +544,7 @@ impl Connection {
                 let clients = self.shared.clients.lock();
                 match clients.get(&id) {
                     Some(entry) if entry.blocked.load(std::sync::atomic::Ordering::SeqCst) => {
-                        entry
-                            .unblock_error
-                            .store(as_error, std::sync::atomic::Ordering::SeqCst);
-                        entry.unblock.notify_waiters();
+                        entry.unblock.request(as_error);
                         Reply::Integer(1)
                     }
                     _ => Reply::Integer(0),

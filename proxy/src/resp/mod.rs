@@ -14,7 +14,7 @@ use crate::resp::connection::Connection;
 use bytes::BytesMut;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use thunderdb_compute::redis::RedisEngine;
+use thunderdb_compute::redis::{RedisEngine, Unblock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -54,9 +54,8 @@ pub(crate) struct ClientEntry {
     pub kill: CancellationToken,
     /// In a blocking command now.
     pub blocked: std::sync::atomic::AtomicBool,
-    /// Ends the blocking command: as a timeout, or with an UNBLOCKED error if `unblock_error`.
-    pub unblock: tokio::sync::Notify,
-    pub unblock_error: std::sync::atomic::AtomicBool,
+    /// Ends its blocking command (CLIENT UNBLOCK).
+    pub unblock: Arc<Unblock>,
 }
 
 /// Accepts RESP connections on `listener` until `cancel` fires.
@@ -121,13 +120,13 @@ async fn serve_connection(
 ) -> std::io::Result<()> {
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let (inbox, mut pushed) = tokio::sync::mpsc::unbounded_channel();
-    let mut conn = Connection::new(id, peer, shared.clone(), inbox);
+    let unblock = Arc::new(Unblock::default());
+    let mut conn = Connection::new(id, peer, shared.clone(), inbox, unblock.clone());
     let entry = Arc::new(ClientEntry {
         line: parking_lot::Mutex::new(conn.client_line()),
         kill: cancel.child_token(),
         blocked: Default::default(),
-        unblock: tokio::sync::Notify::new(),
-        unblock_error: Default::default(),
+        unblock,
     });
     shared.clients.lock().insert(id, entry.clone());
     let result = serve_requests(&mut stream, &mut conn, &mut pushed, &shared, &entry).await;
@@ -159,6 +158,7 @@ async fn serve_requests(
                     let name = String::from_utf8_lossy(&args[0]).to_lowercase();
                     let rejected = conn.rejects(&args);
                     let blocking = conn.would_block(&args);
+                    entry.unblock.clear();
                     entry.blocked.store(blocking, Ordering::SeqCst);
                     if blocking && !out.is_empty() {
                         // Replies to the commands before a blocking one go out before it waits.
@@ -184,17 +184,9 @@ async fn serve_requests(
                                     // honouring KILL and UNBLOCK meanwhile.
                                     watch_client = false;
                                 }
-                                // CLIENT KILL or shutdown ends a blocked command too.
+                                // CLIENT KILL or shutdown ends a blocked command too
+                                // (CLIENT UNBLOCK is the engine's: it may be mid-pop).
                                 _ = cancel.cancelled(), if blocking => break None,
-                                _ = entry.unblock.notified(), if blocking => {
-                                    break Some(if entry.unblock_error.swap(false, Ordering::SeqCst) {
-                                        thunderdb_compute::redis::Reply::Error(
-                                            "UNBLOCKED client unblocked via CLIENT UNBLOCK".into(),
-                                        )
-                                    } else {
-                                        thunderdb_compute::redis::Reply::NilArray
-                                    });
-                                }
                             }
                         }
                     };

@@ -6,7 +6,7 @@
 //! `THUNDERDB_REDIS_SUITE_DIR` to an unpacked `redis-7.0.x`); without it, or without `tclsh`,
 //! the test reports itself skipped. Tests that need Redis's internals are left out by tag
 //! (DEBUG, replication, maxmemory …) or by name below, each with its reason; every other test
-//! of the unit must pass. Per-unit counts go to `target/redis-suite-summary.txt`.
+//! of the unit must pass. Per-unit counts go to `target/redis-suite/<unit>.txt`.
 
 use super::{RespServer, skip};
 use std::path::{Path, PathBuf};
@@ -88,6 +88,10 @@ struct UnitRun {
 }
 
 fn run_unit(dir: &Path, port: u16, unit: &str) -> UnitRun {
+    // The suite's own ports (its test server listens just below `--baseport`): one range per
+    // unit, so units run side by side.
+    let index = UNITS.iter().position(|u| *u == unit).unwrap_or(0);
+    let baseport = 21111 + 200 * index;
     let mut cmd = Command::new("tclsh");
     cmd.current_dir(dir)
         .arg("tests/test_helper.tcl")
@@ -99,7 +103,8 @@ fn run_unit(dir: &Path, port: u16, unit: &str) -> UnitRun {
             "--clients",
             "1",
         ])
-        .args(["--timeout", "300"]);
+        .args(["--timeout", "300"])
+        .args(["--baseport", &baseport.to_string(), "--portcount", "100"]);
     for tag in SKIPPED_TAGS {
         cmd.args(["--tags", &format!("-{tag}")]);
     }
@@ -161,55 +166,56 @@ fn strip_ansi(s: &str) -> String {
     out
 }
 
-#[test]
-fn redis_test_suite_units() {
-    const TEST: &str = "redis::suite::redis_test_suite_units";
+/// Runs one unit against its own server and fails with every problem it found. Each unit is
+/// its own test, so each has the e2e watchdog's whole budget and the units can run side by side.
+fn run_suite_unit(unit: &str) {
+    let test = format!("redis::suite::{}", unit.rsplit('/').next().unwrap_or(unit));
     let Some(dir) = suite_dir() else {
         skip(
-            TEST,
+            &test,
             "the redis 7.0 source (target/redis-src or THUNDERDB_REDIS_SUITE_DIR) is not there",
         );
         return;
     };
     if Command::new("tclsh").arg("/dev/null").output().is_err() {
-        skip(TEST, "tclsh is not installed");
+        skip(&test, "tclsh is not installed");
         return;
     }
-    let Some(mut server) = RespServer::start(TEST) else {
+    let Some(mut server) = RespServer::start(&test) else {
         return;
     };
-    let mut summary = String::new();
+    let run = run_unit(&dir, server.port(), unit);
+    server.assert_running(unit);
     let mut problems = Vec::new();
-    for unit in UNITS {
-        let run = run_unit(&dir, server.port(), unit);
-        server.assert_running(unit);
-        summary.push_str(&format!(
-            "{unit}: {} passed, {} failed, {} skipped ({:.0} s){}\n",
-            run.passed,
-            run.failed.len(),
-            run.skipped,
-            run.seconds,
-            if run.exception.is_some() {
-                ", stopped by an exception"
-            } else {
-                ""
-            }
-        ));
-        for f in &run.failed {
-            problems.push(format!("{unit}: {f}"));
-        }
-        if let Some(e) = run.exception {
-            problems.push(format!("{unit}: the unit stopped:\n{e}"));
-        }
+    for f in &run.failed {
+        problems.push(format!("{unit}: {f}"));
     }
-    let mut skipped_by_name = String::from("left out by name:\n");
+    if let Some(e) = &run.exception {
+        problems.push(format!("{unit}: the unit stopped:\n{e}"));
+    }
+    let mut report = format!(
+        "{unit}: {} passed, {} failed, {} skipped ({:.0} s){}\n",
+        run.passed,
+        run.failed.len(),
+        run.skipped,
+        run.seconds,
+        if run.exception.is_some() {
+            ", stopped by an exception"
+        } else {
+            ""
+        }
+    );
+    report.push_str("left out by name:\n");
     for (name, why) in SKIPPED_TESTS {
-        skipped_by_name.push_str(&format!("  {name}: {why}\n"));
+        report.push_str(&format!("  {name}: {why}\n"));
     }
-    let report = format!("{summary}{skipped_by_name}");
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    // One file per unit: `target/redis-suite/<unit>.txt`.
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/redis-suite");
     let _ = std::fs::create_dir_all(&target);
-    let _ = std::fs::write(target.join("redis-suite-summary.txt"), &report);
+    let _ = std::fs::write(
+        target.join(format!("{}.txt", unit.replace('/', "_"))),
+        &report,
+    );
     println!("{report}");
     assert!(
         problems.is_empty(),
@@ -217,4 +223,27 @@ fn redis_test_suite_units() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+/// One `#[test]` per unit, named after it.
+macro_rules! unit_tests {
+    ($($name:ident => $unit:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                run_suite_unit($unit);
+            }
+        )*
+    };
+}
+
+unit_tests! {
+    string => "unit/type/string",
+    incr => "unit/type/incr",
+    hash => "unit/type/hash",
+    list => "unit/type/list",
+    set => "unit/type/set",
+    zset => "unit/type/zset",
+    keyspace => "unit/keyspace",
+    expire => "unit/expire",
 }

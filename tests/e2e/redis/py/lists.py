@@ -151,13 +151,28 @@ def blocked_clients_are_served_in_order():
         reply = connect().blpop(["fifo"], timeout=5)
         results[i] = tuple(reply) if reply else reply
 
+    def blocked():
+        return r.info("clients")["blocked_clients"]
+
+    def wait_blocked(n):
+        deadline = time.time() + 5
+        while blocked() != n and time.time() < deadline:
+            time.sleep(0.01)
+        eq(blocked(), n, "clients blocked")
+
     threads = []
     for i in range(5):
         thread = threading.Thread(target=waiter, args=(i,))
         thread.start()
         threads.append(thread)
-        time.sleep(0.15)  # so that they block in the order 0, 1, 2, 3, 4
-    eq(r.rpush("fifo", *"abcde"), 5)
+        wait_blocked(i + 1)  # so that they block in the order 0, 1, 2, 3, 4
+    # Their 100 ms polls must not jump the line: let several go by before the push.
+    time.sleep(0.35)
+    eq(r.rpush("fifo", *"abc"), 3)
+    eq(r.llen("fifo"), 0, "the push answers after the clients it fed were served")
+    eq(blocked(), 2)
+    eq(r.rpush("fifo", "d"), 1)
+    eq(r.rpush("fifo", "e"), 1)
     for thread in threads:
         thread.join(8)
     eq(
