@@ -8,7 +8,10 @@ use std::time::Duration;
 use thunderdb_common::config::{self, DevConfig};
 use thunderdb_compute::{Engine, EngineOptions};
 use thunderdb_pageserver::{LocalPageServer, PageServerOptions};
-use thunderdb_proxy::{PgFrontendOptions, RespFrontendOptions, serve_postgres, serve_resp};
+use thunderdb_proxy::{
+    MySqlFrontendOptions, PgFrontendOptions, RespFrontendOptions, serve_mysql, serve_postgres,
+    serve_resp,
+};
 use thunderdb_walservice::{LocalWalService, WalServiceOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -43,7 +46,7 @@ struct DevArgs {
     /// PostgreSQL port (0 picks a free one).
     #[arg(long)]
     pg_port: Option<u16>,
-    /// MySQL port (the MySQL frontend is not built yet; accepted for forward compatibility).
+    /// MySQL port.
     #[arg(long)]
     mysql_port: Option<u16>,
     /// RESP port (not built yet).
@@ -142,6 +145,21 @@ async fn run_dev(cfg: DevConfig) -> Result<()> {
         cancel.clone(),
     ));
     println!("resp listening on {resp_addr}");
+
+    let mysql_listener = TcpListener::bind((cfg.listen.as_str(), cfg.mysql_port))
+        .await
+        .with_context(|| format!("binding {}:{}", cfg.listen, cfg.mysql_port))?;
+    let mysql_addr = mysql_listener.local_addr()?;
+    let mysql = tokio::spawn(serve_mysql(
+        mysql_listener,
+        Arc::clone(&engine),
+        MySqlFrontendOptions {
+            users: vec![(cfg.user.clone(), cfg.password.clone())],
+            server_version: thunderdb_compute::MYSQL_SERVER_VERSION.to_string(),
+        },
+        cancel.clone(),
+    ));
+    println!("mysql listening on {mysql_addr}");
     // Printed last: scripts and tests wait for this line as the sign that every frontend is up.
     println!("postgres listening on {addr}");
 
@@ -153,6 +171,11 @@ async fn run_dev(cfg: DevConfig) -> Result<()> {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "postgres frontend stopped"),
             Err(e) => tracing::error!(error = %e, "postgres frontend panicked"),
+        },
+        r = mysql => match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "mysql frontend stopped"),
+            Err(e) => tracing::error!(error = %e, "mysql frontend panicked"),
         },
         r = resp => match r {
             Ok(Ok(())) => {}

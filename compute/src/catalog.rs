@@ -14,7 +14,8 @@ use thunderdb_common::{Datum, IndexId, SqlState, SqlType, TableId, ThunderError}
 
 const TABLES: IndexId = IndexId(1);
 const COUNTERS: IndexId = IndexId(2);
-const CATALOG_FORMAT: u8 = 1;
+/// Version 2 added `TableDef::auto_increment`; version 1 entries still decode.
+const CATALOG_FORMAT: u8 = 2;
 
 /// Name of the hidden column carrying each row's storage key in DML scans.
 pub const KEY_COLUMN: &str = "__thunder_key";
@@ -63,6 +64,42 @@ pub struct TableDef {
     pub schema_version: u32,
     pub next_column_id: u16,
     pub next_index_id: u32,
+    /// The id of the AUTO_INCREMENT column (MySQL), whose missing values come from the
+    /// table's counter.
+    pub auto_increment: Option<u16>,
+}
+
+/// A table definition as catalog format 1 stored it.
+#[derive(Deserialize)]
+struct TableDefV1 {
+    id: TableId,
+    name: String,
+    columns: Vec<ColumnDef>,
+    primary_key: Vec<usize>,
+    pk_name: Option<String>,
+    indexes: Vec<IndexDef>,
+    checks: Vec<CheckDef>,
+    schema_version: u32,
+    next_column_id: u16,
+    next_index_id: u32,
+}
+
+impl From<TableDefV1> for TableDef {
+    fn from(v: TableDefV1) -> TableDef {
+        TableDef {
+            id: v.id,
+            name: v.name,
+            columns: v.columns,
+            primary_key: v.primary_key,
+            pk_name: v.pk_name,
+            indexes: v.indexes,
+            checks: v.checks,
+            schema_version: v.schema_version,
+            next_column_id: v.next_column_id,
+            next_index_id: v.next_index_id,
+            auto_increment: None,
+        }
+    }
 }
 
 impl TableDef {
@@ -151,7 +188,7 @@ fn table_key(name: &str) -> Vec<u8> {
     encode_key(TableId::CATALOG, TABLES, &[Datum::Text(name.to_string())])
 }
 
-fn counter_key(name: &str) -> Vec<u8> {
+pub(crate) fn counter_key(name: &str) -> Vec<u8> {
     encode_key(TableId::CATALOG, COUNTERS, &[Datum::Text(name.to_string())])
 }
 
@@ -192,6 +229,9 @@ impl Catalog {
 fn decode_table(bytes: &[u8]) -> Result<TableDef> {
     match bytes.split_first() {
         Some((&CATALOG_FORMAT, body)) => bincode::deserialize(body).map_err(corrupt),
+        Some((1, body)) => bincode::deserialize::<TableDefV1>(body)
+            .map(TableDef::from)
+            .map_err(corrupt),
         _ => Err(corrupt("unknown format")),
     }
 }

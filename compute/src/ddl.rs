@@ -117,6 +117,7 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
         schema_version: 1,
         next_column_id: 1,
         next_index_id: 1,
+        auto_increment: None,
     };
     let mut uniques: Vec<(Option<String>, Vec<usize>)> = Vec::new();
     let mut seen = HashSet::new();
@@ -153,6 +154,31 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
                 }
                 ColumnOption::Unique(_) => {
                     uniques.push((opt.name.as_ref().map(ident_name), vec![pos]))
+                }
+                // MySQL's AUTO_INCREMENT: values come from the table's counter.
+                ColumnOption::DialectSpecific(tokens)
+                    if tokens.len() == 1
+                        && tokens[0].to_string().eq_ignore_ascii_case("auto_increment") =>
+                {
+                    if def.auto_increment.is_some() {
+                        return Err(user_error(
+                            SqlState::INVALID_PARAMETER_VALUE,
+                            "Incorrect table definition; there can be only one auto column",
+                        ));
+                    }
+                    if !matches!(
+                        column.ty,
+                        thunderdb_common::SqlType::Int16
+                            | thunderdb_common::SqlType::Int32
+                            | thunderdb_common::SqlType::Int64
+                    ) {
+                        return Err(user_error(
+                            SqlState::DATATYPE_MISMATCH,
+                            format!("Incorrect column specifier for column '{cname}'"),
+                        ));
+                    }
+                    def.auto_increment = Some(column.id);
+                    column.not_null = true;
                 }
                 ColumnOption::Check(c) => def.checks.push(CheckDef {
                     name: c

@@ -19,7 +19,7 @@ use datafusion::sql::sqlparser::ast::{
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use thunderdb_common::{Datum, SqlState};
+use thunderdb_common::{Datum, SqlState, SqlType};
 
 type Row = Vec<Datum>;
 
@@ -319,6 +319,29 @@ pub async fn insert(
     let (env, _) = s.statement_env(None).await?;
     s.use_env(&env);
     let def = env.catalog.table(&table_of(name, "insert into")?)?.clone();
+    if ins.replace_into {
+        // MySQL's REPLACE: a row that collides on a unique key replaces the old one.
+        ins.replace_into = false;
+        ins.on = Some(OnInsert::OnConflict(ast::OnConflict {
+            conflict_target: None,
+            action: OnConflictAction::DoUpdate(ast::DoUpdate {
+                assignments: def
+                    .columns
+                    .iter()
+                    .map(|c| ast::Assignment {
+                        target: ast::AssignmentTarget::ColumnName(ast::ObjectName::from(vec![
+                            ast::Ident::with_quote('"', c.name.clone()),
+                        ])),
+                        value: ast::Expr::CompoundIdentifier(vec![
+                            ast::Ident::new("excluded"),
+                            ast::Ident::with_quote('"', c.name.clone()),
+                        ]),
+                    })
+                    .collect(),
+                selection: None,
+            }),
+        }));
+    }
     let alias = ins
         .table_alias
         .as_ref()
@@ -417,9 +440,12 @@ pub async fn insert(
         ));
     }
     let (_, batches) = s.collect(plan).await?;
-    let rows = typed_rows(&def, &batches, 0)?;
+    let mut rows = typed_rows(&def, &batches, 0)?;
+    fill_auto_increment(s, &def, &mut rows).await?;
     validate(s, &def, &rows).await?;
     let view = env.view.clone();
+    // MySQL counts a row that ON DUPLICATE KEY UPDATE (or REPLACE) changed as two.
+    let mut updated_rows = 0;
     let mut affected: Vec<Row> = Vec::with_capacity(rows.len());
     match &ins.on {
         None => {
@@ -467,6 +493,7 @@ pub async fn insert(
                 for (pk, old, new) in updated {
                     replace_row(&view, &def, &pk, &old, &new).await?;
                     affected.push(new);
+                    updated_rows += 1;
                 }
             }
         }
@@ -480,8 +507,65 @@ pub async fn insert(
     s.note_write(env.view.snapshot);
     match &ins.returning {
         Some(items) => returning(s, &def, &alias, &affected, items, params, "INSERT 0").await,
+        None if s.is_mysql() => Ok(command("INSERT", affected.len() + updated_rows)),
         None => Ok(command("INSERT", affected.len())),
     }
+}
+
+/// Gives rows without a value for the table's AUTO_INCREMENT column (NULL, or 0 as MySQL
+/// reads it) the next values of its counter, keeps the counter above explicit values, and
+/// records the first generated value for `LAST_INSERT_ID()`.
+async fn fill_auto_increment(s: &mut Session, def: &TableDef, rows: &mut [Row]) -> Result<()> {
+    let Some(pos) = def
+        .auto_increment
+        .and_then(|id| def.columns.iter().position(|c| c.id == id))
+    else {
+        return Ok(());
+    };
+    let value = |d: &Datum| match d {
+        Datum::Int16(v) => Some(i64::from(*v)),
+        Datum::Int32(v) => Some(i64::from(*v)),
+        Datum::Int64(v) => Some(*v),
+        _ => None,
+    };
+    let missing = rows
+        .iter()
+        .filter(|r| r[pos].is_null() || value(&r[pos]) == Some(0))
+        .count() as u64;
+    let explicit_max = rows
+        .iter()
+        .filter_map(|r| value(&r[pos]))
+        .max()
+        .unwrap_or(0);
+    let counter = crate::sequence::auto_increment_counter(def.id);
+    let at_least = explicit_max.saturating_add(1);
+    let first = crate::sequence::allocate(&s.engine, &counter, missing, at_least).await?;
+    if missing == 0 {
+        return Ok(());
+    }
+    let ty = def.columns[pos].ty.clone();
+    let mut next = first;
+    for row in rows.iter_mut() {
+        if row[pos].is_null() || value(&row[pos]) == Some(0) {
+            row[pos] = match ty {
+                SqlType::Int16 => i16::try_from(next).map(Datum::Int16).ok(),
+                SqlType::Int32 => i32::try_from(next).map(Datum::Int32).ok(),
+                _ => Some(Datum::Int64(next)),
+            }
+            .ok_or_else(|| {
+                user_error(
+                    SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+                    format!(
+                        "AUTO_INCREMENT value {next} is out of range for column \"{}\"",
+                        def.columns[pos].name
+                    ),
+                )
+            })?;
+            next += 1;
+        }
+    }
+    s.note_insert_id(first);
+    Ok(())
 }
 
 /// `VALUES (1, DEFAULT)`: puts each column's default expression (or NULL) where DEFAULT stands.

@@ -13,6 +13,7 @@ mod decorrelate;
 mod dml;
 mod engine;
 mod error;
+mod mysql;
 mod naming;
 mod params;
 mod pg_arith;
@@ -20,6 +21,7 @@ mod pg_catalog;
 mod provider;
 pub mod redis;
 mod scalar_fns;
+mod sequence;
 mod session;
 mod sql;
 mod temporal;
@@ -27,6 +29,11 @@ mod txn;
 mod types;
 
 pub use engine::{Engine, EngineOptions};
+pub use mysql::MySqlStatus;
+
+/// The version MySQL clients see in the greeting and `@@version` (MySQL 8.0 protocol and
+/// variables).
+pub const MYSQL_SERVER_VERSION: &str = "8.0.36-ThunderDB";
 pub use pg_catalog::SERVER_VERSION;
 pub use session::{CancelHandle, CommandTag, PreparedStatement, QueryOutput, Session, TxnStatus};
 pub use types::arrow_type;

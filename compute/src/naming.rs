@@ -100,22 +100,38 @@ pub fn alias_select_items(stmt: &mut Statement) -> HashMap<String, String> {
     names
 }
 
+/// Marks an alias that carries the column's final name, for names DataFusion would reject as
+/// duplicates (MySQL heads `SELECT 1, 1` with `1` twice): `__thunder_name<i>:<name>`.
+const NAMED_PREFIX: &str = "__thunder_name";
+
+/// An alias for select item `i` whose result column is named `name`, duplicates allowed.
+pub(crate) fn named_alias(i: usize, name: &str) -> Ident {
+    Ident::with_quote('"', format!("{NAMED_PREFIX}{i}:{name}"))
+}
+
 /// Renames the internal aliases in a result to their PostgreSQL names.
 pub fn rename(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
     names: &HashMap<String, String>,
 ) -> (SchemaRef, Vec<RecordBatch>) {
-    if names.is_empty() {
+    let named = |n: &str| {
+        n.strip_prefix(NAMED_PREFIX)
+            .and_then(|rest| rest.split_once(':'))
+            .map(|(_, name)| name.to_string())
+    };
+    if names.is_empty() && !schema.fields().iter().any(|f| named(f.name()).is_some()) {
         return (schema, batches);
     }
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| match names.get(f.name()) {
-            Some(n) => f.as_ref().clone().with_name(n),
-            None => f.as_ref().clone(),
-        })
+        .map(
+            |f| match names.get(f.name()).cloned().or_else(|| named(f.name())) {
+                Some(n) => f.as_ref().clone().with_name(n),
+                None => f.as_ref().clone(),
+            },
+        )
         .collect();
     let renamed = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
     let batches = batches

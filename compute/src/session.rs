@@ -133,6 +133,8 @@ pub struct Session {
     pub(crate) database: String,
     /// Statements prepared with SQL `PREPARE`, by name.
     sql_prepared: std::collections::HashMap<String, PreparedStatement>,
+    /// The MySQL side of a session opened by the MySQL frontend.
+    pub(crate) mysql: Option<Box<crate::mysql::MySqlState>>,
 }
 
 /// Settings every session starts with, by lower-case name.
@@ -247,6 +249,7 @@ impl Session {
             cancel: CancelHandle::default(),
             database: database.to_string(),
             sql_prepared: Default::default(),
+            mysql: None,
         }
     }
 
@@ -269,6 +272,9 @@ impl Session {
 
     /// Simple query protocol: runs the statements in order, stopping after the first error.
     pub async fn execute_batch(&mut self, sql: &str) -> Vec<Result<QueryOutput>> {
+        if self.mysql.is_some() {
+            return self.execute_mysql_batch(sql).await;
+        }
         let statements = match parse_sql(sql) {
             Ok(s) => s,
             Err(e) => {
@@ -346,6 +352,28 @@ impl Session {
             });
         };
         let count = params::placeholder_count(&statement).max(declared.len());
+        self.describe_statement(sql, statement, count, declared)
+            .await
+    }
+
+    /// A statement parsed by a frontend's own dialect, with `count` placeholders.
+    pub(crate) async fn prepare_statement(
+        &mut self,
+        sql: &str,
+        statement: Statement,
+        count: usize,
+    ) -> Result<PreparedStatement> {
+        let count = params::placeholder_count(&statement).max(count);
+        self.describe_statement(sql, statement, count, &[]).await
+    }
+
+    async fn describe_statement(
+        &mut self,
+        sql: &str,
+        statement: Statement,
+        count: usize,
+        declared: &[Option<DataType>],
+    ) -> Result<PreparedStatement> {
         let (env, _) = self.statement_env(None).await?;
         self.public.set_env(Some(env.clone()));
         let described = params::describe(self, &statement, &env.catalog, count).await;
@@ -386,6 +414,9 @@ impl Session {
                     stmt.param_types.len()
                 ),
             ));
+        }
+        if self.mysql.is_some() {
+            return self.run_mysql_statement(statement, &params).await;
         }
         self.run_cancellable(statement, &params).await
     }
@@ -429,7 +460,35 @@ impl Session {
         }
     }
 
+    /// Runs one parsed statement (a frontend's own dialect already rewritten).
+    pub(crate) async fn run_statement(
+        &mut self,
+        stmt: Statement,
+        params: &[ScalarValue],
+    ) -> Result<QueryOutput> {
+        self.run_cancellable(stmt, params).await
+    }
+
+    pub(crate) fn in_block(&self) -> bool {
+        self.in_block
+    }
+
+    /// Commits (or, if failed, ends) the open transaction block.
+    pub(crate) async fn commit_open_block(&mut self) -> Result<()> {
+        if self.in_block {
+            self.commit_block().await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn begin_block(&mut self) -> Result<()> {
+        self.begin(&[]).map(|_| ())
+    }
+
     async fn run(&mut self, mut stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+        if self.mysql.is_some() {
+            self.mysql_implicit_begin(&stmt)?;
+        }
         match &stmt {
             Statement::StartTransaction { modes, .. } => return self.begin(modes),
             Statement::Commit { .. } => return self.commit_block().await,
@@ -477,9 +536,17 @@ impl Session {
         params: &[ScalarValue],
     ) -> Result<QueryOutput> {
         let implicit = !self.in_block;
+        if implicit && self.mysql.is_some() {
+            return self.run_autocommit(stmt, params).await;
+        }
         if implicit {
             self.txn = Some(Txn::new(self.default_isolation));
         }
+        // MySQL undoes only the failed statement of a transaction: keep its writes so far.
+        let before = match (&self.txn, self.mysql.is_some() && !implicit) {
+            (Some(txn), true) => Some(txn.writes.lock().writes.clone()),
+            _ => None,
+        };
         let result = self.run_in_txn(stmt, params).await;
         self.public.set_env(None);
         match result {
@@ -490,8 +557,55 @@ impl Session {
                 Ok(out)
             }
             Err(e) => {
-                self.abort_after_error();
+                match before {
+                    Some(writes) if e.state != SqlState::SERIALIZATION_FAILURE => {
+                        if let Some(txn) = &self.txn {
+                            txn.writes.lock().writes = writes;
+                        }
+                    }
+                    // A MySQL deadlock / serialization failure rolls the whole transaction back.
+                    Some(_) => {
+                        self.txn = None;
+                        self.in_block = false;
+                        self.failed = false;
+                    }
+                    None => self.abort_after_error(),
+                }
                 Err(e)
+            }
+        }
+    }
+
+    /// A MySQL statement outside a transaction. MySQL's row locks make such a statement wait
+    /// for a conflicting writer and then apply; here it runs again on the newer snapshot when
+    /// its commit loses to a concurrent one (nothing was returned yet, so that is invisible).
+    async fn run_autocommit(
+        &mut self,
+        stmt: Statement,
+        params: &[ScalarValue],
+    ) -> Result<QueryOutput> {
+        const ATTEMPTS: u32 = 32;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.txn = Some(Txn::new(self.default_isolation));
+            let result = self.run_in_txn(stmt.clone(), params).await;
+            self.public.set_env(None);
+            let out = match result {
+                Ok(out) => out,
+                Err(e) => {
+                    self.abort_after_error();
+                    return Err(e);
+                }
+            };
+            match self.commit().await {
+                Ok(()) => return Ok(out),
+                Err(e) if e.state == SqlState::SERIALIZATION_FAILURE && attempt < ATTEMPTS => {
+                    // Back off a little, more with each loss, so the winners get through.
+                    let pause = rand::random::<u64>() % (200 * u64::from(attempt)) + 50;
+                    tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
+                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -659,7 +773,10 @@ impl Session {
         mut stmt: Statement,
         params: &[ScalarValue],
     ) -> Result<LogicalPlan> {
-        crate::sql::type_integer_literals(&mut stmt);
+        // MySQL integer literals are BIGINT; PostgreSQL's are int4 where they fit.
+        if self.mysql.is_none() {
+            crate::sql::type_integer_literals(&mut stmt);
+        }
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
@@ -809,13 +926,21 @@ impl Session {
         };
         match self.engine.wal.commit(request).await? {
             CommitOutcome::Committed(_) => Ok(()),
-            CommitOutcome::Conflict { .. } => Err(user_error(
+            CommitOutcome::Conflict { key, committed_at } => Err({
+                tracing::debug!(
+                    key = %key.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                    committed_at = committed_at.0,
+                    snapshot = snapshot_lsn.0,
+                    "commit conflict"
+                );
+                user_error(
                 SqlState::SERIALIZATION_FAILURE,
                 "could not serialize access due to concurrent update",
             )
             .with_detail(
                 "another transaction committed a conflicting change first; retry the transaction",
-            )),
+            )
+            }),
         }
     }
 

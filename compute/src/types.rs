@@ -40,9 +40,19 @@ pub fn sql_type(dt: &ast::DataType) -> Result<SqlType> {
     };
     Ok(match dt {
         D::Boolean | D::Bool => SqlType::Bool,
-        D::SmallInt(_) | D::Int2(_) => SqlType::Int16,
+        D::SmallInt(_) | D::Int2(_) | D::TinyInt(_) | D::TinyIntUnsigned(_) => SqlType::Int16,
         D::Int(_) | D::Integer(_) | D::Int4(_) | D::MediumInt(_) => SqlType::Int32,
-        D::BigInt(_) | D::Int8(_) => SqlType::Int64,
+        // MySQL's unsigned integers: the next wider signed type holds every value.
+        D::SmallIntUnsigned(_) | D::MediumIntUnsigned(_) => SqlType::Int32,
+        D::BigInt(_) | D::Int8(_) | D::IntUnsigned(_) | D::IntegerUnsigned(_) => SqlType::Int64,
+        D::BigIntUnsigned(_) => SqlType::Numeric {
+            precision: 20,
+            scale: 0,
+        },
+        D::DecimalUnsigned(info) => return sql_type(&D::Decimal(*info)),
+        D::TinyText | D::MediumText | D::LongText => SqlType::Text,
+        D::TinyBlob | D::MediumBlob | D::LongBlob => SqlType::Bytea,
+        D::Enum(..) | D::Set(_) => SqlType::Text,
         D::Real | D::Float4 => SqlType::Float32,
         D::Float(info) => match info {
             ExactNumberInfo::Precision(p) | ExactNumberInfo::PrecisionAndScale(p, _)

@@ -1,10 +1,12 @@
-//! Proxy: the protocol frontends of ThunderDB (PostgreSQL, RESP). Terminates client connections, authenticates
+//! Proxy: the protocol frontends of ThunderDB (PostgreSQL, MySQL, RESP). Terminates client connections, authenticates
 //! them and hands their statements to a compute session.
 
 mod error;
+mod mysql;
 mod pg;
 mod resp;
 
 pub use error::{Error, Result};
+pub use mysql::{MySqlFrontendOptions, serve_mysql};
 pub use pg::{PgFrontendOptions, serve_postgres};
 pub use resp::{RespFrontendOptions, serve_resp};

@@ -11,9 +11,9 @@ mod input;
 mod params;
 mod recv;
 mod server;
-mod text;
-mod types;
-mod values;
+pub(crate) mod text;
+pub(crate) mod types;
+pub(crate) mod values;
 
 #[cfg(test)]
 mod tests;

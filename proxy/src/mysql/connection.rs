@@ -1,0 +1,563 @@
+//! One MySQL client connection: the connection phase, then commands until COM_QUIT.
+
+use super::Shared;
+use super::auth::{self, CACHING_SHA2, NATIVE_PASSWORD};
+use super::errors::MySqlError;
+use super::packet::{MAX_ALLOWED_PACKET, PacketIo, ReadError, Reader};
+use super::params::{BoundType, read_params};
+use super::results::{self, ColumnDef, binary_row, eof_packet, err_packet, ok_packet, text_row};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use thunderdb_common::ThunderError;
+use thunderdb_compute::arrow::array::RecordBatch;
+use thunderdb_compute::arrow::datatypes::SchemaRef;
+use thunderdb_compute::{PreparedStatement, QueryOutput, Session};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+/// The client must finish the connection phase within this time (`connect_timeout`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Server status flags.
+const SERVER_STATUS_IN_TRANS: u16 = 1;
+const SERVER_STATUS_AUTOCOMMIT: u16 = 2;
+const SERVER_MORE_RESULTS_EXISTS: u16 = 8;
+
+/// A statement prepared with COM_STMT_PREPARE.
+struct Prepared {
+    statement: PreparedStatement,
+    bound: Vec<BoundType>,
+    long_data: HashMap<u16, Vec<u8>>,
+}
+
+struct Connection {
+    io: PacketIo<TcpStream>,
+    shared: Arc<Shared>,
+    session: Session,
+    capabilities: u32,
+    prepared: HashMap<u32, Prepared>,
+    next_statement: u32,
+    multi_statements: bool,
+    user: String,
+}
+
+/// Runs one connection until the client quits, breaks the protocol, or `cancel` fires.
+pub async fn serve(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let id = shared.next_connection_id();
+    let mut io = PacketIo::new(stream);
+    let handshake = tokio::time::timeout(CONNECT_TIMEOUT, handshake(&mut io, &shared, id, peer));
+    let Ok(result) = handshake.await else {
+        return Ok(());
+    };
+    let Some((user, capabilities, database)) = result? else {
+        return Ok(());
+    };
+    let mut session = shared.engine.new_mysql_session(&user, id);
+    if let Some(db) = database
+        && let Err(e) = session.use_database(&db)
+    {
+        let e = MySqlError::from_engine(&e, &db);
+        io.write(&err_packet(e.code, e.sqlstate, &e.message));
+        return io.flush().await;
+    }
+    let mut conn = Connection {
+        io,
+        shared,
+        session,
+        capabilities,
+        prepared: HashMap::new(),
+        next_statement: 1,
+        multi_statements: capabilities & auth::CLIENT_MULTI_STATEMENTS != 0,
+        user,
+    };
+    let ok = ok_packet(0, 0, 0, conn.status(), 0, "");
+    conn.io.write(&ok);
+    conn.io.flush().await?;
+    loop {
+        let request = tokio::select! {
+            r = conn.io.read() => r,
+            _ = cancel.cancelled() => {
+                let e = MySqlError::new(1053, "08S01", "Server shutdown in progress");
+                conn.io.reset_seq();
+                conn.io.write(&err_packet(e.code, e.sqlstate, &e.message));
+                return conn.io.flush().await;
+            }
+        };
+        let payload = match request {
+            Ok(Some(p)) => p,
+            Ok(None) => return Ok(()),
+            Err(ReadError::TooLarge) => {
+                let e = MySqlError::new(
+                    1153,
+                    "08S01",
+                    format!(
+                        "Got a packet bigger than 'max_allowed_packet' bytes ({MAX_ALLOWED_PACKET})"
+                    ),
+                );
+                conn.error(&e);
+                return conn.io.flush().await;
+            }
+            Err(ReadError::Io(e)) => return Err(e),
+        };
+        if !conn.command(&payload).await {
+            conn.io.flush().await?;
+            return Ok(());
+        }
+        conn.io.flush().await?;
+    }
+}
+
+/// The connection phase: `Some((user, client capabilities, database))` once authenticated;
+/// `None` after an error packet has been sent.
+async fn handshake(
+    io: &mut PacketIo<TcpStream>,
+    shared: &Shared,
+    id: u32,
+    peer: std::net::SocketAddr,
+) -> std::io::Result<Option<(String, u32, Option<String>)>> {
+    let scramble = auth::scramble();
+    io.write(&auth::greeting(
+        &shared.server_version,
+        id,
+        &scramble,
+        SERVER_STATUS_AUTOCOMMIT,
+    ));
+    io.flush().await?;
+    let Ok(Some(payload)) = io.read().await else {
+        return Ok(None);
+    };
+    let bad_handshake = |io: &mut PacketIo<TcpStream>| {
+        io.write(&err_packet(1043, "08S01", "Bad handshake"));
+    };
+    if auth::is_ssl_request(&payload) {
+        // TLS is not offered in the greeting; a client that asks anyway gets a clean error.
+        io.write(&err_packet(
+            1043,
+            "08S01",
+            "Bad handshake: SSL is not enabled on this server",
+        ));
+        io.flush().await?;
+        return Ok(None);
+    }
+    let Ok(response) = auth::parse_response(&payload) else {
+        bad_handshake(io);
+        io.flush().await?;
+        return Ok(None);
+    };
+    let password = shared.password_of(&response.user);
+    let host = peer.ip().to_string();
+    let mut plugin = response.plugin.as_str();
+    let mut answer = response.auth_response.clone();
+    if plugin.is_empty() {
+        plugin = NATIVE_PASSWORD;
+    }
+    if plugin != NATIVE_PASSWORD && plugin != CACHING_SHA2 {
+        // Ask for mysql_native_password (Protocol::AuthSwitchRequest).
+        let mut p = vec![0xFE];
+        p.extend_from_slice(NATIVE_PASSWORD.as_bytes());
+        p.push(0);
+        p.extend_from_slice(&scramble);
+        p.push(0);
+        io.write(&p);
+        io.flush().await?;
+        let Ok(Some(switched)) = io.read().await else {
+            return Ok(None);
+        };
+        plugin = NATIVE_PASSWORD;
+        answer = switched;
+    }
+    let accepted = password
+        .as_deref()
+        .is_some_and(|pw| auth::same(&answer, &auth::expected_response(plugin, pw, &scramble)));
+    if !accepted {
+        let e = MySqlError::access_denied(&response.user, &host, !answer.is_empty());
+        io.write(&err_packet(e.code, e.sqlstate, &e.message));
+        io.flush().await?;
+        return Ok(None);
+    }
+    if plugin == CACHING_SHA2 {
+        // fast_auth_success: the next packet is the OK.
+        io.write(&[0x01, 0x03]);
+    }
+    Ok(Some((
+        response.user,
+        response.capabilities,
+        response.database,
+    )))
+}
+
+impl Connection {
+    fn deprecate_eof(&self) -> bool {
+        self.capabilities & auth::CLIENT_DEPRECATE_EOF != 0
+    }
+
+    fn status(&self) -> u16 {
+        let s = self.session.mysql_status();
+        let mut flags = 0;
+        if s.in_transaction {
+            flags |= SERVER_STATUS_IN_TRANS;
+        }
+        if s.autocommit {
+            flags |= SERVER_STATUS_AUTOCOMMIT;
+        }
+        flags
+    }
+
+    fn error(&mut self, e: &MySqlError) {
+        self.io.write(&err_packet(e.code, e.sqlstate, &e.message));
+    }
+
+    fn engine_error(&mut self, e: &ThunderError) {
+        let db = self.session.mysql_status().database.unwrap_or_default();
+        let e = MySqlError::from_engine(e, &db);
+        self.error(&e);
+    }
+
+    fn ok(&mut self, affected: u64, more: bool) {
+        let s = self.session.mysql_status();
+        let mut status = self.status();
+        if more {
+            status |= SERVER_MORE_RESULTS_EXISTS;
+        }
+        self.io.write(&ok_packet(
+            0,
+            affected,
+            s.last_insert_id,
+            status,
+            s.warnings,
+            "",
+        ));
+    }
+
+    /// Answers one command; `false` ends the connection.
+    async fn command(&mut self, payload: &[u8]) -> bool {
+        let Some((&code, body)) = payload.split_first() else {
+            self.error(&MySqlError::malformed());
+            return true;
+        };
+        match code {
+            // COM_QUIT
+            0x01 => return false,
+            // COM_INIT_DB
+            0x02 => {
+                let db = String::from_utf8_lossy(body).into_owned();
+                match self.session.use_database(&db) {
+                    Ok(()) => self.ok(0, false),
+                    Err(e) => self.engine_error(&e),
+                }
+            }
+            // COM_QUERY
+            0x03 => match std::str::from_utf8(body) {
+                Ok(sql) => self.query(sql).await,
+                Err(_) => self.error(&MySqlError::new(
+                    1300,
+                    "HY000",
+                    "Invalid utf8mb4 character string in the query",
+                )),
+            },
+            // COM_FIELD_LIST
+            0x04 => self.field_list(body).await,
+            // COM_STATISTICS: a plain string, no OK.
+            0x09 => {
+                let text = format!(
+                    "Uptime: {}  Threads: {}  Questions: {}  Slow queries: 0  Opens: 0  Open tables: 0  Queries per second avg: 0.000",
+                    self.shared.started.elapsed().as_secs(),
+                    self.shared.connections(),
+                    self.shared.questions(),
+                );
+                self.io.write(text.as_bytes());
+            }
+            // COM_PING
+            0x0E => self.ok(0, false),
+            // COM_STMT_PREPARE
+            0x16 => match std::str::from_utf8(body) {
+                Ok(sql) => self.prepare(sql).await,
+                Err(_) => self.error(&MySqlError::malformed()),
+            },
+            // COM_STMT_EXECUTE
+            0x17 => self.execute(body).await,
+            // COM_STMT_SEND_LONG_DATA: no reply.
+            0x18 => {
+                let mut r = Reader::new(body);
+                if let (Ok(id), Ok(param)) = (r.u32(), r.u16())
+                    && let Some(p) = self.prepared.get_mut(&id)
+                {
+                    let chunk = r.rest();
+                    let data = p.long_data.entry(param).or_default();
+                    if data.len() + chunk.len() <= MAX_ALLOWED_PACKET {
+                        data.extend_from_slice(chunk);
+                    }
+                }
+            }
+            // COM_STMT_CLOSE: no reply.
+            0x19 => {
+                if let Ok(id) = Reader::new(body).u32() {
+                    self.prepared.remove(&id);
+                }
+            }
+            // COM_STMT_RESET
+            0x1A => match Reader::new(body).u32() {
+                Ok(id) => match self.prepared.get_mut(&id) {
+                    Some(p) => {
+                        p.long_data.clear();
+                        self.ok(0, false);
+                    }
+                    None => self.error(&MySqlError::unknown_statement(id, "mysqld_stmt_reset")),
+                },
+                Err(_) => self.error(&MySqlError::malformed()),
+            },
+            // COM_SET_OPTION: multi-statements on (0) or off (1); answered with EOF.
+            0x1B => match Reader::new(body).u16() {
+                Ok(option @ (0 | 1)) => {
+                    self.multi_statements = option == 0;
+                    let status = self.status();
+                    self.io.write(&eof_packet(status, 0));
+                }
+                _ => self.error(&MySqlError::unknown_command()),
+            },
+            // COM_RESET_CONNECTION: a fresh session, same user and database.
+            0x1F => {
+                let db = self.session.mysql_status().database;
+                self.session = self
+                    .shared
+                    .engine
+                    .new_mysql_session(&self.user, self.session.mysql_status().connection_id);
+                if let Some(db) = db {
+                    let _ = self.session.use_database(&db);
+                }
+                self.prepared.clear();
+                self.ok(0, false);
+            }
+            _ => self.error(&MySqlError::unknown_command()),
+        }
+        true
+    }
+
+    async fn query(&mut self, sql: &str) {
+        self.shared.count_question();
+        if !self.multi_statements {
+            match self.session.statement_count(sql) {
+                Ok(n) if n > 1 => {
+                    let e = ThunderError::new(
+                        thunderdb_common::SqlState::SYNTAX_ERROR,
+                        "multiple statements need the CLIENT_MULTI_STATEMENTS capability",
+                    );
+                    return self.engine_error(&e);
+                }
+                Ok(_) => {}
+                Err(e) => return self.engine_error(&e),
+            }
+        }
+        let results = self.session.execute_batch(sql).await;
+        let count = results.len();
+        for (i, result) in results.into_iter().enumerate() {
+            let more = i + 1 < count;
+            match result {
+                Ok(output) => {
+                    if let Err(e) = self.output(output, more, false) {
+                        return self.error(&e);
+                    }
+                }
+                Err(e) => return self.engine_error(&e),
+            }
+        }
+    }
+
+    /// Writes one statement's result.
+    fn output(&mut self, output: QueryOutput, more: bool, binary: bool) -> Result<(), MySqlError> {
+        match output {
+            QueryOutput::Rows {
+                schema, batches, ..
+            } => self.result_set(&schema, &batches, more, binary),
+            QueryOutput::Command(tag) => {
+                self.ok(tag.rows.unwrap_or(0), more);
+                Ok(())
+            }
+            QueryOutput::Empty => {
+                self.ok(0, more);
+                Ok(())
+            }
+        }
+    }
+
+    fn column_defs(&mut self, schema: &SchemaRef) {
+        let db = self.session.mysql_status().database.unwrap_or_default();
+        for field in schema.fields() {
+            let mut def = ColumnDef::of_field(field);
+            def.schema.clone_from(&db);
+            self.io.write(&def.encode(None));
+        }
+        if !self.deprecate_eof() {
+            let status = self.status();
+            self.io.write(&eof_packet(status, 0));
+        }
+    }
+
+    fn result_set(
+        &mut self,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        more: bool,
+        binary: bool,
+    ) -> Result<(), MySqlError> {
+        // Encode every row first: a value that cannot be sent must become an error packet,
+        // not a result set cut short.
+        let mut rows = Vec::new();
+        let mut scratch = String::new();
+        for batch in batches {
+            let columns = results::normalize(batch).map_err(to_mysql)?;
+            for row in 0..batch.num_rows() {
+                let encoded = if binary {
+                    binary_row(&columns, row, &mut scratch)
+                } else {
+                    text_row(&columns, row, &mut scratch)
+                };
+                rows.push(encoded.map_err(to_mysql)?);
+            }
+        }
+        let mut count = Vec::new();
+        super::packet::put_lenenc_int(&mut count, schema.fields().len() as u64);
+        self.io.write(&count);
+        self.column_defs(schema);
+        for row in rows {
+            self.io.write(&row);
+        }
+        let s = self.session.mysql_status();
+        let mut status = self.status();
+        if more {
+            status |= SERVER_MORE_RESULTS_EXISTS;
+        }
+        if self.deprecate_eof() {
+            self.io
+                .write(&ok_packet(0xFE, 0, 0, status, s.warnings, ""));
+        } else {
+            self.io.write(&eof_packet(status, s.warnings));
+        }
+        Ok(())
+    }
+
+    async fn field_list(&mut self, body: &[u8]) {
+        let mut r = Reader::new(body);
+        let table = match r.cstr() {
+            Ok(t) => String::from_utf8_lossy(t).into_owned(),
+            Err(_) => String::from_utf8_lossy(body).into_owned(),
+        };
+        match self.session.field_list(&table).await {
+            Ok(fields) => {
+                let db = self.session.mysql_status().database.unwrap_or_default();
+                for (field, default) in fields {
+                    let mut def = ColumnDef::of_field(&field);
+                    def.schema.clone_from(&db);
+                    def.table.clone_from(&table);
+                    self.io
+                        .write(&def.encode(Some(default.as_deref().unwrap_or("").as_bytes())));
+                }
+                let status = self.status();
+                if self.deprecate_eof() {
+                    self.io.write(&ok_packet(0xFE, 0, 0, status, 0, ""));
+                } else {
+                    self.io.write(&eof_packet(status, 0));
+                }
+            }
+            Err(e) => self.engine_error(&e),
+        }
+    }
+
+    async fn prepare(&mut self, sql: &str) {
+        let statement = match self.session.prepare_mysql(sql).await {
+            Ok(s) => s,
+            Err(e) => return self.engine_error(&e),
+        };
+        let id = self.next_statement;
+        self.next_statement = self.next_statement.wrapping_add(1).max(1);
+        let params = statement.param_types.len();
+        let columns = statement
+            .result_schema
+            .as_ref()
+            .map_or(0, |s| s.fields().len());
+        let mut p = vec![0];
+        p.extend_from_slice(&id.to_le_bytes());
+        p.extend_from_slice(&(columns as u16).to_le_bytes());
+        p.extend_from_slice(&(params as u16).to_le_bytes());
+        p.push(0);
+        p.extend_from_slice(&0u16.to_le_bytes());
+        self.io.write(&p);
+        if params > 0 {
+            for _ in 0..params {
+                self.io.write(&ColumnDef::param().encode(None));
+            }
+            if !self.deprecate_eof() {
+                let status = self.status();
+                self.io.write(&eof_packet(status, 0));
+            }
+        }
+        if let Some(schema) = statement.result_schema.clone()
+            && !schema.fields().is_empty()
+        {
+            self.column_defs(&schema);
+        }
+        self.prepared.insert(
+            id,
+            Prepared {
+                statement,
+                bound: Vec::new(),
+                long_data: HashMap::new(),
+            },
+        );
+    }
+
+    async fn execute(&mut self, body: &[u8]) {
+        self.shared.count_question();
+        let mut r = Reader::new(body);
+        let (Ok(id), Ok(_flags), Ok(_iterations)) = (r.u32(), r.u8(), r.u32()) else {
+            return self.error(&MySqlError::malformed());
+        };
+        let Some(prepared) = self.prepared.get_mut(&id) else {
+            return self.error(&MySqlError::unknown_statement(id, "mysqld_stmt_execute"));
+        };
+        let count = prepared.statement.param_types.len();
+        let values = match read_params(&mut r, count, &mut prepared.bound, &mut prepared.long_data)
+        {
+            Ok(v) => v,
+            Err(_) => {
+                return self.error(&MySqlError::new(
+                    1210,
+                    "HY000",
+                    "Incorrect arguments to mysqld_stmt_execute",
+                ));
+            }
+        };
+        let statement = prepared.statement.clone();
+        let mut params = Vec::with_capacity(values.len());
+        for (value, ty) in values.into_iter().zip(&statement.param_types) {
+            match value.cast_to(ty) {
+                Ok(v) => params.push(v),
+                Err(_) => {
+                    return self.error(&MySqlError::new(
+                        1210,
+                        "HY000",
+                        format!("Incorrect arguments to mysqld_stmt_execute: {value} is not a valid {ty}"),
+                    ));
+                }
+            }
+        }
+        match self.session.execute_prepared(&statement, params).await {
+            Ok(output) => {
+                if let Err(e) = self.output(output, false, true) {
+                    self.error(&e);
+                }
+            }
+            Err(e) => self.engine_error(&e),
+        }
+    }
+}
+
+fn to_mysql(e: crate::error::Error) -> MySqlError {
+    MySqlError::new(1105, "HY000", e.to_string())
+}
