@@ -91,6 +91,8 @@ pub struct PreparedStatement {
     /// Columns returned, or `None` for statements that return no rows.
     pub result_schema: Option<SchemaRef>,
     pub(crate) statement: Option<Statement>,
+    /// Read the SQL again at each execution (it holds session values, MySQL).
+    pub(crate) reread: bool,
 }
 
 /// An open transaction.
@@ -349,6 +351,7 @@ impl Session {
                 param_types: vec![],
                 result_schema: None,
                 statement: None,
+                reread: false,
             });
         };
         let count = params::placeholder_count(&statement).max(declared.len());
@@ -393,6 +396,7 @@ impl Session {
             param_types,
             result_schema,
             statement: Some(statement),
+            reread: false,
         })
     }
 
@@ -416,7 +420,7 @@ impl Session {
             ));
         }
         if self.mysql.is_some() {
-            return self.run_mysql_statement(statement, &params).await;
+            return self.execute_mysql_prepared(stmt, &params).await;
         }
         self.run_cancellable(statement, &params).await
     }
@@ -485,6 +489,13 @@ impl Session {
         self.begin(&[]).map(|_| ())
     }
 
+    /// Ends the open transaction block without committing.
+    pub(crate) fn rollback_block(&mut self) {
+        self.txn = None;
+        self.in_block = false;
+        self.failed = false;
+    }
+
     async fn run(&mut self, mut stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
         if self.mysql.is_some() {
             self.mysql_implicit_begin(&stmt)?;
@@ -542,13 +553,20 @@ impl Session {
         if implicit {
             self.txn = Some(Txn::new(self.default_isolation));
         }
-        // MySQL undoes only the failed statement of a transaction: keep its writes so far.
-        let before = match (&self.txn, self.mysql.is_some() && !implicit) {
-            (Some(txn), true) => Some(txn.writes.lock().writes.clone()),
-            _ => None,
-        };
+        // MySQL undoes only the failed statement of a transaction: record what it changes.
+        let undoable = self.mysql.is_some() && !implicit;
+        if undoable && let Some(txn) = &self.txn {
+            txn.writes.lock().begin_statement();
+        }
         let result = self.run_in_txn(stmt, params).await;
         self.public.set_env(None);
+        if undoable && let Some(txn) = &self.txn {
+            let mut writes = txn.writes.lock();
+            match &result {
+                Ok(_) => writes.end_statement(),
+                Err(_) => writes.undo_statement(),
+            }
+        }
         match result {
             Ok(out) => {
                 if implicit {
@@ -556,21 +574,16 @@ impl Session {
                 }
                 Ok(out)
             }
+            // A MySQL deadlock / serialization failure rolls the whole transaction back.
+            Err(e) if undoable && e.state == SqlState::SERIALIZATION_FAILURE => {
+                self.txn = None;
+                self.in_block = false;
+                self.failed = false;
+                Err(e)
+            }
+            Err(e) if undoable => Err(e),
             Err(e) => {
-                match before {
-                    Some(writes) if e.state != SqlState::SERIALIZATION_FAILURE => {
-                        if let Some(txn) = &self.txn {
-                            txn.writes.lock().writes = writes;
-                        }
-                    }
-                    // A MySQL deadlock / serialization failure rolls the whole transaction back.
-                    Some(_) => {
-                        self.txn = None;
-                        self.in_block = false;
-                        self.failed = false;
-                    }
-                    None => self.abort_after_error(),
-                }
+                self.abort_after_error();
                 Err(e)
             }
         }
@@ -739,7 +752,20 @@ impl Session {
         }
     }
 
-    async fn run_in_txn(&mut self, stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+    async fn run_in_txn(
+        &mut self,
+        mut stmt: Statement,
+        params: &[ScalarValue],
+    ) -> Result<QueryOutput> {
+        if matches!(
+            stmt,
+            Statement::Insert(_)
+                | Statement::Update(_)
+                | Statement::Delete(_)
+                | Statement::CreateTable(_)
+        ) {
+            crate::sql::escape_string_literals(&mut stmt);
+        }
         match stmt {
             Statement::Query(_) | Statement::Explain { .. } => {
                 let (env, _) = self.statement_env(None).await?;

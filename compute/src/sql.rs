@@ -357,3 +357,24 @@ pub fn type_integer_literals(stmt: &mut datafusion::sql::sqlparser::ast::Stateme
     }
     let _ = stmt.visit(&mut T);
 }
+
+/// Writes string literals that hold a quote or a backslash in the escape-string form
+/// (`E'it\'s'`). The DML paths print parts of a statement back to SQL text and parse it
+/// again, and the plain form would not read back the same: sqlparser prints a quote after a
+/// backslash unescaped (`'x\'y'`), which the PostgreSQL dialect then ends the string at.
+pub fn escape_string_literals(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
+    use datafusion::sql::sqlparser::ast::{Value, ValueWithSpan};
+    struct E;
+    impl VisitorMut for E {
+        type Break = ();
+        fn pre_visit_value(&mut self, v: &mut ValueWithSpan) -> ControlFlow<()> {
+            if let Value::SingleQuotedString(s) = &mut v.value
+                && s.contains(['\\', '\''])
+            {
+                v.value = Value::EscapedStringLiteral(std::mem::take(s));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut E);
+}

@@ -36,6 +36,9 @@ impl Isolation {
     }
 }
 
+/// A key and its entry in the write set before a statement changed it (`None`: no entry).
+pub(crate) type UndoEntry = (Vec<u8>, Option<Option<Value>>);
+
 /// The mutable part of a transaction shared with the table scans of its statements.
 #[derive(Default)]
 pub struct TxnWrites {
@@ -45,6 +48,47 @@ pub struct TxnWrites {
     pub read_ranges: Vec<(Vec<u8>, Vec<u8>)>,
     /// Record reads (SERIALIZABLE).
     pub track_reads: bool,
+    /// While a statement that may be undone alone runs (MySQL), each key's entry before its
+    /// first change in the statement: `None` when the key had no entry.
+    pub(crate) undo: Option<Vec<UndoEntry>>,
+    /// How many reads were recorded when that statement started.
+    pub(crate) undo_reads: (usize, usize),
+}
+
+impl TxnWrites {
+    /// Starts recording what the next statement changes, so that [`TxnWrites::undo_statement`]
+    /// can take it back without touching the transaction's earlier writes.
+    pub fn begin_statement(&mut self) {
+        self.undo = Some(Vec::new());
+        self.undo_reads = (self.read_keys.len(), self.read_ranges.len());
+    }
+
+    /// The statement succeeded: keep its changes.
+    pub fn end_statement(&mut self) {
+        self.undo = None;
+    }
+
+    /// The statement failed: restores the writes and read set from before it.
+    pub fn undo_statement(&mut self) {
+        if let Some(undo) = self.undo.take() {
+            for (key, before) in undo.into_iter().rev() {
+                match before {
+                    Some(v) => self.writes.insert(key, v),
+                    None => self.writes.remove(&key),
+                };
+            }
+            self.read_keys.truncate(self.undo_reads.0);
+            self.read_ranges.truncate(self.undo_reads.1);
+        }
+    }
+
+    fn write(&mut self, key: Vec<u8>, value: Option<Value>) {
+        if let Some(undo) = self.undo.as_mut() {
+            let before = self.writes.get(&key).cloned();
+            undo.push((key.clone(), before));
+        }
+        self.writes.insert(key, value);
+    }
 }
 
 /// A consistent view for one statement: the pageserver at `snapshot`, overlaid with the
@@ -126,10 +170,10 @@ impl ReadView {
     }
 
     pub fn put(&self, key: Vec<u8>, value: Vec<u8>) {
-        self.txn.lock().writes.insert(key, Some(Arc::from(value)));
+        self.txn.lock().write(key, Some(Arc::from(value)));
     }
 
     pub fn delete(&self, key: Vec<u8>) {
-        self.txn.lock().writes.insert(key, None);
+        self.txn.lock().write(key, None);
     }
 }

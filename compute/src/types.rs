@@ -44,11 +44,13 @@ pub fn sql_type(dt: &ast::DataType) -> Result<SqlType> {
         D::Int(_) | D::Integer(_) | D::Int4(_) | D::MediumInt(_) => SqlType::Int32,
         // MySQL's unsigned integers: the next wider signed type holds every value.
         D::SmallIntUnsigned(_) | D::MediumIntUnsigned(_) => SqlType::Int32,
-        D::BigInt(_) | D::Int8(_) | D::IntUnsigned(_) | D::IntegerUnsigned(_) => SqlType::Int64,
-        D::BigIntUnsigned(_) => SqlType::Numeric {
-            precision: 20,
-            scale: 0,
-        },
+        // BIGINT UNSIGNED (the usual id column) is stored as BIGINT: values above 2^63 - 1 are
+        // out of range.
+        D::BigInt(_)
+        | D::Int8(_)
+        | D::IntUnsigned(_)
+        | D::IntegerUnsigned(_)
+        | D::BigIntUnsigned(_) => SqlType::Int64,
         D::DecimalUnsigned(info) => return sql_type(&D::Decimal(*info)),
         D::TinyText | D::MediumText | D::LongText => SqlType::Text,
         D::TinyBlob | D::MediumBlob | D::LongBlob => SqlType::Bytea,

@@ -11,7 +11,7 @@
 //! - `THUNDERDB_E2E_ECHO=1` copies the server's output to the test's stderr as it comes.
 #![allow(dead_code)] // the benchmark includes this file too and uses only part of it
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -34,6 +34,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const READY_PREFIX: &str = "postgres listening on ";
 /// Printed before `READY_PREFIX` with the RESP frontend's address.
 const RESP_PREFIX: &str = "resp listening on ";
+/// Printed before `READY_PREFIX` with the MySQL frontend's address.
+const MYSQL_PREFIX: &str = "mysql listening on ";
 /// The in-memory copy of the server's output keeps at most this much (the newest part).
 const LOG_LIMIT: usize = 8 << 20;
 
@@ -134,6 +136,7 @@ pub struct TestServer {
     host: String,
     port: u16,
     resp_port: u16,
+    mysql_port: u16,
     shared: Arc<Shared>,
     starts: u32,
 }
@@ -165,6 +168,7 @@ impl TestServer {
             host: "127.0.0.1".into(),
             port: 0,
             resp_port: 0,
+            mysql_port: 0,
             shared,
             starts: 0,
         };
@@ -212,6 +216,11 @@ impl TestServer {
     /// The RESP (Redis protocol) port of the current incarnation; 0 for stock PostgreSQL.
     pub fn resp_port(&self) -> u16 {
         self.resp_port
+    }
+
+    /// The MySQL port of the current incarnation; 0 for stock PostgreSQL.
+    pub fn mysql_port(&self) -> u16 {
+        self.mysql_port
     }
 
     /// The PostgreSQL port of the current incarnation (a restart picks a new one).
@@ -493,6 +502,11 @@ impl TestServer {
                             .unwrap_or_else(|| panic!("cannot parse the address in {line:?}"))
                             .1;
                     }
+                    if let Some(addr) = line.trim().strip_prefix(MYSQL_PREFIX) {
+                        self.mysql_port = parse_listen_addr(addr.trim())
+                            .unwrap_or_else(|| panic!("cannot parse the address in {line:?}"))
+                            .1;
+                    }
                     if let Some(addr) = line.trim().strip_prefix(READY_PREFIX) {
                         let (host, port) = parse_listen_addr(addr.trim())
                             .unwrap_or_else(|| panic!("cannot parse the address in {line:?}"));
@@ -644,4 +658,112 @@ pub fn target_dir() -> PathBuf {
         Some(dir) => PathBuf::from(dir),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
     }
+}
+
+/// Prints why a test does not run, on stdout and stderr (`scripts/test` collects the lines).
+pub fn skip(test: &str, why: &str) {
+    println!("skipped: {why} ({test})");
+    eprintln!("skipped: {why} ({test})");
+}
+
+/// What a client process did.
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn describe(&self) -> String {
+        format!(
+            "exit status {}\n---- stdout ----\n{}\n---- stderr ----\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `cmd` with `stdin`, killing it after `limit` (a hung server must fail the test, not
+/// hang it).
+pub fn run_child(cmd: &mut Command, stdin: &[u8], limit: Duration, what: &str) -> Run {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let mut out = child.stdout.take().expect("stdout is piped");
+    let mut err = child.stderr.take().expect("stderr is piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let stdout =
+                    String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned();
+                let stderr =
+                    String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
+                panic!(
+                    "{what} did not finish within {limit:?} (killed it)\n---- stdout ----\n{stdout}\n---- stderr ----\n{stderr}"
+                );
+            }
+        }
+    };
+    let _ = writer.join();
+    Run {
+        status,
+        stdout: String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned(),
+        stderr: String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned(),
+    }
+}
+
+/// The case runner the Python client scripts share (`cases.py`).
+const PY_CASES: &str = include_str!("cases.py");
+
+/// Runs the Python client script `script` as `file` in a fresh directory beside `prelude` (as
+/// `prelude.py`) and the shared case runner, with `env`, and asserts that it printed `ok`
+/// (every case passed); otherwise fails with each case's traceback.
+pub fn run_python_cases(prelude: &str, file: &str, script: &str, env: &[(&str, String)]) {
+    let dir = tempfile::Builder::new()
+        .prefix("thunderdb-e2e-py-")
+        .tempdir()
+        .expect("create a directory for the script");
+    for (name, text) in [
+        ("cases.py", PY_CASES),
+        ("prelude.py", prelude),
+        (file, script),
+    ] {
+        std::fs::write(dir.path().join(name), text).expect("write a script file");
+    }
+    let mut cmd = Command::new("python3");
+    cmd.arg("-B")
+        .arg(file)
+        .current_dir(dir.path())
+        .env("PYTHONUNBUFFERED", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let run = run_child(&mut cmd, b"", Duration::from_secs(300), file);
+    assert!(
+        run.status.success() && run.stdout.trim_end() == "ok",
+        "Python script {file} failed (the cases and their tracebacks are below)\n{}",
+        run.describe()
+    );
 }

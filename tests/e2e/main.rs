@@ -9,6 +9,7 @@ mod bad_input;
 mod bank;
 mod durability;
 mod harness;
+mod mysql;
 mod psql;
 mod redis;
 mod session;

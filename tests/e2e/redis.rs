@@ -24,20 +24,15 @@ mod suite;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::{Backend, TestServer};
+pub(crate) use crate::harness::{Run, run_child, skip};
 
 /// Whether the client tests run against a stock redis-server (`THUNDERDB_E2E_REDIS_REFERENCE`).
 fn reference_mode() -> bool {
     std::env::var("THUNDERDB_E2E_REDIS_REFERENCE").is_ok_and(|v| !v.is_empty() && v != "0")
-}
-
-/// Prints why a test does not run, on stdout and stderr (`scripts/test` collects the lines).
-fn skip(test: &str, why: &str) {
-    println!("skipped: {why} ({test})");
-    eprintln!("skipped: {why} ({test})");
 }
 
 /// The server a Redis test talks to: ThunderDB, or the reference redis-server.
@@ -159,74 +154,6 @@ impl Drop for ReferenceRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// What a client process did.
-pub struct Run {
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    fn describe(&self) -> String {
-        format!(
-            "exit status {}\n---- stdout ----\n{}\n---- stderr ----\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `cmd` with `stdin`, killing it after `limit` (a hung server must fail the test, not
-/// hang it).
-fn run_child(cmd: &mut Command, stdin: &[u8], limit: Duration, what: &str) -> Run {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-    let mut input = child.stdin.take().expect("stdin is piped");
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let mut out = child.stdout.take().expect("stdout is piped");
-    let mut err = child.stderr.take().expect("stderr is piped");
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let stdout =
-                    String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned();
-                let stderr =
-                    String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
-                panic!(
-                    "{what} did not finish within {limit:?} (killed it)\n---- stdout ----\n{stdout}\n---- stderr ----\n{stderr}"
-                );
-            }
-        }
-    };
-    let _ = writer.join();
-    Run {
-        status,
-        stdout: String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned(),
-        stderr: String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned(),
     }
 }
 

@@ -28,6 +28,9 @@ pub struct MySqlState {
     version: String,
     database: Option<String>,
     last_insert_id: u64,
+    /// The first AUTO_INCREMENT value the current statement generated (0: none), which its OK
+    /// packet carries.
+    statement_insert_id: u64,
     warnings: Vec<(String, u16, String)>,
     vars: SystemVariables,
     user_vars: HashMap<String, ScalarValue>,
@@ -38,6 +41,7 @@ pub struct MySqlState {
 pub struct MySqlStatus {
     pub in_transaction: bool,
     pub autocommit: bool,
+    /// The AUTO_INCREMENT value the last statement generated (0: none).
     pub last_insert_id: u64,
     pub warnings: u16,
     pub database: Option<String>,
@@ -52,6 +56,7 @@ impl MySqlState {
             version: version.to_string(),
             database: None,
             last_insert_id: 0,
+            statement_insert_id: 0,
             warnings: Vec::new(),
             vars: SystemVariables::new(version, 3306),
             user_vars: HashMap::new(),
@@ -70,6 +75,8 @@ impl MySqlState {
             }
             "warning_count" => return Some(ScalarValue::Int64(Some(self.warnings.len() as i64))),
             "error_count" => return Some(ScalarValue::Int64(Some(0))),
+            // No Unix socket: connectors that read it (mysql_async) stay on TCP.
+            "socket" => return Some(ScalarValue::Utf8(None)),
             _ => {}
         }
         let value = self.vars.get(name)?;
@@ -150,6 +157,7 @@ impl Session {
     pub(crate) fn note_insert_id(&mut self, id: i64) {
         if let Some(m) = self.mysql.as_mut() {
             m.last_insert_id = id.max(0) as u64;
+            m.statement_insert_id = m.last_insert_id;
         }
     }
 
@@ -159,7 +167,7 @@ impl Session {
         MySqlStatus {
             in_transaction: self.in_block(),
             autocommit: m.is_none_or(MySqlState::autocommit),
-            last_insert_id: m.map_or(0, |m| m.last_insert_id),
+            last_insert_id: m.map_or(0, |m| m.statement_insert_id),
             warnings: m.map_or(0, |m| m.warnings.len().min(u16::MAX as usize) as u16),
             database: m.and_then(|m| m.database.clone()),
             connection_id: m.map_or(0, |m| m.connection_id),
@@ -220,13 +228,14 @@ impl Session {
         if !is_show_warnings {
             self.my().warnings.clear();
         }
+        self.my().statement_insert_id = 0;
         if let Some(out) = show::from_words(self, &words).await {
             return out;
         }
-        let mut placeholders = 0;
+        let mut pass = rewrite::TokenPass::default();
         let state = self.mysql.as_deref().expect("a MySQL session");
-        let tokens = rewrite::transform_tokens(tokens, state, &mut placeholders)?;
-        if placeholders > 0 {
+        let tokens = rewrite::transform_tokens(tokens, state, &mut pass)?;
+        if pass.placeholders > 0 {
             return Err(user_error(
                 SqlState::SYNTAX_ERROR,
                 "syntax error: '?' placeholders need a prepared statement",
@@ -251,6 +260,15 @@ impl Session {
 
     /// COM_STMT_PREPARE: one statement with `?` placeholders.
     pub async fn prepare_mysql(&mut self, sql: &str) -> Result<PreparedStatement> {
+        let (stmt, pass) = self.read_one_mysql(sql)?;
+        let mut prepared = self.prepare_statement(sql, stmt, pass.placeholders).await?;
+        // Variables and DATABASE() … are read when the statement runs, not when prepared.
+        prepared.reread = pass.substituted;
+        Ok(prepared)
+    }
+
+    /// Reads, rewrites and parses a request of exactly one statement.
+    fn read_one_mysql(&self, sql: &str) -> Result<(Statement, rewrite::TokenPass)> {
         let mut statements = rewrite::split(sql)?;
         if statements.len() != 1 {
             return Err(user_error(
@@ -259,12 +277,28 @@ impl Session {
             ));
         }
         let tokens = statements.pop().expect("one statement");
-        let mut placeholders = 0;
+        let mut pass = rewrite::TokenPass::default();
         let state = self.mysql.as_deref().expect("a MySQL session");
-        let tokens = rewrite::transform_tokens(&tokens, state, &mut placeholders)?;
+        let tokens = rewrite::transform_tokens(&tokens, state, &mut pass)?;
         let mut stmt = rewrite::parse(tokens)?;
         rewrite::rewrite(&mut stmt, &self.database, sql)?;
-        self.prepare_statement(sql, stmt, placeholders).await
+        Ok((stmt, pass))
+    }
+
+    /// COM_STMT_EXECUTE: the statement (read again if it holds session values) with `params`.
+    pub(crate) async fn execute_mysql_prepared(
+        &mut self,
+        prepared: &PreparedStatement,
+        params: &[ScalarValue],
+    ) -> Result<QueryOutput> {
+        self.my().warnings.clear();
+        self.my().statement_insert_id = 0;
+        let stmt = match (&prepared.statement, prepared.reread) {
+            (_, true) => self.read_one_mysql(&prepared.sql)?.0,
+            (Some(stmt), false) => stmt.clone(),
+            (None, false) => return Ok(QueryOutput::Empty),
+        };
+        self.run_mysql_statement(stmt, params).await
     }
 
     /// COM_FIELD_LIST: a table's columns with their defaults.
@@ -360,6 +394,10 @@ impl Session {
         }
         ct.table_options = ast::CreateTableOptions::None;
         for col in &mut ct.columns {
+            // MySQL's FLOAT is single precision (PostgreSQL's is double).
+            if let ast::DataType::Float(ast::ExactNumberInfo::None) = col.data_type {
+                col.data_type = ast::DataType::Real;
+            }
             col.options.retain(|o| {
                 !matches!(
                     o.option,
@@ -396,22 +434,46 @@ impl Session {
             let (env, _) = self.statement_env(None).await?;
             env.catalog.table(&crate::sql::object_name(&table)).is_ok()
         };
-        let out = self.run_statement(Statement::CreateTable(ct), &[]).await?;
-        if existed {
-            return Ok(out);
+        if existed || indexes.is_empty() {
+            return self.run_statement(Statement::CreateTable(ct), &[]).await;
         }
+        // The table and its indexes in one transaction: all or nothing.
+        self.begin_block()?;
+        match self.create_with_indexes(ct, &table, indexes).await {
+            Ok(out) => {
+                self.commit_open_block().await?;
+                Ok(out)
+            }
+            Err(e) => {
+                self.rollback_block();
+                Err(e)
+            }
+        }
+    }
+
+    async fn create_with_indexes(
+        &mut self,
+        ct: ast::CreateTable,
+        table: &ast::ObjectName,
+        indexes: Vec<ast::IndexConstraint>,
+    ) -> Result<QueryOutput> {
+        let out = self.run_statement(Statement::CreateTable(ct), &[]).await?;
         for (n, ix) in indexes.into_iter().enumerate() {
+            // `KEY (name(191))` has a prefix length; the whole value is indexed.
             let columns: Vec<String> = ix
                 .columns
                 .iter()
-                .map(|c| c.column.expr.to_string())
+                .map(|c| match &c.column.expr {
+                    ast::Expr::Function(f) => f.name.to_string(),
+                    other => other.to_string(),
+                })
                 .collect();
             let name = match &ix.name {
                 Some(n) => crate::session::quote_ident(&n.value.to_lowercase()),
                 None => crate::session::quote_ident(
                     &format!(
                         "{}_{}",
-                        crate::sql::object_name(&table),
+                        crate::sql::object_name(table),
                         if n == 0 {
                             columns.join("_")
                         } else {
@@ -554,7 +616,9 @@ impl Session {
 
     /// The value of a constant expression (`SET @x = 1 + 2`).
     async fn evaluate(&mut self, e: &ast::Expr) -> Result<ScalarValue> {
-        let plan = self.plan_sql(&format!("SELECT {e}"), &[]).await?;
+        // Through the MySQL reading, so that its variables are read now (`SET @b = @a + 1`).
+        let (stmt, _) = self.read_one_mysql(&format!("SELECT {e}"))?;
+        let plan = self.plan(stmt, &[]).await?;
         let (_, batches) = self.collect(plan).await?;
         let batch = batches
             .iter()

@@ -123,7 +123,7 @@ fn value_token(v: &datafusion::scalar::ScalarValue) -> Vec<Token> {
     }
 }
 
-/// Whether the statement is `SET …` (whose variable names are assignment targets).
+/// Whether the statement is `SET …`.
 fn is_set(tokens: &[TokenWithSpan]) -> bool {
     tokens
         .iter()
@@ -131,24 +131,38 @@ fn is_set(tokens: &[TokenWithSpan]) -> bool {
         .is_some_and(|t| matches!(&t.token, Token::Word(w) if w.keyword == Keyword::SET))
 }
 
-/// The token pass; `placeholders` counts the `?` seen.
+/// What the token pass did.
+#[derive(Default)]
+pub(crate) struct TokenPass {
+    /// `?` placeholders seen.
+    pub placeholders: usize,
+    /// Whether a session value (variable, DATABASE() …) was put in: a prepared statement
+    /// must then be read again at each execution.
+    pub substituted: bool,
+}
+
+/// The token pass. In SET statements variables are left as they are: SET evaluates its
+/// values in order, each after the assignments before it.
 pub(crate) fn transform_tokens(
     tokens: &[TokenWithSpan],
     state: &MySqlState,
-    placeholders: &mut usize,
+    pass: &mut TokenPass,
 ) -> Result<Vec<TokenWithSpan>> {
     let set = is_set(tokens);
     let sig: Vec<usize> = (0..tokens.len())
         .filter(|&i| significant(&tokens[i]))
         .collect();
-    let next_sig = |i: usize, k: usize| -> Option<&Token> {
-        let pos = sig.iter().position(|&j| j == i)?;
-        sig.get(pos + k).map(|&j| &tokens[j].token)
+    // Position of each token among the significant ones.
+    let mut rank = vec![usize::MAX; tokens.len()];
+    for (r, &i) in sig.iter().enumerate() {
+        rank[i] = r;
+    }
+    let nth = |i: usize, k: isize| -> Option<usize> {
+        let r = rank.get(i).copied().filter(|&r| r != usize::MAX)?;
+        let r = r.checked_add_signed(k)?;
+        sig.get(r).copied()
     };
-    let prev_sig = |i: usize| -> Option<&Token> {
-        let pos = sig.iter().position(|&j| j == i)?;
-        pos.checked_sub(1).map(|p| &tokens[sig[p]].token)
-    };
+    let token_at = |i: Option<usize>| i.map(|i| &tokens[i].token);
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
     let mut skip_until = 0usize;
     for (i, t) in tokens.iter().enumerate() {
@@ -159,13 +173,12 @@ pub(crate) fn transform_tokens(
         let mut push = |token: Token| out.push(TokenWithSpan { token, span });
         match &t.token {
             Token::Placeholder(p) if p == "?" => {
-                *placeholders += 1;
-                push(Token::Placeholder(format!("${}", *placeholders)));
+                pass.placeholders += 1;
+                push(Token::Placeholder(format!("${}", pass.placeholders)));
             }
             Token::DoubleQuotedString(s) => push(string(s.clone())),
             Token::Word(w) if w.quote_style == Some('`') => {
-                let after_as =
-                    matches!(prev_sig(i), Some(Token::Word(p)) if p.keyword == Keyword::AS);
+                let after_as = matches!(token_at(nth(i, -1)), Some(Token::Word(p)) if p.keyword == Keyword::AS);
                 let value = if after_as {
                     w.value.clone()
                 } else {
@@ -173,27 +186,24 @@ pub(crate) fn transform_tokens(
                 };
                 push(quoted_word(value));
             }
+            Token::Word(w) if set && w.quote_style.is_none() && w.value.starts_with('@') => {
+                push(t.token.clone());
+            }
             Token::Word(w) if w.quote_style.is_none() && w.value.starts_with("@@") => {
                 let mut name = w.value[2..].to_lowercase();
                 let mut last = i;
                 if matches!(name.as_str(), "session" | "global" | "local")
-                    && next_sig(i, 1) == Some(&Token::Period)
-                    && let Some(Token::Word(n)) = next_sig(i, 2)
+                    && token_at(nth(i, 1)) == Some(&Token::Period)
+                    && let Some(Token::Word(n)) = token_at(nth(i, 2))
                 {
                     name = n.value.to_lowercase();
-                    let pos = sig.iter().position(|&j| j == i).unwrap_or(0);
-                    last = sig.get(pos + 2).copied().unwrap_or(i);
-                }
-                let target =
-                    set && matches!(next_sig(last, 1), Some(Token::Eq | Token::Assignment));
-                if target {
-                    push(t.token.clone());
-                    continue;
+                    last = nth(i, 2).unwrap_or(i);
                 }
                 skip_until = last + 1;
                 let value = state
                     .system_variable(&name)
                     .ok_or_else(|| unknown_variable(&name))?;
+                pass.substituted = true;
                 let span = span.union(&tokens[last].span);
                 for token in value_token(&value) {
                     out.push(TokenWithSpan { token, span });
@@ -202,28 +212,24 @@ pub(crate) fn transform_tokens(
             Token::Word(w)
                 if w.quote_style.is_none() && w.value.starts_with('@') && w.value.len() > 1 =>
             {
-                let target = set && matches!(next_sig(i, 1), Some(Token::Eq | Token::Assignment));
-                if target {
-                    push(t.token.clone());
-                    continue;
-                }
                 let value = state.user_variable(&w.value[1..]);
+                pass.substituted = true;
                 for token in value_token(&value) {
                     out.push(TokenWithSpan { token, span });
                 }
             }
             Token::Word(w)
                 if w.quote_style.is_none()
-                    && next_sig(i, 1) == Some(&Token::LParen)
-                    && next_sig(i, 2) == Some(&Token::RParen)
+                    && token_at(nth(i, 1)) == Some(&Token::LParen)
+                    && token_at(nth(i, 2)) == Some(&Token::RParen)
                     && state.function_value(&w.value.to_lowercase()).is_some() =>
             {
                 let value = state
                     .function_value(&w.value.to_lowercase())
                     .expect("checked in the guard");
-                let pos = sig.iter().position(|&j| j == i).unwrap_or(0);
-                let close = sig.get(pos + 2).copied().unwrap_or(i);
+                let close = nth(i, 2).unwrap_or(i);
                 skip_until = close + 1;
+                pass.substituted = true;
                 let span = span.union(&tokens[close].span);
                 for token in value_token(&value) {
                     out.push(TokenWithSpan { token, span });
@@ -262,13 +268,11 @@ pub(crate) fn rewrite(stmt: &mut Statement, database: &str, sql: &str) -> Result
     impl VisitorMut for R<'_> {
         type Break = ();
         fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
-            if let Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) =
-                q.limit_clause.take()
-            {
+            if let Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) = &q.limit_clause {
                 q.limit_clause = Some(ast::LimitClause::LimitOffset {
-                    limit: Some(limit),
+                    limit: Some(limit.clone()),
                     offset: Some(ast::Offset {
-                        value: offset,
+                        value: offset.clone(),
                         rows: ast::OffsetRows::None,
                     }),
                     limit_by: vec![],
@@ -394,9 +398,15 @@ fn column_headers(q: &mut Query, sql: &str) {
                         .map(|i| i.value.clone())
                         .filter(|n| n.chars().any(char::is_uppercase)),
                     Expr::Identifier(_) => None,
-                    Expr::Value(v) => match &v.value {
-                        ast::Value::SingleQuotedString(s) => Some(s.clone()),
-                        _ => source_text(sql, expr.span()),
+                    // A string written as a literal is headed by its value; one put in for
+                    // a variable or function by what was written.
+                    Expr::Value(v) => match (&v.value, source_text(sql, expr.span())) {
+                        (ast::Value::SingleQuotedString(s), Some(text))
+                            if text.starts_with(['\'', '"']) =>
+                        {
+                            Some(s.clone())
+                        }
+                        (_, text) => text,
                     },
                     _ => source_text(sql, expr.span()),
                 };
@@ -410,6 +420,23 @@ fn column_headers(q: &mut Query, sql: &str) {
             _ => {}
         }
     }
+}
+
+/// How many parentheses `s` opens and does not close (quotes respected).
+fn unclosed_parens(s: &str) -> usize {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for c in s.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    depth
 }
 
 /// The length of the parenthesized group `s` starts with (quotes respected).
@@ -453,8 +480,16 @@ fn source_text(sql: &str, span: datafusion::sql::sqlparser::tokenizer::Span) -> 
         Some(line_start + col)
     };
     let (start, mut end) = (offset(span.start)?, offset(span.end)?);
-    // A function call's span ends at its name: take in its parenthesized arguments.
-    while let Some(rest) = sql.get(end..) {
+    // A function call's span may stop at its name or its last argument: take in the rest of
+    // its parentheses.
+    loop {
+        let open = unclosed_parens(sql.get(start..end)?);
+        let rest = sql.get(end..)?;
+        if open > 0 {
+            let close = rest.find(')')?;
+            end += close + 1;
+            continue;
+        }
         let skipped = rest.len() - rest.trim_start().len();
         if !rest.trim_start().starts_with('(') {
             break;
@@ -478,7 +513,7 @@ fn insert(ins: &mut ast::Insert) -> Result<()> {
             ins.columns.push(name);
             row.push(a.value);
         }
-        ins.source = Some(Box::new(values_query(vec![row])));
+        ins.source = Some(Box::new(values_query(row)));
     }
     let row_alias = ins
         .insert_alias
@@ -514,24 +549,18 @@ fn insert(ins: &mut ast::Insert) -> Result<()> {
     Ok(())
 }
 
-fn values_query(rows: Vec<Vec<Expr>>) -> Query {
-    let sql = format!(
-        "VALUES {}",
-        rows.iter()
-            .map(|r| format!(
-                "({})",
-                r.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+/// `VALUES (row)` as a query.
+fn values_query(row: Vec<Expr>) -> Query {
     let mut p = Parser::new(&MySqlDialect {})
-        .try_with_sql(&sql)
+        .try_with_sql("VALUES (1)")
         .expect("tokenizes");
-    *p.parse_query().expect("a VALUES list parses")
+    let mut q = *p.parse_query().expect("a VALUES list parses");
+    if let SetExpr::Values(values) = q.body.as_mut()
+        && let Some(first) = values.rows.first_mut()
+    {
+        first.content = row;
+    }
+    q
 }
 
 /// `VALUES(col)` and `alias.col` (the row proposed for insertion) → `excluded.col`.
@@ -578,10 +607,10 @@ mod tests {
 
     fn run(sql: &str) -> String {
         let state = MySqlState::new(7, "root", "8.0.36-ThunderDB");
-        let mut n = 0;
+        let mut pass = TokenPass::default();
         let mut out = Vec::new();
         for tokens in split(sql).unwrap() {
-            let tokens = transform_tokens(&tokens, &state, &mut n).unwrap();
+            let tokens = transform_tokens(&tokens, &state, &mut pass).unwrap();
             let mut stmt = parse(tokens).unwrap();
             rewrite(&mut stmt, "thunderdb", sql).unwrap();
             out.push(stmt.to_string());
@@ -597,7 +626,7 @@ mod tests {
         );
         assert_eq!(
             run("SELECT @@version_comment, @@session.autocommit AS ac"),
-            "SELECT 'ThunderDB' AS \"__thunder_name0:ThunderDB\", 1 AS \"ac\""
+            "SELECT 'ThunderDB' AS \"__thunder_name0:@@version_comment\", 1 AS \"ac\""
         );
         assert_eq!(
             run("select connection_id(),\n  database()"),
@@ -623,6 +652,7 @@ mod tests {
             run("SET @x = 1; SELECT 1"),
             "SET @x = 1; SELECT 1 AS \"__thunder_name0:1\""
         );
+        assert_eq!(run("SELECT a FROM t LIMIT 2"), "SELECT a FROM t LIMIT 2");
         assert!(split(" ; /* c */ ;").unwrap().is_empty());
     }
 }

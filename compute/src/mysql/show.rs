@@ -77,21 +77,52 @@ fn some(s: impl Into<String>) -> Option<String> {
 }
 
 /// MySQL's LIKE on names: `%` any run, `_` one character, `\` escapes, case-insensitive.
+/// Iterative, remembering the last `%` (linear space, O(pattern × text) time).
 pub(crate) fn like(pattern: &str, text: &str) -> bool {
-    fn go(p: &[char], t: &[char]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some(('%', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            Some(('_', rest)) => !t.is_empty() && go(rest, &t[1..]),
-            Some(('\\', rest)) if !rest.is_empty() => {
-                !t.is_empty() && t[0].eq_ignore_ascii_case(&rest[0]) && go(&rest[1..], &t[1..])
+    #[derive(PartialEq)]
+    enum P {
+        Any,
+        One,
+        Char(char),
+    }
+    let mut p = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        p.push(match c {
+            '%' => P::Any,
+            '_' => P::One,
+            '\\' => P::Char(chars.next().unwrap_or('\\')),
+            c => P::Char(c),
+        });
+    }
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some(P::Any) => {
+                star = Some((pi, ti));
+                pi += 1;
             }
-            Some((c, rest)) => !t.is_empty() && t[0].eq_ignore_ascii_case(c) && go(rest, &t[1..]),
+            Some(P::One) => {
+                pi += 1;
+                ti += 1;
+            }
+            Some(P::Char(c)) if c.to_lowercase().eq(t[ti].to_lowercase()) => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
         }
     }
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    go(&p, &t)
+    p[pi..].iter().all(|x| *x == P::Any)
 }
 
 /// Keeps the rows whose first column matches a LIKE filter, or that a WHERE filter keeps.
@@ -221,7 +252,7 @@ fn default_shown(default: &str, quoted: bool) -> String {
 }
 
 fn key_of(def: &TableDef, pos: usize) -> &'static str {
-    if def.primary_key.first() == Some(&pos) {
+    if def.primary_key.contains(&pos) {
         "PRI"
     } else if def
         .indexes
@@ -446,12 +477,14 @@ pub(crate) async fn from_words(s: &mut Session, words: &[String]) -> Option<Resu
         [
             "index" | "indexes" | "keys",
             "from" | "in",
-            table,
+            first,
             rest @ ..,
         ] => {
-            let db = match rest {
-                ["from" | "in", db, ..] => Some(*db),
-                _ => None,
+            // `FROM t [FROM db]`, or `FROM db.t` (the words drop the dot).
+            let (db, table) = match rest {
+                ["from" | "in", db, ..] => (Some(*db), first),
+                [table, ..] => (Some(*first), table),
+                [] => (None, first),
             };
             match check_db(s, db) {
                 Ok(_) => show_index(s, table).await,
@@ -814,6 +847,11 @@ mod tests {
         assert!(!like("max\\_x%", "max_allowed_packet"));
         assert!(like("t_", "t1"));
         assert!(!like("t_", "t12"));
+        assert!(like("%a%b", "xxaxxb"));
+        assert!(!like("%a%b", "xxaxx"));
+        // Long patterns neither overflow the stack nor take exponential time.
+        let pattern = "%".repeat(100_000) + "z";
+        assert!(!like(&pattern, &"a".repeat(200)));
     }
 
     #[test]

@@ -29,7 +29,13 @@ struct Prepared {
     statement: PreparedStatement,
     bound: Vec<BoundType>,
     long_data: HashMap<u16, Vec<u8>>,
+    /// COM_STMT_SEND_LONG_DATA sent more than max_allowed_packet in all: the next execute
+    /// fails.
+    long_data_overflow: bool,
 }
+
+/// The most a client may send before it has logged in.
+const MAX_HANDSHAKE_PACKET: usize = 64 << 10;
 
 struct Connection {
     io: PacketIo<TcpStream>,
@@ -129,7 +135,7 @@ async fn handshake(
         SERVER_STATUS_AUTOCOMMIT,
     ));
     io.flush().await?;
-    let Ok(Some(payload)) = io.read().await else {
+    let Ok(Some(payload)) = io.read_limited(MAX_HANDSHAKE_PACKET).await else {
         return Ok(None);
     };
     let bad_handshake = |io: &mut PacketIo<TcpStream>| {
@@ -158,19 +164,29 @@ async fn handshake(
         plugin = NATIVE_PASSWORD;
     }
     if plugin != NATIVE_PASSWORD && plugin != CACHING_SHA2 {
-        // Ask for mysql_native_password (Protocol::AuthSwitchRequest).
+        plugin = NATIVE_PASSWORD;
+        answer.clear();
+    }
+    // A client whose first answer was for another plugin than the greeting's sends nothing and
+    // waits to be asked again (Protocol::AuthSwitchRequest) for its plugin's answer.
+    let answer_len = if plugin == CACHING_SHA2 { 32 } else { 20 };
+    let has_password = password.as_deref().is_some_and(|p| !p.is_empty());
+    if has_password && answer.len() != answer_len {
         let mut p = vec![0xFE];
-        p.extend_from_slice(NATIVE_PASSWORD.as_bytes());
+        p.extend_from_slice(plugin.as_bytes());
         p.push(0);
         p.extend_from_slice(&scramble);
         p.push(0);
         io.write(&p);
         io.flush().await?;
-        let Ok(Some(switched)) = io.read().await else {
+        let Ok(Some(switched)) = io.read_limited(MAX_HANDSHAKE_PACKET).await else {
             return Ok(None);
         };
-        plugin = NATIVE_PASSWORD;
         answer = switched;
+    }
+    // An empty password is answered with nothing (or a lone NUL).
+    if !has_password && answer == [0] {
+        answer.clear();
     }
     let accepted = password
         .as_deref()
@@ -181,15 +197,12 @@ async fn handshake(
         io.flush().await?;
         return Ok(None);
     }
-    if plugin == CACHING_SHA2 {
+    if plugin == CACHING_SHA2 && has_password {
         // fast_auth_success: the next packet is the OK.
         io.write(&[0x01, 0x03]);
     }
-    Ok(Some((
-        response.user,
-        response.capabilities,
-        response.database,
-    )))
+    let capabilities = response.capabilities & auth::SERVER_CAPABILITIES;
+    Ok(Some((response.user, capabilities, response.database)))
 }
 
 impl Connection {
@@ -289,9 +302,16 @@ impl Connection {
                     && let Some(p) = self.prepared.get_mut(&id)
                 {
                     let chunk = r.rest();
-                    let data = p.long_data.entry(param).or_default();
-                    if data.len() + chunk.len() <= MAX_ALLOWED_PACKET {
-                        data.extend_from_slice(chunk);
+                    let total: usize = p.long_data.values().map(Vec::len).sum();
+                    if usize::from(param) >= p.statement.param_types.len()
+                        || total + chunk.len() > MAX_ALLOWED_PACKET
+                    {
+                        p.long_data_overflow = true;
+                    } else {
+                        p.long_data
+                            .entry(param)
+                            .or_default()
+                            .extend_from_slice(chunk);
                     }
                 }
             }
@@ -306,6 +326,7 @@ impl Connection {
                 Ok(id) => match self.prepared.get_mut(&id) {
                     Some(p) => {
                         p.long_data.clear();
+                        p.long_data_overflow = false;
                         self.ok(0, false);
                     }
                     None => self.error(&MySqlError::unknown_statement(id, "mysqld_stmt_reset")),
@@ -456,7 +477,7 @@ impl Connection {
                     def.schema.clone_from(&db);
                     def.table.clone_from(&table);
                     self.io
-                        .write(&def.encode(Some(default.as_deref().unwrap_or("").as_bytes())));
+                        .write(&def.encode(Some(default.as_deref().map(str::as_bytes))));
                 }
                 let status = self.status();
                 if self.deprecate_eof() {
@@ -481,6 +502,13 @@ impl Connection {
             .result_schema
             .as_ref()
             .map_or(0, |s| s.fields().len());
+        if params > usize::from(u16::MAX) || columns > usize::from(u16::MAX) {
+            return self.error(&MySqlError::new(
+                1390,
+                "HY000",
+                "Prepared statement contains too many placeholders or columns",
+            ));
+        }
         let mut p = vec![0];
         p.extend_from_slice(&id.to_le_bytes());
         p.extend_from_slice(&(columns as u16).to_le_bytes());
@@ -508,6 +536,7 @@ impl Connection {
                 statement,
                 bound: Vec::new(),
                 long_data: HashMap::new(),
+                long_data_overflow: false,
             },
         );
     }
@@ -521,6 +550,16 @@ impl Connection {
         let Some(prepared) = self.prepared.get_mut(&id) else {
             return self.error(&MySqlError::unknown_statement(id, "mysqld_stmt_execute"));
         };
+        if std::mem::take(&mut prepared.long_data_overflow) {
+            prepared.long_data.clear();
+            return self.error(&MySqlError::new(
+                1153,
+                "08S01",
+                format!(
+                    "Got a packet bigger than 'max_allowed_packet' bytes ({MAX_ALLOWED_PACKET})"
+                ),
+            ));
+        }
         let count = prepared.statement.param_types.len();
         let values = match read_params(&mut r, count, &mut prepared.bound, &mut prepared.long_data)
         {

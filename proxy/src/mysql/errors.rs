@@ -109,6 +109,15 @@ impl MySqlError {
             "22012" => MySqlError::new(1365, "22012", "Division by 0"),
             "22P02" | "22007" | "22008" => MySqlError::new(1292, "22007", e.message.clone()),
             "42P07" => MySqlError::new(1050, "42S01", format!("Table '{name}' already exists")),
+            "42704" if e.message.starts_with("Unknown system variable") => {
+                MySqlError::new(1193, "HY000", e.message.clone())
+            }
+            "42710" if e.message.starts_with("Can't create database") => {
+                MySqlError::new(1007, "HY000", e.message.clone())
+            }
+            "22023" if e.message.starts_with("Variable '") => {
+                MySqlError::new(1231, "42000", e.message.clone())
+            }
             "42701" => MySqlError::new(1060, "42S21", format!("Duplicate column name '{name}'")),
             "42702" => MySqlError::new(
                 1052,
@@ -147,6 +156,11 @@ impl MySqlError {
                 ),
             ),
             "57014" => MySqlError::new(1317, "70100", "Query execution was interrupted"),
+            "55P03" => MySqlError::new(
+                1205,
+                "HY000",
+                "Lock wait timeout exceeded; try restarting transaction",
+            ),
             "25001" | "25P01" | "25000" => MySqlError::new(1568, "25001", e.message.clone()),
             "42501" => MySqlError::new(1142, "42000", e.message.clone()),
             "55000" => MySqlError::new(1036, "HY000", e.message.clone()),

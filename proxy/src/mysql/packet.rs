@@ -42,6 +42,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
     /// The next request's payload (`None` at a clean end of stream); the sequence continues
     /// from the request's.
     pub async fn read(&mut self) -> Result<Option<Vec<u8>>, ReadError> {
+        self.read_limited(MAX_ALLOWED_PACKET).await
+    }
+
+    /// Like [`PacketIo::read`] for payloads of at most `limit` bytes. Memory grows with the
+    /// bytes that arrive, not with what a header claims.
+    pub async fn read_limited(&mut self, limit: usize) -> Result<Option<Vec<u8>>, ReadError> {
         let mut payload = Vec::new();
         loop {
             let mut header = [0u8; 4];
@@ -54,12 +60,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
             }
             let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
             self.seq = header[3].wrapping_add(1);
-            if payload.len() + len > MAX_ALLOWED_PACKET {
+            if payload.len() + len > limit {
                 return Err(ReadError::TooLarge);
             }
-            let start = payload.len();
-            payload.resize(start + len, 0);
-            self.stream.read_exact(&mut payload[start..]).await?;
+            let read = (&mut self.stream)
+                .take(len as u64)
+                .read_to_end(&mut payload)
+                .await?;
+            if read < len {
+                return Err(ReadError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
             if len < MAX_PAYLOAD {
                 return Ok(Some(payload));
             }

@@ -97,6 +97,10 @@ impl ColumnDef {
         if !field.is_nullable() {
             flags |= NOT_NULL_FLAG;
         }
+        // Numbers, like binary strings and temporal values, have the binary collation.
+        if flags & NUM_FLAG != 0 {
+            flags |= BINARY_FLAG;
+        }
         let binary = flags & BINARY_FLAG != 0;
         ColumnDef {
             schema: String::new(),
@@ -124,8 +128,9 @@ impl ColumnDef {
         }
     }
 
-    /// The Protocol::ColumnDefinition41 packet; `default` for COM_FIELD_LIST.
-    pub fn encode(&self, default: Option<&[u8]>) -> Vec<u8> {
+    /// The Protocol::ColumnDefinition41 packet; `default` for COM_FIELD_LIST (`Some(None)`:
+    /// the column's default is NULL).
+    pub fn encode(&self, default: Option<Option<&[u8]>>) -> Vec<u8> {
         let mut p = Vec::with_capacity(64 + self.name.len());
         put_lenenc_bytes(&mut p, b"def");
         put_lenenc_bytes(&mut p, self.schema.as_bytes());
@@ -140,8 +145,10 @@ impl ColumnDef {
         p.extend_from_slice(&self.flags.to_le_bytes());
         p.push(self.decimals);
         p.extend_from_slice(&[0, 0]);
-        if let Some(d) = default {
-            put_lenenc_bytes(&mut p, d);
+        match default {
+            Some(Some(d)) => put_lenenc_bytes(&mut p, d),
+            Some(None) => p.push(0xFB),
+            None => {}
         }
         p
     }
@@ -384,14 +391,14 @@ pub fn binary_row(
                 let days = date_value(array, row).ok_or_else(|| unexpected(array))?;
                 let date = text::date_from_unix_days(days)
                     .ok_or_else(|| Error::invalid("22008", "date out of range"))?;
-                put_date(&mut p, date, None);
+                put_date(&mut p, date, None)?;
             }
             ColumnType::DateTime | ColumnType::Timestamp => {
                 let micros = timestamp_value(array, row)
                     .ok_or_else(|| Error::invalid("22008", "timestamp out of range"))?;
                 let dt = datetime(micros)
                     .ok_or_else(|| Error::invalid("22008", "timestamp out of range"))?;
-                put_date(&mut p, dt.date(), Some(dt.time()));
+                put_date(&mut p, dt.date(), Some(dt.time()))?;
             }
             ColumnType::Time => {
                 let micros = time_value(array, row).ok_or_else(|| unexpected(array))?;
@@ -412,7 +419,17 @@ pub fn binary_row(
 }
 
 /// DATE / DATETIME in the binary protocol: a length (0, 4, 7 or 11), then the fields.
-fn put_date(p: &mut Vec<u8>, date: NaiveDate, time: Option<chrono::NaiveTime>) {
+fn put_date(
+    p: &mut Vec<u8>,
+    date: NaiveDate,
+    time: Option<chrono::NaiveTime>,
+) -> Result<(), Error> {
+    if !(0..=9999).contains(&date.year()) {
+        return Err(Error::invalid(
+            "22008",
+            "date out of range for MySQL (years 0 to 9999)",
+        ));
+    }
     let micros = time.map_or(0, |t| t.nanosecond() / 1000);
     let has_time = time.is_some_and(|t| t.num_seconds_from_midnight() != 0 || micros != 0);
     let len: u8 = match (has_time, micros != 0) {
@@ -432,6 +449,7 @@ fn put_date(p: &mut Vec<u8>, date: NaiveDate, time: Option<chrono::NaiveTime>) {
             p.extend_from_slice(&micros.to_le_bytes());
         }
     }
+    Ok(())
 }
 
 /// TIME in the binary protocol: length 8 or 12, sign, days, hours, minutes, seconds, micros.

@@ -3,9 +3,9 @@
 //! its traceback, and a script that passes prints `ok`. Skipped when `import redis` fails.
 
 use std::process::Command;
-use std::time::Duration;
 
-use super::{RespServer, run_child, skip};
+use super::{RespServer, skip};
+use crate::harness::run_python_cases;
 
 const PRELUDE: &str = include_str!("py/prelude.py");
 
@@ -46,31 +46,19 @@ fn run_script(area: &str, script: &str) {
     let Some(mut server) = RespServer::start(&test) else {
         return;
     };
-    let dir = tempfile::Builder::new()
-        .prefix("thunderdb-e2e-redis-py-")
-        .tempdir()
-        .expect("create a directory for the script");
-    std::fs::write(dir.path().join("prelude.py"), PRELUDE).expect("write prelude.py");
     let file = format!("{area}.py");
-    std::fs::write(dir.path().join(&file), script).expect("write the script");
-    let mut cmd = Command::new("python3");
-    cmd.arg("-B")
-        .arg(&file)
-        .current_dir(dir.path())
-        .env("REDIS_HOST", "127.0.0.1")
-        .env("REDIS_PORT", server.port().to_string())
-        .env(
-            "REDIS_REFERENCE",
-            if server.is_reference() { "1" } else { "0" },
-        )
-        .env("PYTHONUNBUFFERED", "1");
-    let run = run_child(&mut cmd, b"", Duration::from_secs(120), &file);
-    server.assert_running(&format!("after {file}"));
-    assert!(
-        run.status.success() && run.stdout.trim_end() == "ok",
-        "redis-py script {file} failed (the cases and their tracebacks are below)\n{}",
-        run.describe()
+    let reference = if server.is_reference() { "1" } else { "0" };
+    run_python_cases(
+        PRELUDE,
+        &file,
+        script,
+        &[
+            ("REDIS_HOST", "127.0.0.1".into()),
+            ("REDIS_PORT", server.port().to_string()),
+            ("REDIS_REFERENCE", reference.into()),
+        ],
     );
+    server.assert_running(&format!("after {file}"));
 }
 
 /// SET with EX/PX/EXAT/PXAT/NX/XX/GET/KEEPTTL, MGET/MSET/MSETNX, INCR…INCRBYFLOAT,

@@ -8,10 +8,10 @@ import os
 import sys
 import threading
 import time
-import traceback
 import warnings
 
 import redis
+from cases import case, eq, run_cases  # noqa: F401 (used by the scripts)
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -57,18 +57,6 @@ class Raw:
 
 
 r = connect()
-CASES = []
-
-
-def case(fn):
-    CASES.append(fn)
-    return fn
-
-
-def eq(actual, expected, what=""):
-    if actual != expected:
-        label = f"{what}: " if what else ""
-        raise AssertionError(f"{label}expected {expected!r}, got {actual!r}")
 
 
 def between(value, low, high, what=""):
@@ -104,15 +92,4 @@ def error(expected, fn, *args, **kwargs):
 
 
 def main():
-    failures = []
-    for fn in CASES:
-        try:
-            r.flushall()
-            fn()
-        except Exception:
-            failures.append(f"---- case {fn.__name__} ----\n{traceback.format_exc()}")
-    if failures:
-        sys.stderr.write("\n".join(failures))
-        sys.stderr.write(f"\n{len(failures)} of {len(CASES)} cases failed\n")
-        sys.exit(1)
-    print("ok")
+    run_cases(r.flushall)
