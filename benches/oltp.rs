@@ -128,6 +128,7 @@ async fn run(settings: Settings) -> Result<()> {
             backend: Backend::ThunderDb,
             bin,
             deadline: Duration::from_secs(24 * 3600),
+            env: Vec::new(),
         });
         let conn_str = server.conn_str();
         let measured = measure_system("thunderdb", &conn_str, &settings, false).await;

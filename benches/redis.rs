@@ -142,6 +142,7 @@ fn main() -> Result<()> {
         backend: Backend::ThunderDb,
         bin,
         deadline: Duration::from_secs(24 * 3600),
+        env: Vec::new(),
     });
     let stock = StockRedis::start()?;
     let mut report = String::new();

@@ -146,6 +146,17 @@ async fn run_dev(cfg: DevConfig) -> Result<()> {
     ));
     println!("resp listening on {resp_addr}");
 
+    let tls = if cfg.tls_cert.is_empty() {
+        None
+    } else {
+        Some(
+            thunderdb_proxy::tls_server_config(
+                std::path::Path::new(&cfg.tls_cert),
+                std::path::Path::new(&cfg.tls_key),
+            )
+            .map_err(|e| anyhow::anyhow!("tls_cert / tls_key: {e}"))?,
+        )
+    };
     let mysql_listener = TcpListener::bind((cfg.listen.as_str(), cfg.mysql_port))
         .await
         .with_context(|| format!("binding {}:{}", cfg.listen, cfg.mysql_port))?;
@@ -156,6 +167,7 @@ async fn run_dev(cfg: DevConfig) -> Result<()> {
         MySqlFrontendOptions {
             users: vec![(cfg.user.clone(), cfg.password.clone())],
             server_version: thunderdb_compute::MYSQL_SERVER_VERSION.to_string(),
+            tls,
         },
         cancel.clone(),
     ));

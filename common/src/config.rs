@@ -42,6 +42,10 @@ pub struct DevConfig {
     /// Whether RESP clients must `AUTH` before other commands (Redis's `requirepass`). Off by
     /// default in `dev`, as a fresh Redis is; `AUTH` always checks the SQL users.
     pub resp_require_auth: bool,
+    /// PEM certificate chain and private key for TLS (MySQL clients today); both empty: no
+    /// TLS.
+    pub tls_cert: String,
+    pub tls_key: String,
     pub wal: WalConfig,
 }
 
@@ -59,6 +63,8 @@ impl Default for DevConfig {
             password: "thunder".into(),
             database: "thunderdb".into(),
             resp_require_auth: false,
+            tls_cert: String::new(),
+            tls_key: String::new(),
             wal: WalConfig::default(),
         }
     }
@@ -105,6 +111,23 @@ impl DevConfig {
                 key: "wal.group_commit_max".into(),
                 reason: "must be at least 1".into(),
             });
+        }
+        for (key, path, other) in [
+            ("tls_cert", &self.tls_cert, &self.tls_key),
+            ("tls_key", &self.tls_key, &self.tls_cert),
+        ] {
+            if path.is_empty() && !other.is_empty() {
+                return Err(ConfigError::BadValue {
+                    key: key.into(),
+                    reason: "tls_cert and tls_key go together".into(),
+                });
+            }
+            if !path.is_empty() && !Path::new(path).is_file() {
+                return Err(ConfigError::BadValue {
+                    key: key.into(),
+                    reason: format!("{path:?} is not a readable file"),
+                });
+            }
         }
         if self.listen.parse::<std::net::IpAddr>().is_err() && self.listen != "localhost" {
             return Err(ConfigError::BadValue {

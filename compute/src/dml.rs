@@ -456,45 +456,68 @@ pub async fn insert(
         }
         Some(OnInsert::OnConflict(oc)) => {
             let arbiter = arbiter(&def, oc.conflict_target.as_ref())?;
+            let do_update = match &oc.action {
+                OnConflictAction::DoUpdate(du) => Some(du),
+                OnConflictAction::DoNothing => None,
+            };
+            // MySQL applies the rows one after another, each seeing what the ones before it
+            // did; PostgreSQL decides every row's conflict up front and updates in one pass.
+            let in_order = s.is_mysql();
             let mut conflicts: Vec<(Vec<u8>, Row, Row)> = Vec::new();
             for row in rows {
                 let pk = def.row_key(&row, next_row_id());
-                match find_conflict(&view, &def, &row, &pk, arbiter.as_deref()).await? {
+                let existing =
+                    match find_conflict(&view, &def, &row, &pk, arbiter.as_deref()).await? {
+                        None => None,
+                        Some((existing_pk, _, _)) => match view.get(&existing_pk).await? {
+                            Some(bytes) => Some((existing_pk, def.decode_row(&bytes)?)),
+                            None => None,
+                        },
+                    };
+                match existing {
                     None => {
                         insert_new(&view, &def, &row).await?;
                         affected.push(row);
                     }
-                    Some((existing_pk, _, _)) => {
-                        if conflicts.iter().any(|(k, _, _)| *k == existing_pk) {
+                    Some((existing_pk, old)) => {
+                        if do_update.is_some()
+                            && conflicts.iter().any(|(k, _, _)| *k == existing_pk)
+                        {
                             return Err(user_error(SqlState("21000"), "ON CONFLICT DO UPDATE command cannot affect row a second time")
                                 .with_detail("Ensure that no rows proposed for insertion within the same command have duplicate constrained values."));
                         }
-                        let old = match view.get(&existing_pk).await? {
-                            Some(bytes) => def.decode_row(&bytes)?,
-                            None => continue,
-                        };
                         conflicts.push((existing_pk, old, row));
+                        if in_order && let Some(du) = do_update {
+                            let one = std::mem::take(&mut conflicts);
+                            updated_rows += apply_conflict_updates(
+                                s,
+                                &def,
+                                &alias,
+                                &one,
+                                du,
+                                params,
+                                &view,
+                                &mut affected,
+                            )
+                            .await?;
+                        }
                     }
                 }
             }
-            if let OnConflictAction::DoUpdate(du) = &oc.action
+            if let Some(du) = do_update
                 && !conflicts.is_empty()
             {
-                let updated = conflict_updates(s, &def, &alias, &conflicts, du, params).await?;
-                validate(
+                updated_rows += apply_conflict_updates(
                     s,
                     &def,
-                    &updated
-                        .iter()
-                        .map(|(_, _, n)| n.clone())
-                        .collect::<Vec<_>>(),
+                    &alias,
+                    &conflicts,
+                    du,
+                    params,
+                    &view,
+                    &mut affected,
                 )
                 .await?;
-                for (pk, old, new) in updated {
-                    replace_row(&view, &def, &pk, &old, &new).await?;
-                    affected.push(new);
-                    updated_rows += 1;
-                }
             }
         }
         Some(_) => {
@@ -510,6 +533,36 @@ pub async fn insert(
         None if s.is_mysql() => Ok(command("INSERT", affected.len() + updated_rows)),
         None => Ok(command("INSERT", affected.len())),
     }
+}
+
+/// Runs DO UPDATE for `conflicts` and writes the new rows; how many rows it updated.
+#[allow(clippy::too_many_arguments)]
+async fn apply_conflict_updates(
+    s: &Session,
+    def: &TableDef,
+    alias: &str,
+    conflicts: &[(Vec<u8>, Row, Row)],
+    du: &ast::DoUpdate,
+    params: &[ScalarValue],
+    view: &ReadView,
+    affected: &mut Vec<Row>,
+) -> Result<usize> {
+    let updated = conflict_updates(s, def, alias, conflicts, du, params).await?;
+    validate(
+        s,
+        def,
+        &updated
+            .iter()
+            .map(|(_, _, n)| n.clone())
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    let n = updated.len();
+    for (pk, old, new) in updated {
+        replace_row(view, def, &pk, &old, &new).await?;
+        affected.push(new);
+    }
+    Ok(n)
 }
 
 /// Gives rows without a value for the table's AUTO_INCREMENT column (NULL, or 0 as MySQL

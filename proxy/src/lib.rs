@@ -5,8 +5,10 @@ mod error;
 mod mysql;
 mod pg;
 mod resp;
+mod tls;
 
 pub use error::{Error, Result};
 pub use mysql::{MySqlFrontendOptions, serve_mysql};
 pub use pg::{PgFrontendOptions, serve_postgres};
 pub use resp::{RespFrontendOptions, serve_resp};
+pub use tls::server_config as tls_server_config;

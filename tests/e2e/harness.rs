@@ -68,6 +68,8 @@ pub struct ServerOptions {
     pub bin: PathBuf,
     /// The watchdog kills the server once the test has run this long.
     pub deadline: Duration,
+    /// Settings for the server (`THUNDERDB_*` variables).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for ServerOptions {
@@ -76,6 +78,7 @@ impl Default for ServerOptions {
             backend: Backend::from_env(),
             bin: PathBuf::from(env!("CARGO_BIN_EXE_thunderdb")),
             deadline: env_secs("THUNDERDB_E2E_TIMEOUT_SECS").unwrap_or(Duration::from_secs(600)),
+            env: Vec::new(),
         }
     }
 }
@@ -468,6 +471,7 @@ impl TestServer {
             cmd.env_remove(key);
         }
         cmd.env("THUNDERDB_PASSWORD", PASSWORD);
+        cmd.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", self.opts.bin.display()));

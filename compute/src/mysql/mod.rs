@@ -34,6 +34,8 @@ pub struct MySqlState {
     warnings: Vec<(String, u16, String)>,
     vars: SystemVariables,
     user_vars: HashMap<String, ScalarValue>,
+    /// The TLS cipher suite of the connection (empty: not encrypted).
+    ssl_cipher: String,
 }
 
 /// What the protocol layer reports in OK packets and status flags.
@@ -60,6 +62,7 @@ impl MySqlState {
             warnings: Vec::new(),
             vars: SystemVariables::new(version, 3306),
             user_vars: HashMap::new(),
+            ssl_cipher: String::new(),
         }
     }
 
@@ -171,6 +174,13 @@ impl Session {
             warnings: m.map_or(0, |m| m.warnings.len().min(u16::MAX as usize) as u16),
             database: m.and_then(|m| m.database.clone()),
             connection_id: m.map_or(0, |m| m.connection_id),
+        }
+    }
+
+    /// Records the connection's TLS cipher suite (SHOW STATUS `Ssl_cipher`).
+    pub fn set_mysql_ssl_cipher(&mut self, cipher: Option<String>) {
+        if let Some(m) = self.mysql.as_mut() {
+            m.ssl_cipher = cipher.unwrap_or_default();
         }
     }
 

@@ -707,9 +707,20 @@ pub(crate) async fn statement(
             }
         }
         Statement::ShowStatus { filter, .. } => {
+            // "TLSv1_3 TLS13_AES_256_GCM_SHA384" → ("TLSv1.3", "TLS13_AES_256_GCM_SHA384").
+            let tls = s
+                .mysql
+                .as_deref()
+                .map(|m| m.ssl_cipher.clone())
+                .unwrap_or_default();
+            let cipher = match tls.split_once(' ') {
+                Some((version, suite)) => (version.replace('_', "."), suite.to_string()),
+                None => (String::new(), String::new()),
+            };
             let list = vec![
                 vec![some("Com_commit"), some("0")],
-                vec![some("Ssl_cipher"), some("")],
+                vec![some("Ssl_cipher"), some(cipher.1)],
+                vec![some("Ssl_version"), some(cipher.0)],
                 vec![some("Threads_connected"), some("1")],
                 vec![
                     some("Uptime"),

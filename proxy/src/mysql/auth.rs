@@ -55,14 +55,15 @@ pub fn scramble() -> [u8; 20] {
     s
 }
 
-/// The greeting packet.
+/// The greeting packet; `tls` offers CLIENT_SSL.
 pub fn greeting(
     server_version: &str,
     connection_id: u32,
     scramble: &[u8; 20],
     status: u16,
+    tls: bool,
 ) -> Vec<u8> {
-    let caps = SERVER_CAPABILITIES.to_le_bytes();
+    let caps = (SERVER_CAPABILITIES | if tls { CLIENT_SSL } else { 0 }).to_le_bytes();
     let mut p = Vec::with_capacity(128);
     p.push(10);
     p.extend_from_slice(server_version.as_bytes());

@@ -6,6 +6,7 @@ use super::errors::MySqlError;
 use super::packet::{MAX_ALLOWED_PACKET, PacketIo, ReadError, Reader};
 use super::params::{BoundType, read_params};
 use super::results::{self, ColumnDef, binary_row, eof_packet, err_packet, ok_packet, text_row};
+use crate::tls::MaybeTls;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +39,7 @@ struct Prepared {
 const MAX_HANDSHAKE_PACKET: usize = 64 << 10;
 
 struct Connection {
-    io: PacketIo<TcpStream>,
+    io: PacketIo<MaybeTls>,
     shared: Arc<Shared>,
     session: Session,
     capabilities: u32,
@@ -56,15 +57,17 @@ pub async fn serve(
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     let id = shared.next_connection_id();
-    let mut io = PacketIo::new(stream);
-    let handshake = tokio::time::timeout(CONNECT_TIMEOUT, handshake(&mut io, &shared, id, peer));
+    let io = PacketIo::new(MaybeTls::Plain(stream));
+    let handshake = tokio::time::timeout(CONNECT_TIMEOUT, handshake(io, &shared, id, peer));
     let Ok(result) = handshake.await else {
         return Ok(());
     };
-    let Some((user, capabilities, database)) = result? else {
-        return Ok(());
+    let (mut io, login) = result?;
+    let Some((user, capabilities, database)) = login else {
+        return io.flush().await;
     };
     let mut session = shared.engine.new_mysql_session(&user, id);
+    session.set_mysql_ssl_cipher(io.stream.cipher());
     if let Some(db) = database
         && let Err(e) = session.use_database(&db)
     {
@@ -119,42 +122,62 @@ pub async fn serve(
     }
 }
 
-/// The connection phase: `Some((user, client capabilities, database))` once authenticated;
-/// `None` after an error packet has been sent.
+/// The user, the client's capabilities and the database it asked for, once logged in.
+type Login = (String, u32, Option<String>);
+
+/// The connection phase, on a stream that may switch to TLS on the way: the stream, and the
+/// login (`None` after an error packet, queued for the caller to flush, or a client that left).
 async fn handshake(
-    io: &mut PacketIo<TcpStream>,
+    mut io: PacketIo<MaybeTls>,
     shared: &Shared,
     id: u32,
     peer: std::net::SocketAddr,
-) -> std::io::Result<Option<(String, u32, Option<String>)>> {
+) -> std::io::Result<(PacketIo<MaybeTls>, Option<Login>)> {
     let scramble = auth::scramble();
     io.write(&auth::greeting(
         &shared.server_version,
         id,
         &scramble,
         SERVER_STATUS_AUTOCOMMIT,
+        shared.tls.is_some(),
     ));
     io.flush().await?;
-    let Ok(Some(payload)) = io.read_limited(MAX_HANDSHAKE_PACKET).await else {
-        return Ok(None);
-    };
-    let bad_handshake = |io: &mut PacketIo<TcpStream>| {
-        io.write(&err_packet(1043, "08S01", "Bad handshake"));
+    let Ok(Some(mut payload)) = io.read_limited(MAX_HANDSHAKE_PACKET).await else {
+        return Ok((io, None));
     };
     if auth::is_ssl_request(&payload) {
-        // TLS is not offered in the greeting; a client that asks anyway gets a clean error.
-        io.write(&err_packet(
-            1043,
-            "08S01",
-            "Bad handshake: SSL is not enabled on this server",
-        ));
-        io.flush().await?;
-        return Ok(None);
+        let Some(tls) = shared.tls.clone() else {
+            // TLS is not offered in the greeting; a client that asks anyway gets a clean error.
+            io.write(&err_packet(
+                1043,
+                "08S01",
+                "Bad handshake: SSL is not enabled on this server",
+            ));
+            return Ok((io, None));
+        };
+        // SSLRequest: the TLS handshake, then the handshake response again, encrypted.
+        let (stream, seq) = io.into_parts();
+        io = PacketIo::from_parts(stream.accept(tls).await?, seq);
+        payload = match io.read_limited(MAX_HANDSHAKE_PACKET).await {
+            Ok(Some(p)) => p,
+            _ => return Ok((io, None)),
+        };
     }
-    let Ok(response) = auth::parse_response(&payload) else {
-        bad_handshake(io);
-        io.flush().await?;
-        return Ok(None);
+    authenticate(io, shared, &scramble, &payload, peer).await
+}
+
+/// Checks the handshake response `payload` (asking the client again when it answered for
+/// another plugin).
+async fn authenticate(
+    mut io: PacketIo<MaybeTls>,
+    shared: &Shared,
+    scramble: &[u8; 20],
+    payload: &[u8],
+    peer: std::net::SocketAddr,
+) -> std::io::Result<(PacketIo<MaybeTls>, Option<Login>)> {
+    let Ok(response) = auth::parse_response(payload) else {
+        io.write(&err_packet(1043, "08S01", "Bad handshake"));
+        return Ok((io, None));
     };
     let password = shared.password_of(&response.user);
     let host = peer.ip().to_string();
@@ -175,12 +198,12 @@ async fn handshake(
         let mut p = vec![0xFE];
         p.extend_from_slice(plugin.as_bytes());
         p.push(0);
-        p.extend_from_slice(&scramble);
+        p.extend_from_slice(scramble);
         p.push(0);
         io.write(&p);
         io.flush().await?;
         let Ok(Some(switched)) = io.read_limited(MAX_HANDSHAKE_PACKET).await else {
-            return Ok(None);
+            return Ok((io, None));
         };
         answer = switched;
     }
@@ -190,19 +213,18 @@ async fn handshake(
     }
     let accepted = password
         .as_deref()
-        .is_some_and(|pw| auth::same(&answer, &auth::expected_response(plugin, pw, &scramble)));
+        .is_some_and(|pw| auth::same(&answer, &auth::expected_response(plugin, pw, scramble)));
     if !accepted {
         let e = MySqlError::access_denied(&response.user, &host, !answer.is_empty());
         io.write(&err_packet(e.code, e.sqlstate, &e.message));
-        io.flush().await?;
-        return Ok(None);
+        return Ok((io, None));
     }
     if plugin == CACHING_SHA2 && has_password {
         // fast_auth_success: the next packet is the OK.
         io.write(&[0x01, 0x03]);
     }
     let capabilities = response.capabilities & auth::SERVER_CAPABILITIES;
-    Ok(Some((response.user, capabilities, response.database)))
+    Ok((io, Some((response.user, capabilities, response.database))))
 }
 
 impl Connection {
@@ -352,6 +374,7 @@ impl Connection {
                 if let Some(db) = db {
                     let _ = self.session.use_database(&db);
                 }
+                self.session.set_mysql_ssl_cipher(self.io.stream.cipher());
                 self.prepared.clear();
                 self.ok(0, false);
             }

@@ -28,12 +28,15 @@ pub struct MySqlFrontendOptions {
     pub users: Vec<(String, String)>,
     /// The version in the greeting and `@@version`, e.g. `8.0.36-ThunderDB`.
     pub server_version: String,
+    /// Offered to clients (CLIENT_SSL) when set.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// What all connections share.
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,
     pub server_version: String,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     users: Vec<(String, String)>,
     next_id: AtomicU32,
     connected: AtomicU64,
@@ -79,6 +82,7 @@ pub async fn serve_mysql(
     let shared = Arc::new(Shared {
         engine,
         server_version: opts.server_version,
+        tls: opts.tls,
         users: opts.users,
         next_id: AtomicU32::new(1),
         connected: AtomicU64::new(0),

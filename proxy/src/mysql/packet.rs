@@ -76,6 +76,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketIo<S> {
         }
     }
 
+    /// The stream and the sequence number reached (to continue on another stream, TLS).
+    pub fn into_parts(self) -> (S, u8) {
+        (self.stream, self.seq)
+    }
+
+    /// Continues an exchange on `stream` at sequence number `seq`.
+    pub fn from_parts(stream: S, seq: u8) -> Self {
+        let mut io = PacketIo::new(stream);
+        io.seq = seq;
+        io
+    }
+
     /// Starts a new exchange (a command): the next packet written is number 0.
     pub fn reset_seq(&mut self) {
         self.seq = 0;

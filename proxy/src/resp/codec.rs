@@ -10,6 +10,8 @@ pub const MAX_BULK: usize = 512 * 1024 * 1024;
 pub const MAX_ARGS: usize = 1024 * 1024;
 /// The longest inline command line.
 const MAX_INLINE: usize = 64 * 1024;
+/// The most a client's unread requests may hold (Redis's client-query-buffer-limit, 1 GiB).
+pub const MAX_QUERY_BUFFER: usize = 1 << 30;
 /// Before AUTH Redis accepts only small requests, so an unauthenticated client cannot make the
 /// server buffer much.
 pub const UNAUTHENTICATED_MAX_ARGS: usize = 10;
@@ -19,32 +21,71 @@ pub const UNAUTHENTICATED_MAX_BULK: usize = 16 * 1024;
 #[derive(Debug, PartialEq)]
 pub struct ProtocolError(pub String);
 
-/// Parses one request from `buf`, consuming it; `Ok(None)` when more bytes are needed.
-/// An empty inline line yields an empty request (ignored, as Redis does).
+/// How far a multibulk request that arrived only in part was read, so that the next call
+/// goes on from there: a request that arrives in many pieces is read once, not once per piece.
+#[derive(Debug, Default)]
+pub struct RequestState {
+    /// Arguments announced by the `*<count>` line, once read.
+    count: Option<usize>,
+    /// Where the next argument's `$<len>` line starts.
+    pos: usize,
+    /// (start, length) of the arguments read so far.
+    spans: Vec<(usize, usize)>,
+}
+
+/// Parses one request from `buf`, consuming it; `Ok(None)` when more bytes are needed (then
+/// `state` remembers what was read; pass the same `state` with the grown `buf`). An empty
+/// inline line yields an empty request (ignored, as Redis does).
 pub fn parse_request(
     buf: &mut BytesMut,
+    state: &mut RequestState,
     max_args: usize,
     max_bulk: usize,
 ) -> Result<Option<Vec<Vec<u8>>>, ProtocolError> {
-    if buf.is_empty() {
-        return Ok(None);
+    let parsed = parse_from(buf, state, max_args, max_bulk);
+    if parsed.is_err() {
+        *state = RequestState::default();
     }
-    if buf[0] != b'*' {
-        return parse_inline(buf);
-    }
-    let mut pos = 0;
-    let Some(count) = read_line_number(buf, &mut pos, b'*')? else {
-        return Ok(None);
+    parsed
+}
+
+fn parse_from(
+    buf: &mut BytesMut,
+    state: &mut RequestState,
+    max_args: usize,
+    max_bulk: usize,
+) -> Result<Option<Vec<Vec<u8>>>, ProtocolError> {
+    let count = match state.count {
+        Some(count) => count,
+        None => {
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            if buf[0] != b'*' {
+                return parse_inline(buf);
+            }
+            let mut pos = 0;
+            let Some(count) = read_line_number(buf, &mut pos, b'*')? else {
+                return Ok(None);
+            };
+            if count > max_args as i64 {
+                return Err(ProtocolError("invalid multibulk length".into()));
+            }
+            if count <= 0 {
+                buf.advance(pos);
+                return Ok(Some(Vec::new()));
+            }
+            let count = count as usize;
+            *state = RequestState {
+                count: Some(count),
+                pos,
+                spans: Vec::with_capacity(count.min(1024)),
+            };
+            count
+        }
     };
-    if count > max_args as i64 {
-        return Err(ProtocolError("invalid multibulk length".into()));
-    }
-    if count <= 0 {
-        buf.advance(pos);
-        return Ok(Some(Vec::new()));
-    }
-    let mut args = Vec::with_capacity((count as usize).min(1024));
-    for _ in 0..count {
+    while state.spans.len() < count {
+        let mut pos = state.pos;
         if pos >= buf.len() {
             return Ok(None);
         }
@@ -69,10 +110,16 @@ pub fn parse_request(
         if &buf[pos + len..pos + len + 2] != b"\r\n" {
             return Err(ProtocolError("bulk string not terminated by CRLF".into()));
         }
-        args.push(buf[pos..pos + len].to_vec());
-        pos += len + 2;
+        state.spans.push((pos, len));
+        state.pos = pos + len + 2;
     }
-    buf.advance(pos);
+    let args = state
+        .spans
+        .iter()
+        .map(|&(start, len)| buf[start..start + len].to_vec())
+        .collect();
+    buf.advance(state.pos);
+    *state = RequestState::default();
     Ok(Some(args))
 }
 
@@ -321,7 +368,30 @@ mod tests {
 
     fn parse(bytes: &[u8]) -> Result<Option<Vec<Vec<u8>>>, ProtocolError> {
         let mut buf = BytesMut::from(bytes);
-        parse_request(&mut buf, MAX_ARGS, MAX_BULK)
+        parse_request(&mut buf, &mut RequestState::default(), MAX_ARGS, MAX_BULK)
+    }
+
+    #[test]
+    fn a_request_in_pieces_is_read_as_it_arrives() {
+        let full = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n*1\r\n$4\r\nPING\r\n";
+        let mut buf = BytesMut::new();
+        let mut state = RequestState::default();
+        let mut got = Vec::new();
+        for &b in full.iter() {
+            buf.extend_from_slice(&[b]);
+            while let Some(args) = parse_request(&mut buf, &mut state, MAX_ARGS, MAX_BULK).unwrap()
+            {
+                got.push(args);
+            }
+        }
+        assert_eq!(
+            got,
+            vec![
+                vec![b"SET".to_vec(), b"k".to_vec(), b"hello".to_vec()],
+                vec![b"PING".to_vec()]
+            ]
+        );
+        assert!(buf.is_empty());
     }
 
     #[test]
@@ -352,7 +422,8 @@ mod tests {
         assert!(parse(b"*99999999999\r\n").is_err());
         assert!(parse(b"*1\r\n$99999999999999\r\n").is_err());
         let mut buf = BytesMut::from(&b"*20\r\n"[..]);
-        assert!(parse_request(&mut buf, UNAUTHENTICATED_MAX_ARGS, 100).is_err());
+        let mut state = RequestState::default();
+        assert!(parse_request(&mut buf, &mut state, UNAUTHENTICATED_MAX_ARGS, 100).is_err());
     }
 
     #[test]

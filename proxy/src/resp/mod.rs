@@ -119,12 +119,13 @@ async fn serve_connection(
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
-    let (inbox, mut pushed) = tokio::sync::mpsc::unbounded_channel();
+    let kill = cancel.child_token();
+    let (inbox, mut pushed) = pubsub::inbox(kill.clone());
     let unblock = Arc::new(Unblock::default());
     let mut conn = Connection::new(id, peer, shared.clone(), inbox, unblock.clone());
     let entry = Arc::new(ClientEntry {
         line: parking_lot::Mutex::new(conn.client_line()),
-        kill: cancel.child_token(),
+        kill,
         blocked: Default::default(),
         unblock,
     });
@@ -135,22 +136,51 @@ async fn serve_connection(
     result
 }
 
+/// Pipelined replies are written once this much has piled up.
+const FLUSH_AT: usize = 64 << 10;
+
+/// Pushed messages are taken from the inbox into the write buffer up to this much at a time,
+/// so the inbox's bound (not the buffer) holds what a slow subscriber has not read.
+const DRAIN_LIMIT: usize = 256 << 10;
+
+/// Writes `out` (then clears it) unless the connection is killed first: a client that stopped
+/// reading must not keep its task, and CLIENT KILL or a full pub/sub inbox must reach it.
+/// `Ok(false)` when killed.
+async fn write_out(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    cancel: &CancellationToken,
+) -> std::io::Result<bool> {
+    if out.is_empty() {
+        return Ok(true);
+    }
+    tokio::select! {
+        written = stream.write_all(out) => {
+            written?;
+            out.clear();
+            Ok(true)
+        }
+        _ = cancel.cancelled() => Ok(false),
+    }
+}
+
 /// Reads, answers and writes until the client leaves, is killed, or the server stops.
 async fn serve_requests(
     stream: &mut TcpStream,
     conn: &mut Connection,
-    pushed: &mut tokio::sync::mpsc::UnboundedReceiver<thunderdb_compute::redis::Reply>,
+    pushed: &mut pubsub::Pushed,
     shared: &Shared,
     entry: &ClientEntry,
 ) -> std::io::Result<()> {
     let cancel = &entry.kill;
     let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut request = codec::RequestState::default();
     let mut out = Vec::with_capacity(16 * 1024);
     loop {
         // Answer every complete request already buffered (pipelining), then write once.
         loop {
             let (max_args, max_bulk) = conn.request_limits();
-            match codec::parse_request(&mut buf, max_args, max_bulk) {
+            match codec::parse_request(&mut buf, &mut request, max_args, max_bulk) {
                 Ok(Some(args)) if args.is_empty() => continue,
                 Ok(Some(args)) => {
                     shared.commands_processed.fetch_add(1, Ordering::Relaxed);
@@ -160,10 +190,12 @@ async fn serve_requests(
                     let blocking = conn.would_block(&args);
                     entry.unblock.clear();
                     entry.blocked.store(blocking, Ordering::SeqCst);
-                    if blocking && !out.is_empty() {
-                        // Replies to the commands before a blocking one go out before it waits.
-                        stream.write_all(&out).await?;
-                        out.clear();
+                    // Replies to the commands before a blocking one go out before it waits; a
+                    // long pipeline's replies go out as they pile up.
+                    if (blocking || out.len() > FLUSH_AT)
+                        && !write_out(stream, &mut out, cancel).await?
+                    {
+                        return Ok(());
                     }
                     let reply = {
                         let handled = conn.handle(args);
@@ -211,7 +243,9 @@ async fn serve_requests(
                     }
                     // Further confirmations of a (P)SUBSCRIBE of several channels follow their
                     // command's first one, before the next pipelined reply.
-                    while let Ok(more) = pushed.try_recv() {
+                    while out.len() < DRAIN_LIMIT
+                        && let Some(more) = pushed.try_recv()
+                    {
                         codec::encode(&mut out, &more, conn.proto());
                     }
                     if conn.closing() {
@@ -225,14 +259,13 @@ async fn serve_requests(
                         e.0
                     ));
                     codec::encode(&mut out, &reply, conn.proto());
-                    stream.write_all(&out).await?;
+                    write_out(stream, &mut out, cancel).await?;
                     return Ok(());
                 }
             }
         }
-        if !out.is_empty() {
-            stream.write_all(&out).await?;
-            out.clear();
+        if !write_out(stream, &mut out, cancel).await? {
+            break Ok(());
         }
         if conn.closing() {
             break Ok(());
@@ -241,12 +274,23 @@ async fn serve_requests(
             _ = cancel.cancelled() => break Ok(()),
             read = stream.read_buf(&mut buf) => match read {
                 Ok(0) => break Ok(()),
+                Ok(_) if buf.len() > codec::MAX_QUERY_BUFFER => {
+                    // Redis's client-query-buffer-limit: the client is disconnected.
+                    let reply = thunderdb_compute::redis::Reply::Error(
+                        "ERR Protocol error: client query buffer limit reached".into(),
+                    );
+                    codec::encode(&mut out, &reply, conn.proto());
+                    write_out(stream, &mut out, cancel).await?;
+                    break Ok(());
+                }
                 Ok(_) => {}
                 Err(e) => break Err(e),
             },
             Some(message) = pushed.recv() => {
                 codec::encode(&mut out, &message, conn.proto());
-                while let Ok(more) = pushed.try_recv() {
+                while out.len() < DRAIN_LIMIT
+                    && let Some(more) = pushed.try_recv()
+                {
                     codec::encode(&mut out, &more, conn.proto());
                 }
             }

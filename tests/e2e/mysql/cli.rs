@@ -8,14 +8,9 @@ use std::time::Duration;
 /// Runs the client on `sql` (batch mode, tab-separated, with column names) against database
 /// `thunderdb`; `extra` arguments go before the SQL.
 fn mariadb(server: &TestServer, extra: &[&str], sql: &str) -> Run {
-    let mut cmd = Command::new("mariadb");
-    cmd.args(["--protocol=TCP", "-h", "127.0.0.1"])
-        .args(["-P", &server.mysql_port().to_string()])
-        .args(["-u", USER, &format!("-p{PASSWORD}")])
-        .args(["--batch", "--skip-ssl"])
-        .args(extra)
-        .arg("thunderdb");
-    run_child(&mut cmd, sql.as_bytes(), Duration::from_secs(60), "mariadb")
+    let mut args = vec!["--skip-ssl"];
+    args.extend_from_slice(extra);
+    mariadb_tls(server, &args, sql)
 }
 
 fn client(test: &str) -> Option<TestServer> {
@@ -194,4 +189,65 @@ fn errors_carry_mysql_numbers() {
         ok(&mariadb(&server, &["-N"], "SELECT COUNT(*) FROM u")),
         "1\n"
     );
+}
+
+#[test]
+fn tls_when_configured() {
+    const TEST: &str = "mysql::cli::tls_when_configured";
+    if !installed("mariadb") || !installed("openssl") {
+        skip(TEST, "the mariadb client or openssl is not installed");
+        return;
+    }
+    if crate::harness::Backend::from_env() == crate::harness::Backend::Postgres {
+        skip(TEST, "the PostgreSQL backend has no MySQL frontend");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let server = TestServer::start_with(crate::harness::ServerOptions {
+        env: vec![
+            ("THUNDERDB_TLS_CERT".into(), cert.display().to_string()),
+            ("THUNDERDB_TLS_KEY".into(), key.display().to_string()),
+        ],
+        ..Default::default()
+    });
+    let ssl = mariadb_tls(
+        &server,
+        &["--ssl", "--ssl-verify-server-cert=0"],
+        "SHOW STATUS LIKE 'Ssl_%'; SELECT 1 + 1",
+    );
+    let out = ok(&ssl);
+    assert!(out.contains("Ssl_cipher\tTLS13_"), "{out}");
+    assert!(out.contains("Ssl_version\tTLSv1.3"), "{out}");
+    assert!(out.ends_with("1 + 1\n2\n"), "{out}");
+    // Unencrypted clients are still served.
+    let plain = ok(&mariadb(&server, &["-N"], "SHOW STATUS LIKE 'Ssl_cipher'"));
+    assert_eq!(plain, "Ssl_cipher\t\n");
+}
+
+/// Like [`mariadb`], TLS as `extra` asks (the client's default is to try it).
+fn mariadb_tls(server: &TestServer, extra: &[&str], sql: &str) -> Run {
+    let mut cmd = Command::new("mariadb");
+    cmd.args(["--protocol=TCP", "-h", "127.0.0.1"])
+        .args(["-P", &server.mysql_port().to_string()])
+        .args(["-u", USER, &format!("-p{PASSWORD}")])
+        .arg("--batch")
+        .args(extra)
+        .arg("thunderdb");
+    run_child(&mut cmd, sql.as_bytes(), Duration::from_secs(60), "mariadb")
 }

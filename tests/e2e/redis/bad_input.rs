@@ -382,3 +382,40 @@ fn malformed_packets_close_only_their_connection() {
     server.assert_running("after the large and pipelined requests");
     checks.finish("malformed RESP packets");
 }
+
+/// A subscriber that stops reading is disconnected once 32 MiB wait for it (Redis's
+/// `client-output-buffer-limit pubsub`), instead of growing the server's memory; publishers and
+/// other clients go on.
+#[test]
+fn a_subscriber_that_stops_reading_is_disconnected() {
+    let Some(mut server) =
+        RespServer::start("redis::bad_input::a_subscriber_that_stops_reading_is_disconnected")
+    else {
+        return;
+    };
+    let port = server.port();
+    let mut subscriber = RawConn::connect(port);
+    assert!(
+        subscriber
+            .command(&[b"SUBSCRIBE", b"firehose"])
+            .contains("subscribe")
+    );
+    // From now on the subscriber reads nothing.
+    let mut publisher = RawConn::connect(port);
+    let message = vec![b'x'; 1 << 20];
+    let started = Instant::now();
+    let mut receivers = String::new();
+    for _ in 0..200 {
+        receivers = publisher.command(&[b"PUBLISH", b"firehose", &message]);
+        if receivers == ":0\r\n" {
+            break;
+        }
+    }
+    assert_eq!(
+        receivers, ":0\r\n",
+        "the subscriber was still there after 200 MiB"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(publisher.command(&[b"PING"]), "+PONG\r\n");
+    server.assert_running("after a stuck subscriber");
+}

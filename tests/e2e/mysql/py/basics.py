@@ -85,6 +85,11 @@ def upserts_count_rows_as_mysql_does():
     eq(rows(c, "SELECT * FROM kv ORDER BY k"), [("a", 7, 0), ("b", 2, 0)])
     eq(run(c, "INSERT IGNORE INTO kv (k, v) VALUES ('a', 9), ('c', 3)"), 1)
     eq(rows(c, "SELECT k, v FROM kv ORDER BY k"), [("a", 7), ("b", 2), ("c", 3)])
+    # Rows with the same key in one statement apply in order, as MySQL applies them.
+    eq(run(c, "INSERT INTO kv (k, v) VALUES ('z', 1), ('z', 2) ON DUPLICATE KEY UPDATE v = VALUES(v)"), 3)
+    eq(run(c, "REPLACE INTO kv (k, v) VALUES ('q', 1), ('q', 2)"), 3)
+    eq(rows(c, "SELECT k, v FROM kv WHERE k IN ('q', 'z') ORDER BY k"), [("q", 2), ("z", 2)])
+    run(c, "DELETE FROM kv WHERE k IN ('q', 'z')")
     eq(run(c, "UPDATE kv SET v = v + 1 WHERE k IN ('a', 'b')"), 2)
     eq(run(c, "DELETE FROM kv WHERE k = 'c'"), 1)
 
