@@ -11,6 +11,8 @@
 //! (per workload, default 30), `BENCH_THREADS` (4), `BENCH_TABLES` (4), `BENCH_TABLE_SIZE`
 //! (10000), `THUNDERDB_BIN`.
 
+#[path = "common.rs"]
+mod common;
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
 #[path = "../tests/e2e/stock_postgres.rs"]
@@ -21,35 +23,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use common::{env_number, thunderdb_bin};
 use harness::{Backend, ServerOptions, TestServer};
 
 const USER: &str = "thunder";
 const PASSWORD: &str = "thunder";
 const DATABASE: &str = "thunderdb";
-
-fn thunderdb_bin() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("THUNDERDB_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    for candidate in [
-        PathBuf::from(env!("CARGO_BIN_EXE_thunderdb")),
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/thunderdb"),
-    ] {
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-    }
-    bail!("no thunderdb binary: build it with `cargo build --release` or set THUNDERDB_BIN")
-}
-
-fn env_number(name: &str, default: u64) -> Result<u64> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .with_context(|| format!("{name}={v:?} is not a number")),
-        Err(_) => Ok(default),
-    }
-}
 
 /// The sysbench settings both systems get.
 struct Shape {

@@ -12,12 +12,13 @@
 //! Knobs: `BENCH_SECS` (20 per workload), `BENCH_WARMUP_SECS` (2), `BENCH_CLIENTS` (4),
 //! `BENCH_ROWS` (100000), `THUNDERDB_BIN` (default: the release binary cargo built).
 
+#[path = "common.rs"]
+mod common;
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
 #[path = "../tests/e2e/stock_postgres.rs"]
 mod stock_postgres;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -25,6 +26,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio_postgres::Client;
 
+use common::{env_number, thunderdb_bin};
 use harness::{Backend, ServerOptions, TestServer, connect_with, describe};
 use stock_postgres::{StockPostgres, StockPostgresOptions};
 
@@ -66,31 +68,6 @@ impl Figures {
     fn ops_per_sec(&self) -> f64 {
         self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
-    match std::env::var(name) {
-        Ok(raw) => raw
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name}={raw:?} is not a number")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn thunderdb_bin() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("THUNDERDB_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    let built = PathBuf::from(env!("CARGO_BIN_EXE_thunderdb"));
-    if built.is_file() {
-        return Ok(built);
-    }
-    let release = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/thunderdb");
-    if release.is_file() {
-        return Ok(release);
-    }
-    bail!("no thunderdb binary: build it with `cargo build --release` or set THUNDERDB_BIN")
 }
 
 fn main() -> Result<()> {

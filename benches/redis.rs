@@ -9,6 +9,8 @@
 //! Run: `cargo bench --bench redis` (Debian `redis-server` and `redis-tools`; `scripts/install-bench-deps`).
 //! Knobs: `BENCH_REQUESTS` (N, default 200000), `BENCH_REDIS_CLIENTS` (50), `THUNDERDB_BIN`.
 
+#[path = "common.rs"]
+mod common;
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
 #[path = "../tests/e2e/stock_postgres.rs"]
@@ -19,33 +21,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use common::{env_number, thunderdb_bin};
 use harness::{Backend, ServerOptions, TestServer};
 
 const TESTS: &str = "set,get,incr,lpush,hset";
-
-fn thunderdb_bin() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("THUNDERDB_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    for candidate in [
-        PathBuf::from(env!("CARGO_BIN_EXE_thunderdb")),
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/thunderdb"),
-    ] {
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-    }
-    bail!("no thunderdb binary: build it with `cargo build --release` or set THUNDERDB_BIN")
-}
-
-fn env_number(name: &str, default: u64) -> Result<u64> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .with_context(|| format!("{name}={v:?} is not a number")),
-        Err(_) => Ok(default),
-    }
-}
 
 /// Requests per second of each test, from `redis-benchmark --csv`.
 fn run_benchmark(
