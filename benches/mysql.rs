@@ -11,7 +11,7 @@
 //! (per workload, default 30), `BENCH_THREADS` (4), `BENCH_TABLES` (4), `BENCH_TABLE_SIZE`
 //! (10000), `THUNDERDB_BIN`.
 
-#[path = "common.rs"]
+#[path = "support/mod.rs"]
 mod common;
 #[path = "../tests/e2e/harness.rs"]
 mod harness;

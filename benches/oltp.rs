@@ -12,7 +12,7 @@
 //! Knobs: `BENCH_SECS` (20 per workload), `BENCH_WARMUP_SECS` (2), `BENCH_CLIENTS` (4),
 //! `BENCH_ROWS` (100000), `THUNDERDB_BIN` (default: the release binary cargo built).
 
-#[path = "common.rs"]
+#[path = "support/mod.rs"]
 mod common;
 #[path = "../tests/e2e/harness.rs"]
 mod harness;

@@ -9,7 +9,7 @@
 //! Run: `cargo bench --bench redis` (Debian `redis-server` and `redis-tools`; `scripts/install-bench-deps`).
 //! Knobs: `BENCH_REQUESTS` (N, default 200000), `BENCH_REDIS_CLIENTS` (50), `THUNDERDB_BIN`.
 
-#[path = "common.rs"]
+#[path = "support/mod.rs"]
 mod common;
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
