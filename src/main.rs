@@ -49,7 +49,7 @@ struct DevArgs {
     /// MySQL port.
     #[arg(long)]
     mysql_port: Option<u16>,
-    /// RESP port (not built yet).
+    /// RESP (Redis protocol) port.
     #[arg(long)]
     resp_port: Option<u16>,
     /// HTTP port (not built yet).
@@ -211,17 +211,19 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    // DataFusion plans recursively; deep queries need more than the default 2 MiB stack.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .thread_stack_size(16 << 20)
-        .enable_all()
-        .build()?;
     match cli.command {
         Command::Dev(args) => {
             let cfg = dev_config(&args)?;
+            // DataFusion plans recursively; deep queries need more than the default 2 MiB stack.
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.thread_stack_size(16 << 20).enable_all();
+            if cfg.worker_threads > 0 {
+                builder.worker_threads(cfg.worker_threads);
+            }
+            let runtime = builder.build()?;
             runtime.block_on(run_dev(cfg))?;
+            runtime.shutdown_timeout(Duration::from_secs(2));
         }
     }
-    runtime.shutdown_timeout(Duration::from_secs(2));
     Ok(())
 }

@@ -46,6 +46,8 @@ pub struct DevConfig {
     /// TLS.
     pub tls_cert: String,
     pub tls_key: String,
+    /// Threads that run requests; 0: one per CPU core.
+    pub worker_threads: usize,
     pub wal: WalConfig,
 }
 
@@ -65,6 +67,7 @@ impl Default for DevConfig {
             resp_require_auth: false,
             tls_cert: String::new(),
             tls_key: String::new(),
+            worker_threads: 0,
             wal: WalConfig::default(),
         }
     }
@@ -276,5 +279,17 @@ mod tests {
                 .to_string()
                 .contains("wal.group_commit_max")
         );
+        // TLS needs both files, and they must exist.
+        let cfg = DevConfig {
+            tls_cert: path.display().to_string(),
+            ..Default::default()
+        };
+        assert!(cfg.validate().unwrap_err().to_string().contains("tls_key"));
+        let cfg = DevConfig {
+            tls_cert: path.display().to_string(),
+            tls_key: "/nonexistent/key.pem".into(),
+            ..Default::default()
+        };
+        assert!(cfg.validate().unwrap_err().to_string().contains("tls_key"));
     }
 }

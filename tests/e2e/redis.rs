@@ -44,13 +44,18 @@ pub struct RespServer {
 impl RespServer {
     /// Starts the server for `test`; `None` (with a message) when it cannot run here.
     pub fn start(test: &str) -> Option<RespServer> {
+        Self::start_with(test, Vec::new())
+    }
+
+    /// Like [`RespServer::start`], with settings (`THUNDERDB_*`) for a ThunderDB server.
+    pub fn start_with(test: &str, env: Vec<(String, String)>) -> Option<RespServer> {
         if reference_mode() {
             return Some(RespServer {
                 thunderdb: None,
                 reference: Some(ReferenceRedis::start()),
             });
         }
-        thunderdb(test).map(|server| RespServer {
+        thunderdb_with(test, env).map(|server| RespServer {
             thunderdb: Some(server),
             reference: None,
         })
@@ -79,6 +84,10 @@ impl RespServer {
 /// Starts ThunderDB for a test that needs it (SQL, SIGKILL); `None` (with a message) under the
 /// PostgreSQL backend or the redis-server reference, which have no such thing.
 fn thunderdb(test: &str) -> Option<TestServer> {
+    thunderdb_with(test, Vec::new())
+}
+
+fn thunderdb_with(test: &str, env: Vec<(String, String)>) -> Option<TestServer> {
     if reference_mode() {
         skip(test, "needs ThunderDB, not the reference redis-server");
         return None;
@@ -87,7 +96,10 @@ fn thunderdb(test: &str) -> Option<TestServer> {
         skip(test, "the PostgreSQL backend has no RESP frontend");
         return None;
     }
-    let server = TestServer::start();
+    let server = TestServer::start_with(crate::harness::ServerOptions {
+        env,
+        ..Default::default()
+    });
     assert_ne!(
         server.resp_port(),
         0,

@@ -155,15 +155,26 @@ pub(super) async fn run(
         }
         "scan" => scan(txn, args).await,
         "randomkey" => {
-            let probe: [u8; 2] = (RandomState::new().hash_one(txn.now_ms) as u16).to_be_bytes();
-            let after = txn.keys(Some(txn.db), Some(&probe), Some(1)).await?;
-            let pick = match after.into_iter().next() {
-                Some(k) => Some(k),
-                None => txn
-                    .keys(Some(txn.db), None, Some(1))
+            // Uniform over the database's keys: exactly, up to this many keys; beyond, the key
+            // after a random point of the key space.
+            const EXACT: usize = 10_000;
+            let keys = txn.keys(Some(txn.db), None, Some(EXACT + 1)).await?;
+            let pick = if keys.len() <= EXACT {
+                match keys.len() {
+                    0 => None,
+                    n => keys.into_iter().nth(rand::random::<u64>() as usize % n),
+                }
+            } else {
+                let probe: [u8; 8] = rand::random();
+                match txn
+                    .keys(Some(txn.db), Some(&probe), Some(1))
                     .await?
                     .into_iter()
-                    .next(),
+                    .next()
+                {
+                    Some(k) => Some(k),
+                    None => keys.into_iter().next(),
+                }
             };
             Ok(Reply::opt(pick.map(|(_, k, _)| k)))
         }
