@@ -377,4 +377,22 @@ pub fn escape_string_literals(stmt: &mut datafusion::sql::sqlparser::ast::Statem
         }
     }
     let _ = stmt.visit(&mut E);
+    // `LIKE … ESCAPE '\'` needs its one character in the plain form (DataFusion refuses the
+    // escape form there), and one character cannot be misread.
+    struct Escape;
+    impl VisitorMut for Escape {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Like { escape_char, .. }
+            | Expr::ILike { escape_char, .. }
+            | Expr::SimilarTo { escape_char, .. } = e
+                && let Some(v) = escape_char
+                && let Value::EscapedStringLiteral(c) = &mut v.value
+            {
+                v.value = Value::SingleQuotedString(std::mem::take(c));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut Escape);
 }

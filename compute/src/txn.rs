@@ -51,8 +51,6 @@ pub struct TxnWrites {
     /// While a statement that may be undone alone runs (MySQL), each key's entry before its
     /// first change in the statement: `None` when the key had no entry.
     pub(crate) undo: Option<Vec<UndoEntry>>,
-    /// How many reads were recorded when that statement started.
-    pub(crate) undo_reads: (usize, usize),
 }
 
 impl TxnWrites {
@@ -60,7 +58,6 @@ impl TxnWrites {
     /// can take it back without touching the transaction's earlier writes.
     pub fn begin_statement(&mut self) {
         self.undo = Some(Vec::new());
-        self.undo_reads = (self.read_keys.len(), self.read_ranges.len());
     }
 
     /// The statement succeeded: keep its changes.
@@ -68,7 +65,8 @@ impl TxnWrites {
         self.undo = None;
     }
 
-    /// The statement failed: restores the writes and read set from before it.
+    /// The statement failed: restores the writes from before it. Its reads stay in the read
+    /// set: what the transaction goes on to do may rest on the failure they caused.
     pub fn undo_statement(&mut self) {
         if let Some(undo) = self.undo.take() {
             for (key, before) in undo.into_iter().rev() {
@@ -77,8 +75,6 @@ impl TxnWrites {
                     None => self.writes.remove(&key),
                 };
             }
-            self.read_keys.truncate(self.undo_reads.0);
-            self.read_ranges.truncate(self.undo_reads.1);
         }
     }
 

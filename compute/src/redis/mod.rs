@@ -77,6 +77,8 @@ pub struct RedisEngine {
     /// Striped per-key locks: commands on the same key take turns on this node instead of
     /// failing each other's commits (many clients on one hot key).
     key_locks: Vec<tokio::sync::Mutex<()>>,
+    /// The engine itself, for serving passes that must run to the end on their own task.
+    this: std::sync::Weak<RedisEngine>,
 }
 
 /// Number of key lock stripes.
@@ -231,7 +233,8 @@ impl Unblock {
 
 impl RedisEngine {
     pub fn new(engine: Arc<Engine>) -> Arc<RedisEngine> {
-        Arc::new(RedisEngine {
+        Arc::new_cyclic(|this| RedisEngine {
+            this: this.clone(),
             engine,
             waiters: Mutex::new(VecDeque::new()),
             next_ticket: AtomicU64::new(1),
@@ -486,11 +489,28 @@ impl RedisEngine {
     /// turn. Only one pass runs at a time, so no client is served out of turn; the writer
     /// answers after the pass, as Redis answers a push after the clients it fed.
     async fn serve(&self, touched: Option<&[(u8, Vec<u8>)]>) {
-        if touched.is_some_and(|t| t.is_empty()) || self.waiters.lock().is_empty() {
+        let wanted = {
+            let waiters = self.waiters.lock();
+            match touched {
+                Some(t) => waiters.iter().any(|w| w.wants(t)),
+                None => !waiters.is_empty(),
+            }
+        };
+        if !wanted {
             return;
         }
+        // The pass runs on its own task: a caller that goes away (a blocked client that
+        // disconnects) must not leave another client's attempt half done.
+        let Some(this) = self.this.upgrade() else {
+            return;
+        };
+        let touched = touched.map(<[_]>::to_vec);
+        let _ = tokio::spawn(async move { this.serve_pass(touched).await }).await;
+    }
+
+    async fn serve_pass(&self, touched: Option<Vec<(u8, Vec<u8>)>>) {
         let _turn = self.serving.lock().await;
-        let mut touched = touched.map(<[_]>::to_vec);
+        let mut touched = touched;
         loop {
             let line: Vec<Arc<Waiter>> = self
                 .waiters

@@ -514,6 +514,15 @@ impl Connection {
     }
 
     async fn prepare(&mut self, sql: &str) {
+        // MySQL's max_prepared_stmt_count (per connection here).
+        const MAX_PREPARED: usize = 16_382;
+        if self.prepared.len() >= MAX_PREPARED {
+            return self.error(&MySqlError::new(
+                1461,
+                "42000",
+                format!("Can't create more than max_prepared_stmt_count statements (current value: {MAX_PREPARED})"),
+            ));
+        }
         let statement = match self.session.prepare_mysql(sql).await {
             Ok(s) => s,
             Err(e) => return self.engine_error(&e),

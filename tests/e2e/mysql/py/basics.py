@@ -91,6 +91,7 @@ def upserts_count_rows_as_mysql_does():
     eq(rows(c, "SELECT k, v FROM kv WHERE k IN ('q', 'z') ORDER BY k"), [("q", 2), ("z", 2)])
     run(c, "DELETE FROM kv WHERE k IN ('q', 'z')")
     eq(run(c, "UPDATE kv SET v = v + 1 WHERE k IN ('a', 'b')"), 2)
+    eq(run(c, "UPDATE kv SET v = v - 1 WHERE k LIKE 'a' ESCAPE '\\\\'"), 1, "a backslash ESCAPE")
     eq(run(c, "DELETE FROM kv WHERE k = 'c'"), 1)
 
 
