@@ -23,8 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use common::{env_number, thunderdb_bin};
-use harness::{Backend, ServerOptions, TestServer};
+use common::{env_number, start_thunderdb, thunderdb_bin};
 
 const USER: &str = "thunder";
 const PASSWORD: &str = "thunder";
@@ -179,12 +178,7 @@ fn main() -> Result<()> {
         shape.tables, shape.table_size, shape.threads, shape.seconds
     );
     println!("thunderdb binary: {}", bin.display());
-    let mut server = TestServer::start_with(ServerOptions {
-        backend: Backend::ThunderDb,
-        bin,
-        deadline: Duration::from_secs(24 * 3600),
-        env: Vec::new(),
-    });
+    let mut server = start_thunderdb(bin);
     let stock = StockMariaDb::start()?;
     let systems = [("thunderdb", server.mysql_port()), ("mariadb", stock.port)];
     for (name, port) in systems {

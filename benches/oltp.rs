@@ -26,8 +26,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio_postgres::Client;
 
-use common::{env_number, thunderdb_bin};
-use harness::{Backend, ServerOptions, TestServer, connect_with, describe};
+use common::{env_number, start_thunderdb, thunderdb_bin};
+use harness::{connect_with, describe};
 use stock_postgres::{StockPostgres, StockPostgresOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,12 +101,7 @@ async fn run(settings: Settings) -> Result<()> {
     let mut figures = Vec::new();
 
     {
-        let mut server = TestServer::start_with(ServerOptions {
-            backend: Backend::ThunderDb,
-            bin,
-            deadline: Duration::from_secs(24 * 3600),
-            env: Vec::new(),
-        });
+        let mut server = start_thunderdb(bin);
         let conn_str = server.conn_str();
         let measured = measure_system("thunderdb", &conn_str, &settings, false).await;
         if let Err(e) = server.terminate(Duration::from_secs(30)) {

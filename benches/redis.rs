@@ -21,8 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use common::{env_number, thunderdb_bin};
-use harness::{Backend, ServerOptions, TestServer};
+use common::{env_number, start_thunderdb, thunderdb_bin};
 
 const TESTS: &str = "set,get,incr,lpush,hset";
 
@@ -117,12 +116,7 @@ fn main() -> Result<()> {
         "Redis benchmark: redis-benchmark -t {TESTS} -c {clients} -n {requests}, without and with -P 16"
     );
     println!("thunderdb binary: {}", bin.display());
-    let mut server = TestServer::start_with(ServerOptions {
-        backend: Backend::ThunderDb,
-        bin,
-        deadline: Duration::from_secs(24 * 3600),
-        env: Vec::new(),
-    });
+    let mut server = start_thunderdb(bin);
     let stock = StockRedis::start()?;
     let mut report = String::new();
     for pipeline in [1, 16] {

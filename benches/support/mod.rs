@@ -30,3 +30,13 @@ pub fn thunderdb_bin() -> Result<PathBuf> {
     }
     bail!("no thunderdb binary: build it with `cargo build --release` or set THUNDERDB_BIN")
 }
+
+/// ThunderDB from `bin` for a benchmark: the release binary, no watchdog to speak of.
+pub fn start_thunderdb(bin: PathBuf) -> crate::harness::TestServer {
+    crate::harness::TestServer::start_with(crate::harness::ServerOptions {
+        backend: crate::harness::Backend::ThunderDb,
+        bin,
+        deadline: std::time::Duration::from_secs(24 * 3600),
+        env: Vec::new(),
+    })
+}

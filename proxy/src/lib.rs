@@ -1,6 +1,7 @@
 //! Proxy: the protocol frontends of ThunderDB (PostgreSQL, MySQL, RESP). Terminates client connections, authenticates
 //! them and hands their statements to a compute session.
 
+mod accept;
 mod error;
 mod mysql;
 mod pg;

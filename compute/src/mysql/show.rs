@@ -128,9 +128,10 @@ pub(crate) fn like(pattern: &str, text: &str) -> bool {
 /// Keeps the rows whose first column matches a LIKE filter, or that a WHERE filter keeps.
 async fn filtered(
     s: &mut Session,
-    out: QueryOutput,
+    out: Result<QueryOutput>,
     filter: Option<&ast::ShowStatementFilter>,
 ) -> Result<QueryOutput> {
+    let out = out?;
     let QueryOutput::Rows {
         schema,
         batches,
@@ -197,11 +198,11 @@ async fn filtered(
         Some(ast::ShowStatementFilter::NoKeyword(p)) => {
             Box::pin(filtered(
                 s,
-                QueryOutput::Rows {
+                Ok(QueryOutput::Rows {
                     schema,
                     batches,
                     command,
-                },
+                }),
                 Some(&ast::ShowStatementFilter::Like(p.clone())),
             ))
             .await
@@ -617,10 +618,7 @@ pub(crate) async fn statement(
                     vec![some(s.database.clone())],
                 ],
             );
-            match out {
-                Ok(out) => filtered(s, out, show_filter(&show_options)).await,
-                Err(e) => Err(e),
-            }
+            filtered(s, out, show_filter(&show_options)).await
         }
         Statement::ShowTables {
             full, show_options, ..
@@ -652,7 +650,7 @@ pub(crate) async fn statement(
                     })
                     .collect();
                 let out = rows_named(columns, list)?;
-                filtered(s, out, show_filter(&show_options)).await
+                filtered(s, Ok(out), show_filter(&show_options)).await
             };
             result.await
         }
@@ -674,7 +672,7 @@ pub(crate) async fn statement(
                     check_db(s, Some(&name.0[0].to_string()))?;
                 }
                 let out = describe(s, &name, full).await?;
-                filtered(s, out, show_filter(&show_options)).await
+                filtered(s, Ok(out), show_filter(&show_options)).await
             };
             result.await
         }
@@ -701,10 +699,12 @@ pub(crate) async fn statement(
                 some(state.last_insert_id.to_string()),
             ]);
             list.sort();
-            match rows(&[Col::Text("Variable_name"), Col::Text("Value")], list) {
-                Ok(out) => filtered(s, out, filter.as_ref()).await,
-                Err(e) => Err(e),
-            }
+            filtered(
+                s,
+                rows(&[Col::Text("Variable_name"), Col::Text("Value")], list),
+                filter.as_ref(),
+            )
+            .await
         }
         Statement::ShowStatus { filter, .. } => {
             // "TLSv1_3 TLS13_AES_256_GCM_SHA384" → ("TLSv1.3", "TLS13_AES_256_GCM_SHA384").
@@ -727,10 +727,12 @@ pub(crate) async fn statement(
                     some(crate::mysql::uptime_secs().to_string()),
                 ],
             ];
-            match rows(&[Col::Text("Variable_name"), Col::Text("Value")], list) {
-                Ok(out) => filtered(s, out, filter.as_ref()).await,
-                Err(e) => Err(e),
-            }
+            filtered(
+                s,
+                rows(&[Col::Text("Variable_name"), Col::Text("Value")], list),
+                filter.as_ref(),
+            )
+            .await
         }
         Statement::ShowCollation { filter } => {
             let list = vec![
@@ -774,10 +776,7 @@ pub(crate) async fn statement(
                 ],
                 list,
             );
-            match out {
-                Ok(out) => filtered(s, out, filter.as_ref()).await,
-                Err(e) => Err(e),
-            }
+            filtered(s, out, filter.as_ref()).await
         }
         Statement::ShowCharset(cs) => {
             let list = vec![
@@ -803,10 +802,7 @@ pub(crate) async fn statement(
                 ],
                 list,
             );
-            match out {
-                Ok(out) => filtered(s, out, cs.filter.as_ref()).await,
-                Err(e) => Err(e),
-            }
+            filtered(s, out, cs.filter.as_ref()).await
         }
         Statement::ShowProcessList { .. } => {
             let state = s.mysql.as_deref().expect("a MySQL session");

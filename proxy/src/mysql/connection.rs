@@ -13,7 +13,7 @@ use std::time::Duration;
 use thunderdb_common::ThunderError;
 use thunderdb_compute::arrow::array::RecordBatch;
 use thunderdb_compute::arrow::datatypes::SchemaRef;
-use thunderdb_compute::{PreparedStatement, QueryOutput, Session};
+use thunderdb_compute::{MySqlStatus, PreparedStatement, QueryOutput, Session};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -233,15 +233,7 @@ impl Connection {
     }
 
     fn status(&self) -> u16 {
-        let s = self.session.mysql_status();
-        let mut flags = 0;
-        if s.in_transaction {
-            flags |= SERVER_STATUS_IN_TRANS;
-        }
-        if s.autocommit {
-            flags |= SERVER_STATUS_AUTOCOMMIT;
-        }
-        flags
+        status_flags(&self.session.mysql_status(), false)
     }
 
     fn error(&mut self, e: &MySqlError) {
@@ -256,10 +248,7 @@ impl Connection {
 
     fn ok(&mut self, affected: u64, more: bool) {
         let s = self.session.mysql_status();
-        let mut status = self.status();
-        if more {
-            status |= SERVER_MORE_RESULTS_EXISTS;
-        }
+        let status = status_flags(&s, more);
         self.io.write(&ok_packet(
             0,
             affected,
@@ -473,10 +462,7 @@ impl Connection {
             self.io.write(&row);
         }
         let s = self.session.mysql_status();
-        let mut status = self.status();
-        if more {
-            status |= SERVER_MORE_RESULTS_EXISTS;
-        }
+        let status = status_flags(&s, more);
         if self.deprecate_eof() {
             self.io
                 .write(&ok_packet(0xFE, 0, 0, status, s.warnings, ""));
@@ -627,6 +613,21 @@ impl Connection {
             Err(e) => self.engine_error(&e),
         }
     }
+}
+
+/// The server status flags of an OK or EOF packet; `more` when another result follows.
+fn status_flags(s: &MySqlStatus, more: bool) -> u16 {
+    let mut flags = 0;
+    if s.in_transaction {
+        flags |= SERVER_STATUS_IN_TRANS;
+    }
+    if s.autocommit {
+        flags |= SERVER_STATUS_AUTOCOMMIT;
+    }
+    if more {
+        flags |= SERVER_MORE_RESULTS_EXISTS;
+    }
+    flags
 }
 
 fn to_mysql(e: crate::error::Error) -> MySqlError {

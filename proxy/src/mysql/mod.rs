@@ -76,9 +76,6 @@ pub async fn serve_mysql(
     opts: MySqlFrontendOptions,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "mysql frontend listening");
-    }
     let shared = Arc::new(Shared {
         engine,
         server_version: opts.server_version,
@@ -89,27 +86,15 @@ pub async fn serve_mysql(
         questions: AtomicU64::new(0),
         started: std::time::Instant::now(),
     });
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "mysql accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
+    crate::accept::accept_loop(listener, &cancel, "mysql", |stream, peer| {
         let shared = shared.clone();
         let cancel = cancel.clone();
-        tokio::spawn(async move {
+        async move {
             shared.connected.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = connection::serve(stream, peer, shared.clone(), cancel).await {
-                tracing::debug!(error = %e, %peer, "mysql connection ended with an error");
-            }
+            let served = connection::serve(stream, peer, shared.clone(), cancel).await;
             shared.connected.fetch_sub(1, Ordering::Relaxed);
-        });
-    }
+            served
+        }
+    })
+    .await
 }

@@ -65,9 +65,6 @@ pub async fn serve_resp(
     opts: RespFrontendOptions,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "resp frontend listening");
-    }
     engine.spawn_expiry(cancel.clone());
     let shared = Arc::new(Shared {
         engine,
@@ -81,29 +78,17 @@ pub async fn serve_resp(
         connected: AtomicU64::new(0),
         commands_processed: AtomicU64::new(0),
     });
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "resp accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
+    crate::accept::accept_loop(listener, &cancel, "resp", |stream, peer| {
         let shared = shared.clone();
         let cancel = cancel.clone();
-        tokio::spawn(async move {
+        async move {
             shared.connected.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = serve_connection(stream, peer, shared.clone(), cancel).await {
-                tracing::debug!(error = %e, %peer, "resp connection ended with an error");
-            }
+            let served = serve_connection(stream, peer, shared.clone(), cancel).await;
             shared.connected.fetch_sub(1, Ordering::Relaxed);
-        });
-    }
+            served
+        }
+    })
+    .await
 }
 
 /// Whether the client closed its side: resolves `true` at end of stream or on an error, and
