@@ -23,6 +23,7 @@ impl SqlState {
     pub const ACTIVE_SQL_TRANSACTION: SqlState = SqlState("25001");
     pub const NO_ACTIVE_SQL_TRANSACTION: SqlState = SqlState("25P01");
     pub const IN_FAILED_SQL_TRANSACTION: SqlState = SqlState("25P02");
+    pub const INVALID_SAVEPOINT_SPECIFICATION: SqlState = SqlState("3B001");
     pub const INVALID_PASSWORD: SqlState = SqlState("28P01");
     pub const INVALID_AUTHORIZATION: SqlState = SqlState("28000");
     pub const SERIALIZATION_FAILURE: SqlState = SqlState("40001");

@@ -5,7 +5,7 @@ use crate::catalog::Catalog;
 use crate::engine::Engine;
 use crate::error::{DfResultExt, Result, user_error};
 use crate::provider::{DatabaseCatalog, PublicSchema, SCRATCH_SCHEMA, StatementEnv};
-use crate::txn::{Isolation, ReadView, TxnWrites};
+use crate::txn::{Isolation, ReadView, TxnWrites, UndoMark};
 use crate::{ddl, dml, params, pg_catalog};
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -102,6 +102,8 @@ pub(crate) struct Txn {
     pub writes: Arc<Mutex<TxnWrites>>,
     /// The oldest snapshot any write of this transaction was based on.
     pub write_snapshot: Option<Lsn>,
+    /// Open savepoints, oldest first (a name may repeat; the newest wins).
+    savepoints: Vec<(String, UndoMark)>,
 }
 
 impl Txn {
@@ -115,6 +117,7 @@ impl Txn {
             snapshot: None,
             writes: Arc::new(Mutex::new(writes)),
             write_snapshot: None,
+            savepoints: Vec::new(),
         }
     }
 }
@@ -503,6 +506,21 @@ impl Session {
         match &stmt {
             Statement::StartTransaction { modes, .. } => return self.begin(modes),
             Statement::Commit { .. } => return self.commit_block().await,
+            Statement::Savepoint { name } => {
+                let result = self.savepoint(name);
+                return self.fail_block_on(result);
+            }
+            Statement::ReleaseSavepoint { name } => {
+                let result = self.release_savepoint(name);
+                return self.fail_block_on(result);
+            }
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => {
+                let result = self.rollback_to_savepoint(name);
+                return self.fail_block_on(result);
+            }
             Statement::Rollback {
                 savepoint: None, ..
             } => {
@@ -514,10 +532,7 @@ impl Session {
             _ => {}
         }
         if self.failed {
-            return Err(user_error(
-                SqlState::IN_FAILED_SQL_TRANSACTION,
-                "current transaction is aborted, commands ignored until end of transaction block",
-            ));
+            return Err(failed_block_error());
         }
         crate::sql::rewrite_literals(&mut stmt)?;
         if let Some(out) = self.settings(&stmt)? {
@@ -894,6 +909,73 @@ impl Session {
         Ok(QueryOutput::Command(CommandTag::new("BEGIN")))
     }
 
+    /// `SAVEPOINT name`: a point of the open block that `ROLLBACK TO` can return to.
+    fn savepoint(&mut self, name: &ast::Ident) -> Result<QueryOutput> {
+        if self.mysql.is_some() && !self.in_block {
+            // MySQL accepts it in autocommit mode; the statement's own transaction ends at once.
+            return Ok(QueryOutput::Command(CommandTag::new("SAVEPOINT")));
+        }
+        let failed = self.failed;
+        let txn = self.block_for_savepoint("SAVEPOINT", name)?;
+        if failed {
+            return Err(failed_block_error());
+        }
+        let mark = txn.writes.lock().mark();
+        txn.savepoints.push((crate::sql::ident_name(name), mark));
+        Ok(QueryOutput::Command(CommandTag::new("SAVEPOINT")))
+    }
+
+    /// `RELEASE [SAVEPOINT] name`: forgets the savepoint and every later one, keeping the writes.
+    fn release_savepoint(&mut self, name: &ast::Ident) -> Result<QueryOutput> {
+        let failed = self.failed;
+        let txn = self.block_for_savepoint("RELEASE SAVEPOINT", name)?;
+        if failed {
+            return Err(failed_block_error());
+        }
+        let at = find_savepoint(txn, name)?;
+        let mut writes = txn.writes.lock();
+        for (_, mark) in txn.savepoints.drain(at..).rev() {
+            writes.release(mark);
+        }
+        Ok(QueryOutput::Command(CommandTag::new("RELEASE")))
+    }
+
+    /// `ROLLBACK TO [SAVEPOINT] name`: takes back every write since the savepoint, which stays
+    /// open, and clears a failure of the block.
+    fn rollback_to_savepoint(&mut self, name: &ast::Ident) -> Result<QueryOutput> {
+        let txn = self.block_for_savepoint("ROLLBACK TO SAVEPOINT", name)?;
+        let at = find_savepoint(txn, name)?;
+        let mut writes = txn.writes.lock();
+        for (_, mark) in txn.savepoints.drain(at + 1..).rev() {
+            writes.release(mark);
+        }
+        writes.undo_to(txn.savepoints[at].1);
+        drop(writes);
+        self.failed = false;
+        Ok(QueryOutput::Command(CommandTag::new("ROLLBACK")))
+    }
+
+    /// A PostgreSQL block fails with any error of its statements (MySQL's carries on).
+    fn fail_block_on(&mut self, result: Result<QueryOutput>) -> Result<QueryOutput> {
+        if result.is_err() && self.in_block && self.mysql.is_none() {
+            self.failed = true;
+        }
+        result
+    }
+
+    /// The open block's transaction, or PostgreSQL's error for `what` outside a block.
+    fn block_for_savepoint(&mut self, what: &str, name: &ast::Ident) -> Result<&mut Txn> {
+        match self.txn.as_mut() {
+            Some(txn) if self.in_block => Ok(txn),
+            // MySQL: outside a transaction no savepoint exists.
+            _ if self.mysql.is_some() => Err(no_savepoint(name)),
+            _ => Err(user_error(
+                SqlState::NO_ACTIVE_SQL_TRANSACTION,
+                format!("{what} can only be used in transaction blocks"),
+            )),
+        }
+    }
+
     async fn commit_block(&mut self) -> Result<QueryOutput> {
         if !self.in_block {
             return Ok(QueryOutput::Command(CommandTag::new("COMMIT")));
@@ -1122,6 +1204,32 @@ impl Session {
         use datafusion::catalog::SchemaProvider;
         let _ = self.scratch.deregister_table(name);
     }
+}
+
+fn failed_block_error() -> thunderdb_common::ThunderError {
+    user_error(
+        SqlState::IN_FAILED_SQL_TRANSACTION,
+        "current transaction is aborted, commands ignored until end of transaction block",
+    )
+}
+
+/// The position of the newest savepoint called `name`.
+fn find_savepoint(txn: &Txn, name: &ast::Ident) -> Result<usize> {
+    let name = crate::sql::ident_name(name);
+    txn.savepoints
+        .iter()
+        .rposition(|(n, _)| *n == name)
+        .ok_or_else(|| no_savepoint(&ast::Ident::new(name)))
+}
+
+fn no_savepoint(name: &ast::Ident) -> thunderdb_common::ThunderError {
+    user_error(
+        SqlState::INVALID_SAVEPOINT_SPECIFICATION,
+        format!(
+            "savepoint \"{}\" does not exist",
+            crate::sql::ident_name(name)
+        ),
+    )
 }
 
 fn isolation_of(level: &ast::TransactionIsolationLevel) -> Isolation {

@@ -36,8 +36,13 @@ impl Isolation {
     }
 }
 
-/// A key and its entry in the write set before a statement changed it (`None`: no entry).
+/// A key and its entry in the write set before a change (`None`: no entry).
 pub(crate) type UndoEntry = (Vec<u8>, Option<Option<Value>>);
+
+/// A point the write set can be rolled back to: a savepoint, or the start of a statement that
+/// may fail alone (MySQL). Positions in the undo log.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct UndoMark(usize);
 
 /// The mutable part of a transaction shared with the table scans of its statements.
 #[derive(Default)]
@@ -48,42 +53,68 @@ pub struct TxnWrites {
     pub read_ranges: Vec<(Vec<u8>, Vec<u8>)>,
     /// Record reads (SERIALIZABLE).
     pub track_reads: bool,
-    /// While a statement that may be undone alone runs (MySQL), each key's entry before its
-    /// first change in the statement: `None` when the key had no entry.
-    pub(crate) undo: Option<Vec<UndoEntry>>,
+    /// While any mark is open, each write's previous entry, oldest first.
+    pub(crate) undo: Vec<UndoEntry>,
+    /// Marks open (savepoints and a running statement): nothing is logged when there are none.
+    pub(crate) open_marks: usize,
+    /// The mark of the running statement that may be undone alone (MySQL).
+    pub(crate) statement: Option<UndoMark>,
 }
 
 impl TxnWrites {
+    /// Opens a mark: [`TxnWrites::undo_to`] can later restore the write set as it is now.
+    pub fn mark(&mut self) -> UndoMark {
+        self.open_marks += 1;
+        UndoMark(self.undo.len())
+    }
+
+    /// Closes a mark, keeping every change made since it.
+    pub fn release(&mut self, _mark: UndoMark) {
+        self.open_marks = self.open_marks.saturating_sub(1);
+        if self.open_marks == 0 {
+            self.undo.clear();
+        }
+    }
+
+    /// Restores the writes as they were when `mark` was taken; the mark stays open. Reads stay
+    /// in the read set: what the transaction goes on to do may rest on what they saw.
+    pub fn undo_to(&mut self, mark: UndoMark) {
+        while self.undo.len() > mark.0 {
+            let (key, before) = self.undo.pop().expect("longer than the mark");
+            match before {
+                Some(v) => self.writes.insert(key, v),
+                None => self.writes.remove(&key),
+            };
+        }
+    }
+
     /// Starts recording what the next statement changes, so that [`TxnWrites::undo_statement`]
     /// can take it back without touching the transaction's earlier writes.
     pub fn begin_statement(&mut self) {
-        self.undo = Some(Vec::new());
+        let mark = self.mark();
+        self.statement = Some(mark);
     }
 
     /// The statement succeeded: keep its changes.
     pub fn end_statement(&mut self) {
-        self.undo = None;
+        if let Some(mark) = self.statement.take() {
+            self.release(mark);
+        }
     }
 
-    /// The statement failed: restores the writes from before it. Its reads stay in the read
-    /// set: what the transaction goes on to do may rest on the failure they caused.
+    /// The statement failed: restores the writes from before it.
     pub fn undo_statement(&mut self) {
-        if let Some(undo) = self.undo.take() {
-            for (key, before) in undo.into_iter().rev() {
-                match before {
-                    Some(v) => self.writes.insert(key, v),
-                    None => self.writes.remove(&key),
-                };
-            }
+        if let Some(mark) = self.statement.take() {
+            self.undo_to(mark);
+            self.release(mark);
         }
     }
 
     fn write(&mut self, key: Vec<u8>, value: Option<Value>) {
-        if let Some(undo) = self.undo.as_mut() {
-            let before = self.writes.get(&key).cloned();
-            undo.push((key.clone(), before));
+        let before = self.writes.insert(key.clone(), value);
+        if self.open_marks > 0 {
+            self.undo.push((key, before));
         }
-        self.writes.insert(key, value);
     }
 }
 

@@ -10,6 +10,7 @@ mod bank;
 mod durability;
 mod harness;
 mod mysql;
+mod pgcompat;
 mod psql;
 mod redis;
 mod session;

@@ -648,6 +648,7 @@ impl Session {
                 | Statement::Insert(_)
                 | Statement::Update(_)
                 | Statement::Delete(_)
+                | Statement::Savepoint { .. }
         );
         if !m.autocommit() && !self.in_block() && transactional {
             self.begin_block()?;

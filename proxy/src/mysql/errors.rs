@@ -132,6 +132,7 @@ impl MySqlError {
                     function_of_message(&e.message)
                 ),
             ),
+            "3B001" => MySqlError::new(1305, "42000", format!("SAVEPOINT {name} does not exist")),
             "3D000" => MySqlError::new(1049, "42000", format!("Unknown database '{name}'")),
             "28P01" | "28000" => MySqlError::new(1045, "28000", e.message.clone()),
             "23503" => MySqlError::new(

@@ -113,6 +113,39 @@ fn show_describe_use_and_variables() {
 }
 
 #[test]
+fn savepoints() {
+    let Some(server) = client("mysql::cli::savepoints") else {
+        return;
+    };
+    let out = ok(&mariadb(
+        &server,
+        &["-N"],
+        "CREATE TABLE sp (id INT PRIMARY KEY);\n\
+         START TRANSACTION; INSERT INTO sp VALUES (1); SAVEPOINT a; INSERT INTO sp VALUES (2);\n\
+         SAVEPOINT b; INSERT INTO sp VALUES (3); ROLLBACK TO SAVEPOINT a;\n\
+         SELECT id FROM sp ORDER BY id;\n\
+         INSERT INTO sp VALUES (4); RELEASE SAVEPOINT a; COMMIT;\n\
+         SELECT id FROM sp ORDER BY id;\n\
+         SET autocommit = 0; SAVEPOINT c; INSERT INTO sp VALUES (5); ROLLBACK TO c; COMMIT;\n\
+         SET autocommit = 1; SELECT id FROM sp ORDER BY id;\n",
+    ));
+    assert_eq!(out, "1\n1\n4\n1\n4\n");
+    // "b" went with the rollback to "a"; outside a transaction no savepoint exists.
+    for sql in [
+        "START TRANSACTION; SAVEPOINT a; SAVEPOINT b; ROLLBACK TO a; ROLLBACK TO b",
+        "ROLLBACK TO SAVEPOINT nowhere",
+        "RELEASE SAVEPOINT nowhere",
+    ] {
+        let run = mariadb(&server, &[], sql);
+        assert!(
+            run.stderr.contains("ERROR 1305 (42000)") && run.stderr.contains("does not exist"),
+            "{sql}: {}",
+            run.describe()
+        );
+    }
+}
+
+#[test]
 fn errors_carry_mysql_numbers() {
     let Some(server) = client("mysql::cli::errors_carry_mysql_numbers") else {
         return;
