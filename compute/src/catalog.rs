@@ -184,7 +184,7 @@ pub struct Catalog {
     pub tables: BTreeMap<String, Arc<TableDef>>,
 }
 
-fn table_key(name: &str) -> Vec<u8> {
+pub(crate) fn table_key(name: &str) -> Vec<u8> {
     encode_key(TableId::CATALOG, TABLES, &[Datum::Text(name.to_string())])
 }
 

@@ -1,4 +1,4 @@
-//! CREATE/DROP TABLE and CREATE/DROP INDEX: catalog changes written in the transaction like any
+//! CREATE/DROP TABLE, CREATE/DROP INDEX, TRUNCATE, VACUUM and ANALYZE: catalog changes written in the transaction like any
 //! other key, so DDL is transactional and versioned by LSN.
 
 use crate::catalog::{self, CheckDef, ColumnDef, IndexDef, TableDef};
@@ -397,4 +397,71 @@ pub async fn drop(
     }
     s.note_write(env.view.snapshot);
     Ok(QueryOutput::Command(CommandTag::new(tag)))
+}
+
+/// `TRUNCATE t, …`: each table gets a fresh storage id, so its rows and index entries are left
+/// behind at once (as PostgreSQL gives the table a new file); transactional like any DDL, and a
+/// concurrent writer to the table fails its commit (its writes depend on the old definition).
+pub async fn truncate(s: &mut Session, t: ast::Truncate) -> Result<QueryOutput> {
+    let (env, _) = s.statement_env(None).await?;
+    s.use_env(&env);
+    let mut defs = Vec::new();
+    for target in &t.table_names {
+        check_schema(&target.name)?;
+        let name = object_name(&target.name);
+        let def = env.catalog.table(&name)?;
+        if !defs.iter().any(|d: &TableDef| d.name == name) {
+            defs.push(def.as_ref().clone());
+        }
+    }
+    for mut def in defs {
+        def.id = catalog::allocate_table_id(&env.view).await?;
+        catalog::put_table(&env.view, &def)?;
+    }
+    s.note_write(env.view.snapshot);
+    Ok(QueryOutput::Command(CommandTag::new("TRUNCATE TABLE")))
+}
+
+/// `VACUUM [table]`: checks its target. Old row versions live in the pageserver's layers and
+/// are reclaimed by its compaction, not by this statement.
+pub async fn vacuum(s: &mut Session, v: ast::VacuumStatement) -> Result<QueryOutput> {
+    if s.in_block() {
+        return Err(user_error(
+            SqlState::ACTIVE_SQL_TRANSACTION,
+            "VACUUM cannot run inside a transaction block",
+        ));
+    }
+    if let Some(name) = &v.table_name {
+        maintained_table(s, name, &[]).await?;
+    }
+    Ok(QueryOutput::Command(CommandTag::new("VACUUM")))
+}
+
+/// `ANALYZE [table [(columns)]]`: checks its target; statistics come from compaction.
+pub async fn analyze(s: &mut Session, a: ast::Analyze) -> Result<QueryOutput> {
+    if let Some(name) = &a.table_name {
+        maintained_table(s, name, &a.columns).await?;
+    }
+    Ok(QueryOutput::Command(CommandTag::new("ANALYZE")))
+}
+
+async fn maintained_table(
+    s: &mut Session,
+    name: &ObjectName,
+    columns: &[ast::Ident],
+) -> Result<()> {
+    check_schema(name)?;
+    let (env, _) = s.statement_env(None).await?;
+    let table = object_name(name);
+    let def = env.catalog.table(&table)?;
+    for c in columns {
+        let column = ident_name(c);
+        if def.column_index(&column).is_none() {
+            return Err(user_error(
+                SqlState::UNDEFINED_COLUMN,
+                format!("column \"{column}\" of relation \"{table}\" does not exist"),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -319,6 +319,7 @@ pub async fn insert(
     let (env, _) = s.statement_env(None).await?;
     s.use_env(&env);
     let def = env.catalog.table(&table_of(name, "insert into")?)?.clone();
+    env.view.depend_on_table(&def.name);
     if ins.replace_into {
         // MySQL's REPLACE: a row that collides on a unique key replaces the old one.
         ins.replace_into = false;
@@ -883,6 +884,7 @@ fn target_rows(def: &TableDef, batches: &[RecordBatch], with_new: bool) -> Resul
 async fn target_env(s: &mut Session, table: &str) -> Result<(Arc<TableDef>, ReadView)> {
     let (probe, _) = s.statement_env(None).await?;
     let def = probe.catalog.table(table)?.clone();
+    probe.view.depend_on_table(&def.name);
     let env = Arc::new(crate::provider::StatementEnv {
         catalog: probe.catalog.clone(),
         view: probe.view.clone(),

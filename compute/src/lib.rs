@@ -8,6 +8,7 @@
 
 mod catalog;
 mod convert;
+mod copy;
 mod ddl;
 mod decorrelate;
 mod dml;
@@ -27,7 +28,9 @@ mod sql;
 mod temporal;
 mod txn;
 mod types;
+mod utility;
 
+pub use copy::CopyInTarget;
 pub use engine::{Engine, EngineOptions};
 pub use mysql::MySqlStatus;
 
@@ -37,6 +40,7 @@ pub const MYSQL_SERVER_VERSION: &str = "8.0.36-ThunderDB";
 pub use pg_catalog::SERVER_VERSION;
 pub use session::{CancelHandle, CommandTag, PreparedStatement, QueryOutput, Session, TxnStatus};
 pub use types::arrow_type;
+pub use utility::CopyFormat;
 
 /// Arrow and DataFusion types the proxy needs to encode results and decode parameters.
 pub use datafusion::arrow;

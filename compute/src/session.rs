@@ -16,8 +16,6 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{self, Statement};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,6 +36,15 @@ pub enum QueryOutput {
     },
     Command(CommandTag),
     Empty,
+    /// `COPY … TO STDOUT`: the rows, for the frontend to write in the COPY format.
+    CopyOut {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        format: crate::utility::CopyFormat,
+    },
+    /// `COPY … FROM STDIN`: the frontend reads the data and hands the rows to
+    /// [`Session::copy_in`].
+    CopyIn(Arc<crate::copy::CopyInTarget>),
 }
 
 /// The command tag of a statement that returns no rows (`INSERT` with 3 rows → `INSERT 0 3`).
@@ -180,18 +187,7 @@ fn display_name(name: &str) -> &str {
     }
 }
 
-pub(crate) fn parse_sql(sql: &str) -> Result<Vec<Statement>> {
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
-        let msg = e.to_string();
-        user_error(
-            SqlState::SYNTAX_ERROR,
-            format!(
-                "syntax error: {}",
-                msg.trim_start_matches("sql parser error: ")
-            ),
-        )
-    })
-}
+pub(crate) use crate::utility::parse_sql;
 
 impl Session {
     pub(crate) fn new(engine: Arc<Engine>, user: &str, database: &str) -> Session {
@@ -291,6 +287,14 @@ impl Session {
         };
         if statements.is_empty() {
             return vec![Ok(QueryOutput::Empty)];
+        }
+        let copy_in = |s: &Statement| matches!(s, Statement::Copy { to: false, .. });
+        if statements[..statements.len() - 1].iter().any(copy_in) {
+            // Its data arrives after the query string: nothing may follow it there.
+            return vec![Err(user_error(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                "COPY FROM STDIN must be the last statement of a query string",
+            ))];
         }
         let mut out = Vec::with_capacity(statements.len());
         for stmt in statements {
@@ -550,13 +554,22 @@ impl Session {
                 ..
             } => return Box::pin(self.sql_execute(name, parameters)).await,
             Statement::Deallocate { name, .. } => return self.sql_deallocate(name),
+            Statement::Copy {
+                source,
+                to,
+                target,
+                options,
+                ..
+            } => return crate::copy::copy(self, source, to, target, options).await,
+            Statement::Vacuum(v) => return ddl::vacuum(self, v).await,
+            Statement::Analyze(a) => return ddl::analyze(self, a).await,
             _ => {}
         }
         self.run_in_block(stmt, params).await
     }
 
     /// Runs a statement inside the open block, or in its own implicit transaction.
-    async fn run_in_block(
+    pub(crate) async fn run_in_block(
         &mut self,
         stmt: Statement,
         params: &[ScalarValue],
@@ -792,6 +805,7 @@ impl Session {
             Statement::Delete(delete) => dml::delete(self, delete, params).await,
             Statement::CreateTable(ct) => ddl::create_table(self, ct).await,
             Statement::CreateIndex(ci) => ddl::create_index(self, ci).await,
+            Statement::Truncate(t) => ddl::truncate(self, t).await,
             Statement::Drop {
                 object_type,
                 if_exists,
@@ -1021,10 +1035,12 @@ impl Session {
                     value: value.map(|v| v.to_vec()),
                 })
                 .collect(),
-            read_keys: if serializable {
-                state.read_keys
-            } else {
-                vec![]
+            read_keys: {
+                let mut keys: Vec<Vec<u8>> = state.schema_keys.into_iter().collect();
+                if serializable {
+                    keys.extend(state.read_keys);
+                }
+                keys
             },
             read_ranges: if serializable {
                 state.read_ranges

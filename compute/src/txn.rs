@@ -53,6 +53,9 @@ pub struct TxnWrites {
     pub read_ranges: Vec<(Vec<u8>, Vec<u8>)>,
     /// Record reads (SERIALIZABLE).
     pub track_reads: bool,
+    /// Catalog keys of the tables written: a commit fails if their definition changed since
+    /// (a concurrent TRUNCATE, DROP or ALTER), at every isolation level.
+    pub schema_keys: std::collections::BTreeSet<Vec<u8>>,
     /// While any mark is open, each write's previous entry, oldest first.
     pub(crate) undo: Vec<UndoEntry>,
     /// Marks open (savepoints and a running statement): nothing is logged when there are none.
@@ -198,6 +201,14 @@ impl ReadView {
 
     pub fn put(&self, key: Vec<u8>, value: Vec<u8>) {
         self.txn.lock().write(key, Some(Arc::from(value)));
+    }
+
+    /// Makes the transaction's commit depend on table `name`'s definition as read.
+    pub fn depend_on_table(&self, name: &str) {
+        self.txn
+            .lock()
+            .schema_keys
+            .insert(crate::catalog::table_key(name));
     }
 
     pub fn delete(&self, key: Vec<u8>) {

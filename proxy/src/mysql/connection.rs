@@ -416,6 +416,12 @@ impl Connection {
                 self.ok(0, more);
                 Ok(())
             }
+            // COPY is PostgreSQL's; MySQL's dialect never produces it.
+            QueryOutput::CopyOut { .. } | QueryOutput::CopyIn(_) => Err(MySqlError::new(
+                1235,
+                "42000",
+                "This version of ThunderDB doesn't yet support 'COPY over the MySQL protocol'",
+            )),
         }
     }
 

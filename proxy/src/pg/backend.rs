@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use thunderdb_common::ThunderError;
+use thunderdb_compute::arrow::array::RecordBatch;
 use thunderdb_compute::arrow::datatypes::DataType;
-use thunderdb_compute::{Engine, PreparedStatement, QueryOutput, ScalarValue, Session, TxnStatus};
+use thunderdb_compute::{
+    CopyInTarget, Engine, PreparedStatement, QueryOutput, ScalarValue, Session, TxnStatus,
+};
 
 /// Makes the running statement of a session fail with SQLSTATE 57014.
 pub(crate) type Canceller = Arc<dyn Fn() + Send + Sync>;
@@ -34,6 +37,12 @@ pub(crate) trait SqlSession: Send {
     fn fail_transaction(&mut self);
     /// Applies a startup-packet setting.
     fn set_parameter(&mut self, name: &str, value: &str) -> Result<(), ThunderError>;
+    /// Inserts the rows of a `COPY … FROM STDIN`; returns how many.
+    async fn copy_in(
+        &mut self,
+        target: &CopyInTarget,
+        batches: Vec<RecordBatch>,
+    ) -> Result<u64, ThunderError>;
 }
 
 /// Opens sessions for authenticated users.
@@ -88,5 +97,13 @@ impl SqlSession for Session {
 
     fn set_parameter(&mut self, name: &str, value: &str) -> Result<(), ThunderError> {
         Session::set_parameter(self, name, value)
+    }
+
+    async fn copy_in(
+        &mut self,
+        target: &CopyInTarget,
+        batches: Vec<RecordBatch>,
+    ) -> Result<u64, ThunderError> {
+        Session::copy_in(self, target, batches).await
     }
 }

@@ -61,13 +61,23 @@ pub(crate) fn data_rows(
 
 /// A column ready to encode: its array (dictionaries and run-end encodings decoded) and the
 /// logical null mask, which unlike `Array::is_null` also covers `NullArray`.
-struct Column {
+pub(crate) struct Column {
     array: ArrayRef,
     nulls: Option<NullBuffer>,
     pg: PgColumnType,
 }
 
-fn normalize_columns(batch: &RecordBatch) -> Result<Vec<Column>> {
+impl Column {
+    pub(crate) fn is_null(&self, row: usize) -> bool {
+        self.nulls.as_ref().is_some_and(|n| n.is_null(row))
+    }
+
+    pub(crate) fn array(&self) -> &dyn Array {
+        self.array.as_ref()
+    }
+}
+
+pub(crate) fn normalize_columns(batch: &RecordBatch) -> Result<Vec<Column>> {
     batch
         .columns()
         .iter()
@@ -118,7 +128,7 @@ impl RowEncoder {
                 .get(i)
                 .map(|f| f.format())
                 .unwrap_or(FieldFormat::Text);
-            if column.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            if column.is_null(row) {
                 put_null(out)?;
             } else if format == FieldFormat::Binary && column.pg != PgColumnType::Display {
                 write_binary(column.array.as_ref(), column.pg, row, out)?;

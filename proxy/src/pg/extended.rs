@@ -27,7 +27,8 @@ use thunderdb_compute::arrow::datatypes::SchemaRef;
 use thunderdb_compute::{PreparedStatement, QueryOutput, ScalarValue};
 
 use super::handler::{
-    Connection, command_complete_text, encode_context, is_empty_query, result_fields, rows_response,
+    Connection, Reply, command_complete_text, encode_context, is_empty_query, result_fields,
+    rows_response, start_copy,
 };
 use super::params::{ParamContext, decode_parameter};
 use super::types::{arrow_type_of_oid, parameter_oid};
@@ -432,7 +433,17 @@ impl ExtendedQueryHandler for Connection {
         let state = portal.state();
         let initial = matches!(*state.lock().await, PortalExecutionState::Initial);
         if initial {
-            match ExtendedQueryHandler::do_query(self, client, &portal, max_rows).await? {
+            let response = match self.execute_portal(&portal).await? {
+                Reply::Pg(response) => response,
+                copy => {
+                    // A COPY runs once; its data (out) or the client's (in) follows now.
+                    *state.lock().await = PortalExecutionState::Finished;
+                    let status = client.transaction_status();
+                    start_copy(client, copy, true, status).await?;
+                    return Ok(());
+                }
+            };
+            match response {
                 // Without a row limit, stream straight from the result instead of buffering it
                 // in the portal.
                 Response::Query(rows) if max_rows == 0 => {
@@ -506,6 +517,18 @@ impl ExtendedQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        match self.execute_portal(portal).await? {
+            Reply::Pg(response) => Ok(response),
+            _ => Err(
+                Error::invalid("0A000", "COPY needs the connection's copy handling").into_pgwire(),
+            ),
+        }
+    }
+}
+
+impl Connection {
+    /// Runs a bound portal's statement once.
+    async fn execute_portal(&self, portal: &Portal<PgStatement>) -> PgWireResult<Reply> {
         let statement = &portal.statement.statement;
         let params = statement.bound.as_deref().cloned().unwrap_or_default();
         let mut session = self.session().await?;
@@ -515,7 +538,11 @@ impl ExtendedQueryHandler for Connection {
             .map_err(|e| Error::Sql(e).into_pgwire())?;
         let ctx = encode_context(session.as_ref());
         drop(session);
-        Ok(match output {
+        let output = match self.copy_reply(output, ctx) {
+            Ok(reply) => return Ok(reply),
+            Err(output) => output,
+        };
+        Ok(Reply::Pg(match output {
             QueryOutput::Rows {
                 schema,
                 batches,
@@ -537,7 +564,7 @@ impl ExtendedQueryHandler for Connection {
             QueryOutput::Command(tag) => {
                 Response::Execution(Tag::new(&command_complete_text(&tag)))
             }
-            QueryOutput::Empty => Response::EmptyQuery,
-        })
+            _ => Response::EmptyQuery,
+        }))
     }
 }

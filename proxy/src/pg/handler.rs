@@ -9,12 +9,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::sink::{Sink, SinkExt};
 use futures::stream;
+use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{SimpleQueryHandler, send_query_response};
 use pgwire::api::results::{FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState};
 use pgwire::error::{PgWireError, PgWireResult, SEVERITY_ERROR};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery, TransactionStatus};
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::{ParameterStatus, SecretKey};
@@ -24,8 +26,10 @@ use thunderdb_compute::{CommandTag, QueryOutput, TxnStatus};
 
 use super::auth::{InitialParameters, TRACKED_PARAMETERS};
 use super::backend::{Canceller, SqlSession};
+use super::copy::{CopyIn, CopyOut, send_copy_in_response};
 use super::encode::{EncodeContext, data_rows};
 use super::extended::StatementParser;
+use super::params::ParamContext;
 use super::server::Shared;
 use super::text::utc_offset_of_zone;
 use super::types::field_info;
@@ -41,6 +45,16 @@ pub(crate) struct Connection {
     /// Last value seen of each parameter in [`TRACKED_PARAMETERS`], to report changes.
     tracked: parking_lot::Mutex<HashMap<&'static str, Option<String>>>,
     pub(crate) parser: Arc<StatementParser>,
+    /// The `COPY … FROM STDIN` whose data is arriving.
+    copy_in: parking_lot::Mutex<Option<CopyIn>>,
+}
+
+/// What one statement answers: a pgwire response, or the start of a COPY.
+pub(crate) enum Reply {
+    Pg(Response),
+    CopyOut(CopyOut),
+    /// CopyInResponse with this many columns; the connection now holds the COPY's state.
+    CopyIn(usize),
 }
 
 impl Connection {
@@ -53,6 +67,7 @@ impl Connection {
             cancel_key: parking_lot::Mutex::new(None),
             tracked: parking_lot::Mutex::new(HashMap::new()),
             parser: Arc::new(StatementParser),
+            copy_in: parking_lot::Mutex::new(None),
         }
     }
 
@@ -131,6 +146,52 @@ impl Connection {
         }
     }
 
+    /// A COPY output as its reply (`Err` gives back any other output).
+    pub(crate) fn copy_reply(
+        &self,
+        output: QueryOutput,
+        ctx: EncodeContext,
+    ) -> std::result::Result<Reply, QueryOutput> {
+        match output {
+            QueryOutput::CopyOut {
+                schema,
+                batches,
+                format,
+            } => Ok(match CopyOut::encode(&schema, &batches, &format, ctx) {
+                Ok(out) => Reply::CopyOut(out),
+                Err(e) => Reply::Pg(Response::Error(Box::new(e.to_error_info(SEVERITY_ERROR)))),
+            }),
+            QueryOutput::CopyIn(target) => {
+                let columns = target.schema.fields().len();
+                let params = ParamContext {
+                    utc_offset_secs: ctx.utc_offset_secs,
+                };
+                *self.copy_in.lock() = Some(CopyIn::new(target, params));
+                Ok(Reply::CopyIn(columns))
+            }
+            other => Err(other),
+        }
+    }
+
+    /// Abandons a COPY FROM STDIN that pgwire ended without telling the copy handler (an
+    /// unexpected message during COPY): its rows are dropped and an open block fails.
+    pub(crate) async fn discard_copy_in(&self) {
+        let abandoned = self.copy_in.lock().take();
+        if abandoned.is_some()
+            && let Some(session) = self.session.get()
+        {
+            session.lock().await.fail_transaction();
+        }
+    }
+
+    /// The transaction state ReadyForQuery reports.
+    async fn transaction_status(&self) -> TransactionStatus {
+        match self.session.get() {
+            Some(session) => status_of(session.lock().await.txn_status()),
+            None => TransactionStatus::Idle,
+        }
+    }
+
     /// `ParameterStatus` for each tracked setting the session changed, then `ReadyForQuery`
     /// with the session's transaction state: PostgreSQL reports changed settings just before
     /// `ReadyForQuery`, and `psql` shows the transaction state in its prompt.
@@ -144,11 +205,7 @@ impl Connection {
         let mut changed = Vec::new();
         if let Some(session) = self.session.get() {
             let session = session.lock().await;
-            status = match session.txn_status() {
-                TxnStatus::Idle => TransactionStatus::Idle,
-                TxnStatus::InBlock => TransactionStatus::Transaction,
-                TxnStatus::Failed => TransactionStatus::Error,
-            };
+            status = status_of(session.txn_status());
             let mut tracked = self.tracked.lock();
             for name in TRACKED_PARAMETERS {
                 let now = session.parameter(name);
@@ -182,6 +239,39 @@ impl Drop for Connection {
         if let Some(key) = self.cancel_key.lock().take() {
             self.shared.cancels.lock().remove(&key);
         }
+    }
+}
+
+fn status_of(status: TxnStatus) -> TransactionStatus {
+    match status {
+        TxnStatus::Idle => TransactionStatus::Idle,
+        TxnStatus::InBlock => TransactionStatus::Transaction,
+        TxnStatus::Failed => TransactionStatus::Error,
+    }
+}
+
+/// Sends the start of a COPY a statement began; `Ok(true)` when the client now sends data.
+pub(crate) async fn start_copy<C>(
+    client: &mut C,
+    reply: Reply,
+    extended: bool,
+    status: TransactionStatus,
+) -> PgWireResult<bool>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    match reply {
+        Reply::CopyOut(out) => out.send(client).await.map(|_| false),
+        Reply::CopyIn(columns) => {
+            // pgwire sends the ReadyForQuery that follows the data with this status.
+            client.set_transaction_status(status);
+            send_copy_in_response(client, columns).await?;
+            client.set_state(PgWireConnectionState::CopyInProgress(extended));
+            Ok(true)
+        }
+        Reply::Pg(_) => Ok(false),
     }
 }
 
@@ -248,12 +338,23 @@ impl SimpleQueryHandler for Connection {
             return Err(PgWireError::NotReadyForQuery);
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
-        let responses = if is_empty_query(&query.query) {
-            vec![Response::EmptyQuery]
+        let replies = if is_empty_query(&query.query) {
+            vec![Reply::Pg(Response::EmptyQuery)]
         } else {
-            SimpleQueryHandler::do_query(self, client, &query.query).await?
+            self.run_simple(&query.query).await?
         };
-        for response in responses {
+        for reply in replies {
+            let response = match reply {
+                Reply::Pg(response) => response,
+                copy => {
+                    let status = self.transaction_status().await;
+                    if start_copy(client, copy, false, status).await? {
+                        // The data follows; pgwire sends ReadyForQuery after CopyDone.
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
             match response {
                 Response::EmptyQuery => {
                     client
@@ -279,8 +380,8 @@ impl SimpleQueryHandler for Connection {
         self.ready_for_query(client).await
     }
 
-    /// Runs every statement of `query`; each result, or the error that stopped the batch,
-    /// becomes one response.
+    /// The trait's entry point; `on_query` runs [`Connection::run_simple`] itself, since a
+    /// COPY needs more than a pgwire response.
     async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -288,6 +389,25 @@ impl SimpleQueryHandler for Connection {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        Ok(self
+            .run_simple(query)
+            .await?
+            .into_iter()
+            .map(|reply| match reply {
+                Reply::Pg(response) => response,
+                _ => Response::Error(Box::new(
+                    Error::invalid("0A000", "COPY needs the connection's copy handling")
+                        .to_error_info(SEVERITY_ERROR),
+                )),
+            })
+            .collect())
+    }
+}
+
+impl Connection {
+    /// Runs every statement of `query`; each result, or the error that stopped the batch,
+    /// becomes one reply.
+    async fn run_simple(&self, query: &str) -> PgWireResult<Vec<Reply>> {
         let mut session = self.session().await?;
         let results = session.execute_batch(query).await;
         let ctx = encode_context(session.as_ref());
@@ -295,24 +415,102 @@ impl SimpleQueryHandler for Connection {
         Ok(results
             .into_iter()
             .map(|result| match result {
-                Ok(QueryOutput::Rows {
-                    schema,
-                    batches,
-                    command,
-                }) => Response::Query(rows_response(
-                    &schema,
-                    batches,
-                    |_| FieldFormat::Text,
-                    ctx,
-                    command,
-                )),
-                Ok(QueryOutput::Command(tag)) => {
-                    Response::Execution(Tag::new(&command_complete_text(&tag)))
-                }
-                Ok(QueryOutput::Empty) => Response::EmptyQuery,
-                Err(e) => Response::Error(Box::new(Error::Sql(e).to_error_info(SEVERITY_ERROR))),
+                Ok(output) => match self.copy_reply(output, ctx) {
+                    Ok(reply) => reply,
+                    Err(QueryOutput::Rows {
+                        schema,
+                        batches,
+                        command,
+                    }) => Reply::Pg(Response::Query(rows_response(
+                        &schema,
+                        batches,
+                        |_| FieldFormat::Text,
+                        ctx,
+                        command,
+                    ))),
+                    Err(QueryOutput::Command(tag)) => {
+                        Reply::Pg(Response::Execution(Tag::new(&command_complete_text(&tag))))
+                    }
+                    Err(_) => Reply::Pg(Response::EmptyQuery),
+                },
+                Err(e) => Reply::Pg(Response::Error(Box::new(
+                    Error::Sql(e).to_error_info(SEVERITY_ERROR),
+                ))),
             })
             .collect())
+    }
+}
+
+#[async_trait]
+impl CopyHandler for Connection {
+    async fn on_copy_data<C>(&self, _client: &mut C, data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let failed = {
+            let mut copy = self.copy_in.lock();
+            match copy.as_mut().map(|c| c.feed(&data.data)) {
+                Some(Err(e)) => {
+                    *copy = None;
+                    Some(e)
+                }
+                _ => None,
+            }
+        };
+        match failed {
+            Some(e) => {
+                self.session().await?.fail_transaction();
+                Err(e.into_pgwire())
+            }
+            None => Ok(()),
+        }
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(copy) = self.copy_in.lock().take() else {
+            return Ok(());
+        };
+        let mut session = self.session().await?;
+        let result = match copy.finish() {
+            Ok((target, batches)) => session
+                .copy_in(&target, batches)
+                .await
+                .map_err(|e| Error::Sql(e).into_pgwire()),
+            Err(e) => {
+                session.fail_transaction();
+                Err(e.into_pgwire())
+            }
+        };
+        let status = status_of(session.txn_status());
+        drop(session);
+        client.set_transaction_status(status);
+        let rows = result?;
+        client
+            .feed(PgWireBackendMessage::CommandComplete(
+                Tag::new("COPY").with_rows(rows as usize).into(),
+            ))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, _client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.discard_copy_in().await;
+        if let Some(session) = self.session.get() {
+            session.lock().await.fail_transaction();
+        }
+        Error::invalid("57014", format!("COPY from stdin failed: {}", fail.message)).into_pgwire()
     }
 }
 

@@ -3,6 +3,7 @@
 mod auth;
 mod backend;
 mod binary;
+mod copy;
 mod encode;
 mod extended;
 mod framing;

@@ -10,7 +10,7 @@ use futures::{SinkExt, StreamExt};
 use pgwire::api::auth::AuthDriver;
 use pgwire::api::auth::sasl::scram::ScramAuth;
 use pgwire::api::cancel::CancelHandler;
-use pgwire::api::{ClientInfo, DefaultClient, NoopHandler, PgWireConnectionState};
+use pgwire::api::{ClientInfo, DefaultClient, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError, SEVERITY_FATAL};
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::response::{ErrorResponse, GssEncResponse, SslResponse};
@@ -138,7 +138,6 @@ async fn run_connection(
         PgWireMessageServerCodec::new(DefaultClient::new(peer, false)),
     );
     let connection = Arc::new(Connection::new(shared));
-    let copy = Arc::new(NoopHandler);
     let startup_deadline = tokio::time::sleep(STARTUP_TIMEOUT);
     tokio::pin!(startup_deadline);
 
@@ -194,7 +193,12 @@ async fn run_connection(
             PgWireFrontendMessage::Terminate(_) => return Ok(()),
             _ => {}
         }
-        let is_extended = message.is_extended_query();
+        // CopyData/CopyDone/CopyFail belong to the protocol that started the COPY: after an
+        // error in an extended-protocol COPY the client still sends Sync.
+        let is_extended = match socket.state() {
+            PgWireConnectionState::CopyInProgress(extended) => extended,
+            _ => message.is_extended_query(),
+        };
         let is_cancel_request = matches!(message, PgWireFrontendMessage::CancelRequest(_));
         let result = tokio::select! {
             // Shutdown interrupts a running statement; its uncommitted work is discarded with
@@ -209,7 +213,7 @@ async fn run_connection(
                 connection.clone(),
                 connection.clone(),
                 connection.clone(),
-                copy.clone(),
+                connection.clone(),
                 cancel_requests.clone(),
             ) => result,
         };
@@ -224,6 +228,9 @@ async fn run_connection(
             if fatal {
                 return Ok(());
             }
+        }
+        if !matches!(socket.state(), PgWireConnectionState::CopyInProgress(_)) {
+            connection.discard_copy_in().await;
         }
         if is_cancel_request {
             return Ok(());
