@@ -13,7 +13,7 @@ use datafusion::sql::sqlparser::ast::{
 use std::collections::HashSet;
 use thunderdb_common::{IndexId, SqlState};
 
-fn check_schema(name: &ObjectName) -> Result<()> {
+pub(crate) fn check_schema(name: &ObjectName) -> Result<()> {
     match schema_of(name) {
         None => Ok(()),
         Some(s) if s == "public" => Ok(()),
@@ -24,7 +24,7 @@ fn check_schema(name: &ObjectName) -> Result<()> {
     }
 }
 
-fn index_columns(def: &TableDef, cols: &[ast::IndexColumn]) -> Result<Vec<usize>> {
+pub(crate) fn index_columns(def: &TableDef, cols: &[ast::IndexColumn]) -> Result<Vec<usize>> {
     cols.iter()
         .map(|c| match &c.column.expr {
             Expr::Identifier(i) => {
@@ -44,7 +44,7 @@ fn index_columns(def: &TableDef, cols: &[ast::IndexColumn]) -> Result<Vec<usize>
         .collect()
 }
 
-fn names(def: &TableDef, cols: &[usize]) -> String {
+pub(crate) fn names(def: &TableDef, cols: &[usize]) -> String {
     cols.iter()
         .map(|&i| def.columns[i].name.as_str())
         .collect::<Vec<_>>()
@@ -53,7 +53,7 @@ fn names(def: &TableDef, cols: &[usize]) -> String {
 
 /// PostgreSQL's name for an unnamed table CHECK: `<table>_<first column it reads>_check`, or
 /// `<table>_check`, numbered when taken.
-fn check_name(def: &TableDef, expr: &Expr) -> String {
+pub(crate) fn check_name(def: &TableDef, expr: &Expr) -> String {
     use datafusion::sql::sqlparser::ast::{Visit, Visitor};
     use std::ops::ControlFlow;
     struct First<'a>(&'a TableDef, Option<String>);
@@ -302,32 +302,53 @@ pub async fn create_index(s: &mut Session, ci: ast::CreateIndex) -> Result<Query
         unique: ci.unique,
     };
     def.next_index_id += 1;
-    // Backfill from the rows visible to this transaction, in the same transaction.
-    let (start, end) = def.row_range();
-    for (pk, value) in env.view.scan(&start, &end, None).await? {
-        let row = def.decode_row(&value)?;
-        let key = def.index_key(&index, &row, &pk);
-        if index.unique
-            && let Some(other) = env.view.get(&key).await?
-            && other.as_ref() != pk.as_slice()
-        {
-            let values: Vec<String> = cols.iter().map(|&i| datum_text(&row[i])).collect();
-            return Err(user_error(
-                SqlState::UNIQUE_VIOLATION,
-                format!("could not create unique index \"{name}\""),
-            )
-            .with_detail(format!(
-                "Key ({})=({}) is duplicated.",
-                names(&def, &cols).replace('_', ", "),
-                values.join(", ")
-            )));
-        }
-        env.view.put(key, pk);
-    }
+    backfill_index(&env.view, &def, &index).await?;
     def.indexes.push(index);
     catalog::put_table(&env.view, &def)?;
     s.note_write(env.view.snapshot);
     done()
+}
+
+/// Writes the entries of a new index for every row visible to the transaction, checking
+/// uniqueness as PostgreSQL's CREATE UNIQUE INDEX does.
+pub(crate) async fn backfill_index(
+    view: &crate::txn::ReadView,
+    def: &TableDef,
+    index: &IndexDef,
+) -> Result<()> {
+    let (start, end) = def.row_range();
+    for (pk, value) in view.scan(&start, &end, None).await? {
+        let row = def.decode_row(&value)?;
+        let key = def.index_key(index, &row, &pk);
+        if index.unique
+            && let Some(other) = view.get(&key).await?
+            && other.as_ref() != pk.as_slice()
+        {
+            return Err(not_unique(def, &index.name, &index.columns, &row));
+        }
+        view.put(key, pk);
+    }
+    Ok(())
+}
+
+/// PostgreSQL's error when existing rows break a unique index being built.
+pub(crate) fn not_unique(
+    def: &TableDef,
+    name: &str,
+    cols: &[usize],
+    row: &[thunderdb_common::Datum],
+) -> thunderdb_common::ThunderError {
+    let values: Vec<String> = cols.iter().map(|&i| datum_text(&row[i])).collect();
+    let columns: Vec<&str> = cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
+    user_error(
+        SqlState::UNIQUE_VIOLATION,
+        format!("could not create unique index \"{name}\""),
+    )
+    .with_detail(format!(
+        "Key ({})=({}) is duplicated.",
+        columns.join(", "),
+        values.join(", ")
+    ))
 }
 
 pub async fn drop(

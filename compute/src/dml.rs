@@ -171,7 +171,7 @@ fn duplicate(
 
 /// The storage key of an existing row that `row` collides with on the primary key or any
 /// unique index, with the violated constraint.
-async fn find_conflict(
+pub(crate) async fn find_conflict(
     view: &ReadView,
     def: &TableDef,
     row: &Row,
@@ -208,7 +208,7 @@ async fn find_conflict(
     Ok(None)
 }
 
-fn put_row(view: &ReadView, def: &TableDef, pk: &[u8], row: &Row) {
+pub(crate) fn put_row(view: &ReadView, def: &TableDef, pk: &[u8], row: &Row) {
     view.put(pk.to_vec(), def.encode_row(row));
     for idx in &def.indexes {
         view.put(def.index_key(idx, row, pk), pk.to_vec());

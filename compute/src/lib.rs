@@ -6,6 +6,7 @@
 //! SERIALIZABLE, the read set) to the WAL service. Nothing here is durable: kill a compute node
 //! and nothing acknowledged is lost.
 
+mod alter;
 mod catalog;
 mod convert;
 mod copy;

@@ -806,6 +806,7 @@ impl Session {
             Statement::CreateTable(ct) => ddl::create_table(self, ct).await,
             Statement::CreateIndex(ci) => ddl::create_index(self, ci).await,
             Statement::Truncate(t) => ddl::truncate(self, t).await,
+            Statement::AlterTable(alter) => crate::alter::alter_table(self, alter).await,
             Statement::Drop {
                 object_type,
                 if_exists,

@@ -90,6 +90,11 @@ pub(crate) async fn run(s: &mut Session, sql: &str) -> Vec<String> {
                 None => t.command,
             }),
             Ok(QueryOutput::Empty) => out.push("EMPTY".into()),
+            Ok(QueryOutput::CopyOut { batches, .. }) => {
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                out.push(format!("COPY OUT {rows}"))
+            }
+            Ok(QueryOutput::CopyIn(target)) => out.push(format!("COPY IN {}", target.table)),
             Err(e) => out.push(format!("ERROR {}: {}", e.state.code(), e.message)),
         }
     }

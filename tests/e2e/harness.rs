@@ -665,6 +665,17 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// Prints why a test does not run, on stdout and stderr (`scripts/test` collects the lines).
+/// Whether a program runs here (`--version` exits 0).
+pub fn installed(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 pub fn skip(test: &str, why: &str) {
     println!("skipped: {why} ({test})");
     eprintln!("skipped: {why} ({test})");

@@ -19,7 +19,6 @@ mod sysbench;
 mod wire;
 
 use crate::harness::{Backend, PASSWORD, TestServer, USER, skip};
-use std::process::{Command, Stdio};
 
 /// Starts ThunderDB for a MySQL test; `None` (with a message) under the PostgreSQL backend.
 fn server(test: &str) -> Option<TestServer> {
@@ -37,16 +36,7 @@ fn server(test: &str) -> Option<TestServer> {
     Some(server)
 }
 
-/// Whether a program runs here (`--version` exits 0).
-fn installed(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use crate::harness::installed;
 
 /// The `mysql://` URL of the server's MySQL frontend (database selected).
 fn url(server: &TestServer) -> String {

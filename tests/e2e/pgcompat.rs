@@ -2,4 +2,7 @@
 //! ALTER TABLE, COPY and pgbench, each through real clients and checked the way PostgreSQL 15
 //! answers (`THUNDERDB_E2E_BACKEND=postgres` runs them against a stock PostgreSQL).
 
+mod alter;
+mod copy;
+mod pgbench;
 mod savepoints;

@@ -381,7 +381,8 @@ impl CopyOut {
                 if i > 0 {
                     line.push(format.delimiter);
                 }
-                put_value(&mut line, f.name(), i, format);
+                // FORCE_QUOTE does not apply to the header (PostgreSQL's rule).
+                put_value(&mut line, f.name(), None, format);
             }
             line.push(b'\n');
             Bytes::from(line)
@@ -402,7 +403,7 @@ impl CopyOut {
                     }
                     text.clear();
                     write_text(column.array(), row, ctx, &mut text)?;
-                    put_value(&mut line, &text, i, format);
+                    put_value(&mut line, &text, Some(i), format);
                 }
                 line.push(b'\n');
                 rows.push(Bytes::from(line));
@@ -466,9 +467,9 @@ where
 }
 
 /// One value in COPY's text or CSV escaping.
-fn put_value(line: &mut Vec<u8>, text: &str, column: usize, format: &CopyFormat) {
+fn put_value(line: &mut Vec<u8>, text: &str, column: Option<usize>, format: &CopyFormat) {
     if format.csv {
-        let needs_quotes = format.force_quote.contains(&column)
+        let needs_quotes = column.is_some_and(|c| format.force_quote.contains(&c))
             || text == format.null
             || text == "\\."
             || text
@@ -613,14 +614,14 @@ mod tests {
     fn values_are_escaped_for_output() {
         let text = target(false, false);
         let mut line = Vec::new();
-        put_value(&mut line, "a\tb\\c\nd", 1, &text.format);
+        put_value(&mut line, "a\tb\\c\nd", Some(1), &text.format);
         assert_eq!(line, b"a\\tb\\\\c\\nd");
         let csv = target(true, false);
         let mut line = Vec::new();
-        put_value(&mut line, "say \"hi\", ok", 1, &csv.format);
+        put_value(&mut line, "say \"hi\", ok", Some(1), &csv.format);
         assert_eq!(line, b"\"say \"\"hi\"\", ok\"");
         let mut line = Vec::new();
-        put_value(&mut line, "", 1, &csv.format);
+        put_value(&mut line, "", Some(1), &csv.format);
         assert_eq!(line, b"\"\"");
     }
 }

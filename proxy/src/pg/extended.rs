@@ -27,8 +27,8 @@ use thunderdb_compute::arrow::datatypes::SchemaRef;
 use thunderdb_compute::{PreparedStatement, QueryOutput, ScalarValue};
 
 use super::handler::{
-    Connection, Reply, command_complete_text, encode_context, is_empty_query, result_fields,
-    rows_response, start_copy,
+    Connection, Reply, Routed, command_complete_text, encode_context, is_empty_query,
+    result_fields, rows_response, start_copy,
 };
 use super::params::{ParamContext, decode_parameter};
 use super::types::{arrow_type_of_oid, parameter_oid};
@@ -539,8 +539,8 @@ impl Connection {
         let ctx = encode_context(session.as_ref());
         drop(session);
         let output = match self.copy_reply(output, ctx) {
-            Ok(reply) => return Ok(reply),
-            Err(output) => output,
+            Routed::Copy(reply) => return Ok(reply),
+            Routed::Other(output) => output,
         };
         Ok(Reply::Pg(match output {
             QueryOutput::Rows {

@@ -57,6 +57,12 @@ pub(crate) enum Reply {
     CopyIn(usize),
 }
 
+/// A statement's output sorted by how it is sent.
+pub(crate) enum Routed {
+    Copy(Reply),
+    Other(QueryOutput),
+}
+
 impl Connection {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Connection {
@@ -146,18 +152,14 @@ impl Connection {
         }
     }
 
-    /// A COPY output as its reply (`Err` gives back any other output).
-    pub(crate) fn copy_reply(
-        &self,
-        output: QueryOutput,
-        ctx: EncodeContext,
-    ) -> std::result::Result<Reply, QueryOutput> {
+    /// A COPY output as its reply; any other output is given back.
+    pub(crate) fn copy_reply(&self, output: QueryOutput, ctx: EncodeContext) -> Routed {
         match output {
             QueryOutput::CopyOut {
                 schema,
                 batches,
                 format,
-            } => Ok(match CopyOut::encode(&schema, &batches, &format, ctx) {
+            } => Routed::Copy(match CopyOut::encode(&schema, &batches, &format, ctx) {
                 Ok(out) => Reply::CopyOut(out),
                 Err(e) => Reply::Pg(Response::Error(Box::new(e.to_error_info(SEVERITY_ERROR)))),
             }),
@@ -167,9 +169,9 @@ impl Connection {
                     utc_offset_secs: ctx.utc_offset_secs,
                 };
                 *self.copy_in.lock() = Some(CopyIn::new(target, params));
-                Ok(Reply::CopyIn(columns))
+                Routed::Copy(Reply::CopyIn(columns))
             }
-            other => Err(other),
+            other => Routed::Other(other),
         }
     }
 
@@ -416,8 +418,8 @@ impl Connection {
             .into_iter()
             .map(|result| match result {
                 Ok(output) => match self.copy_reply(output, ctx) {
-                    Ok(reply) => reply,
-                    Err(QueryOutput::Rows {
+                    Routed::Copy(reply) => reply,
+                    Routed::Other(QueryOutput::Rows {
                         schema,
                         batches,
                         command,
@@ -428,10 +430,10 @@ impl Connection {
                         ctx,
                         command,
                     ))),
-                    Err(QueryOutput::Command(tag)) => {
+                    Routed::Other(QueryOutput::Command(tag)) => {
                         Reply::Pg(Response::Execution(Tag::new(&command_complete_text(&tag))))
                     }
-                    Err(_) => Reply::Pg(Response::EmptyQuery),
+                    Routed::Other(_) => Reply::Pg(Response::EmptyQuery),
                 },
                 Err(e) => Reply::Pg(Response::Error(Box::new(
                     Error::Sql(e).to_error_info(SEVERITY_ERROR),
