@@ -1,0 +1,214 @@
+//! pgbench against ThunderDB and a stock PostgreSQL 15 started by this harness, in one run on
+//! the same machine: `pgbench -i -s SCALE` on each, then the built-in `select-only` and
+//! `tpcb-like` scripts with `-M prepared`, CLIENTS clients for SECS seconds each.
+//!
+//! Prints TPS per system and script, failed transactions (ThunderDB's optimistic transactions
+//! answer a lost write-write race with 40001, which pgbench retries up to `--max-tries`), and
+//! the ThunderDB/PostgreSQL ratio; asserts nothing. Run: `cargo bench --bench pgbench`
+//! (PostgreSQL and pgbench from `scripts/install-bench-deps`).
+//! Knobs: `BENCH_SCALE` (10), `BENCH_SECS` (30), `BENCH_CLIENTS` (4), `BENCH_MAX_TRIES` (100),
+//! `THUNDERDB_BIN` (default: the release binary cargo built).
+
+#[path = "support/mod.rs"]
+mod common;
+#[path = "../tests/e2e/harness.rs"]
+mod harness;
+#[path = "../tests/e2e/stock_postgres.rs"]
+mod stock_postgres;
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use common::{env_number, start_thunderdb, thunderdb_bin};
+use stock_postgres::{StockPostgres, StockPostgresOptions};
+
+const SCRIPTS: [&str; 2] = ["select-only", "tpcb-like"];
+
+struct Settings {
+    scale: u32,
+    secs: u32,
+    clients: u32,
+    max_tries: u32,
+}
+
+/// Where to reach one system.
+struct Target {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    database: String,
+}
+
+struct Figures {
+    system: &'static str,
+    script: &'static str,
+    tps: f64,
+    failed: u64,
+    load_secs: f64,
+}
+
+fn main() -> Result<()> {
+    let settings = Settings {
+        scale: env_number("BENCH_SCALE", 10u32)?.max(1),
+        secs: env_number("BENCH_SECS", 30u32)?.max(1),
+        clients: env_number("BENCH_CLIENTS", 4u32)?.max(1),
+        max_tries: env_number("BENCH_MAX_TRIES", 100u32)?.max(1),
+    };
+    let pgbench = ["/usr/lib/postgresql/15/bin/pgbench", "pgbench"]
+        .into_iter()
+        .find(|p| harness::installed(p))
+        .context("pgbench not found: run scripts/install-bench-deps")?;
+    let bin = thunderdb_bin()?;
+    println!(
+        "pgbench benchmark: scale {}, {} clients, {} s per script, -M prepared",
+        settings.scale, settings.clients, settings.secs
+    );
+    println!("thunderdb binary: {}", bin.display());
+    let mut figures = Vec::new();
+    {
+        let mut server = start_thunderdb(bin);
+        let target = Target {
+            host: server.host().to_string(),
+            port: server.port(),
+            user: harness::USER.into(),
+            password: harness::PASSWORD.into(),
+            database: "thunderdb".into(),
+        };
+        let measured = measure("thunderdb", pgbench, &target, &settings);
+        if let Err(e) = server.terminate(Duration::from_secs(30)) {
+            eprintln!("stopping thunderdb: {e}");
+        }
+        figures.extend(measured?);
+    }
+    if StockPostgres::is_installed() {
+        let mut pg = StockPostgres::init(StockPostgresOptions {
+            database: "bench".into(),
+            own_process_group: false,
+            ..StockPostgresOptions::default()
+        })
+        .context("start PostgreSQL")?;
+        let target = Target {
+            host: "127.0.0.1".into(),
+            port: pg.port(),
+            user: pg.user().into(),
+            password: pg.password().into(),
+            database: pg.database().into(),
+        };
+        let measured = measure("postgresql", pgbench, &target, &settings);
+        pg.stop();
+        figures.extend(measured?);
+    } else {
+        println!("PostgreSQL 15 not found: run scripts/install-bench-deps; ThunderDB figures only");
+    }
+    let report = render(&figures);
+    println!("\n{report}");
+    let out = harness::target_dir().join("bench-pgbench.txt");
+    if let Err(e) = std::fs::write(&out, report.as_bytes()) {
+        eprintln!("could not write {}: {e}", out.display());
+    }
+    Ok(())
+}
+
+fn measure(
+    system: &'static str,
+    pgbench: &str,
+    target: &Target,
+    settings: &Settings,
+) -> Result<Vec<Figures>> {
+    let started = std::time::Instant::now();
+    run(pgbench, target, &["-i", "-q", "-s", &settings.scale.to_string()])?;
+    let load_secs = started.elapsed().as_secs_f64();
+    println!("{system}: pgbench -i -s {} took {load_secs:.1} s", settings.scale);
+    let mut out = Vec::new();
+    for script in SCRIPTS {
+        let report = run(
+            pgbench,
+            target,
+            &[
+                "-b",
+                script,
+                "-M",
+                "prepared",
+                "-c",
+                &settings.clients.to_string(),
+                "-j",
+                &settings.clients.to_string(),
+                "-T",
+                &settings.secs.to_string(),
+                "--max-tries",
+                &settings.max_tries.to_string(),
+            ],
+        )?;
+        let tps = field(&report, "tps = ")
+            .and_then(|v| v.parse().ok())
+            .context("no tps in pgbench's report")?;
+        let failed = field(&report, "number of failed transactions: ")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        println!("{system} {script}: {tps:.1} tps, {failed} failed");
+        out.push(Figures {
+            system,
+            script,
+            tps,
+            failed,
+            load_secs,
+        });
+    }
+    Ok(out)
+}
+
+/// The first word after `prefix` on a line of pgbench's report.
+fn field<'a>(report: &'a str, prefix: &str) -> Option<&'a str> {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|rest| rest.split_whitespace().next())
+}
+
+fn run(pgbench: &str, target: &Target, args: &[&str]) -> Result<String> {
+    let output = Command::new(pgbench)
+        .args(["-h", &target.host, "-p", &target.port.to_string()])
+        .args(["-U", &target.user])
+        .args(args)
+        .arg(&target.database)
+        .env("PGPASSWORD", &target.password)
+        .output()
+        .context("run pgbench")?;
+    if !output.status.success() {
+        bail!(
+            "pgbench {args:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn render(figures: &[Figures]) -> String {
+    let mut out = String::from(
+        "system      script        tps        failed  load (pgbench -i)\n",
+    );
+    for f in figures {
+        out.push_str(&format!(
+            "{:<11} {:<13} {:>10.1} {:>7}  {:.1} s\n",
+            f.system, f.script, f.tps, f.failed, f.load_secs
+        ));
+    }
+    for script in SCRIPTS {
+        let find = |system| {
+            figures
+                .iter()
+                .find(|f| f.system == system && f.script == script)
+        };
+        if let (Some(t), Some(p)) = (find("thunderdb"), find("postgresql")) {
+            out.push_str(&format!(
+                "ratio thunderdb/postgresql {script:<13} {:.3}x\n",
+                t.tps / p.tps.max(1e-9)
+            ));
+        }
+    }
+    out
+}
