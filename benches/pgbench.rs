@@ -119,9 +119,16 @@ fn measure(
     settings: &Settings,
 ) -> Result<Vec<Figures>> {
     let started = std::time::Instant::now();
-    run(pgbench, target, &["-i", "-q", "-s", &settings.scale.to_string()])?;
+    run(
+        pgbench,
+        target,
+        &["-i", "-q", "-s", &settings.scale.to_string()],
+    )?;
     let load_secs = started.elapsed().as_secs_f64();
-    println!("{system}: pgbench -i -s {} took {load_secs:.1} s", settings.scale);
+    println!(
+        "{system}: pgbench -i -s {} took {load_secs:.1} s",
+        settings.scale
+    );
     let mut out = Vec::new();
     for script in SCRIPTS {
         let report = run(
@@ -188,9 +195,7 @@ fn run(pgbench: &str, target: &Target, args: &[&str]) -> Result<String> {
 }
 
 fn render(figures: &[Figures]) -> String {
-    let mut out = String::from(
-        "system      script        tps        failed  load (pgbench -i)\n",
-    );
+    let mut out = String::from("system      script        tps        failed  load (pgbench -i)\n");
     for f in figures {
         out.push_str(&format!(
             "{:<11} {:<13} {:>10.1} {:>7}  {:.1} s\n",

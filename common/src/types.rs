@@ -30,6 +30,11 @@ pub enum SqlType {
 }
 
 impl SqlType {
+    /// smallint, integer or bigint: what AUTO_INCREMENT, identity columns and sequences take.
+    pub fn is_integer(&self) -> bool {
+        matches!(self, SqlType::Int16 | SqlType::Int32 | SqlType::Int64)
+    }
+
     /// The name PostgreSQL's `format_type` prints.
     pub fn pg_name(&self) -> String {
         match self {

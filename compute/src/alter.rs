@@ -13,6 +13,7 @@ use datafusion::sql::sqlparser::ast::{
     self, AlterColumnOperation, AlterTableOperation, ColumnOption, Expr, Ident, TableConstraint,
 };
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use thunderdb_common::keys::index_prefix;
 use thunderdb_common::{IndexId, SqlState};
 
@@ -107,11 +108,18 @@ async fn apply(
             check_schema(&new)?;
             let new = object_name(&new);
             let catalog = catalog::Catalog::load(view).await?;
-            if catalog.relation_owner(&new).is_some() {
+            if catalog.relation_exists(&new) {
                 return Err(user_error(
                     SqlState::DUPLICATE_TABLE,
                     format!("relation \"{new}\" already exists"),
                 ));
+            }
+            for seq in catalog.owned_sequences(&def.name) {
+                let mut seq = seq.as_ref().clone();
+                if let Some((table, _)) = seq.owned_by.as_mut() {
+                    table.clone_from(&new);
+                }
+                catalog::put_sequence(view, &seq)?;
             }
             def.name = new;
             Ok(())
@@ -160,6 +168,13 @@ async fn add_constraint(
             // The primary key is the storage key: every row moves to its new key.
             new.id = catalog::allocate_table_id(view).await?;
             rewrite(view, def, &new, &pk_name).await?;
+            if def.auto_increment.is_some() {
+                // The AUTO_INCREMENT counter belongs to the storage id: carry it over.
+                let old = crate::sequence::auto_increment_counter(def.id);
+                let next = crate::sequence::counter_next(&s.engine, &old).await?;
+                let new_counter = crate::sequence::auto_increment_counter(new.id);
+                crate::sequence::allocate(&s.engine, &new_counter, 0, next).await?;
+            }
             *def = new;
             Ok(())
         }
@@ -199,6 +214,8 @@ async fn add_constraint(
                     ),
                 ));
             }
+            view.depend_on_rows(def);
+            refresh_env(s, view, def).await?;
             let violated = count(
                 s,
                 &format!(
@@ -227,7 +244,7 @@ async fn add_constraint(
 /// A relation name (table, key or index) must be free in the schema.
 async fn check_relation_free(view: &ReadView, name: &str) -> Result<()> {
     let catalog = catalog::Catalog::load(view).await?;
-    if catalog.relation_owner(name).is_some() {
+    if catalog.relation_exists(name) {
         return Err(user_error(
             SqlState::DUPLICATE_TABLE,
             format!("relation \"{name}\" already exists"),
@@ -241,6 +258,7 @@ async fn check_relation_free(view: &ReadView, name: &str) -> Result<()> {
 /// unique index" and a NULL in it a not-null error.
 async fn rewrite(view: &ReadView, old: &TableDef, new: &TableDef, key_name: &str) -> Result<()> {
     let (start, end) = old.row_range();
+    view.depend_on_rows(old);
     let prefix_len = index_prefix(old.id, IndexId::PRIMARY).len();
     for (key, value) in view.scan(&start, &end, None).await? {
         let row = old.decode_row(&value)?;
@@ -268,6 +286,18 @@ async fn rewrite(view: &ReadView, old: &TableDef, new: &TableDef, key_name: &str
     Ok(())
 }
 
+/// Every row of `def` has a value in column `pos` (for NOT NULL).
+async fn check_no_nulls(view: &ReadView, def: &TableDef, pos: usize) -> Result<()> {
+    let (start, end) = def.row_range();
+    view.depend_on_rows(def);
+    for (_, value) in view.scan(&start, &end, None).await? {
+        if def.decode_row(&value)?[pos].is_null() {
+            return Err(contains_nulls(def, pos));
+        }
+    }
+    Ok(())
+}
+
 fn contains_nulls(def: &TableDef, column: usize) -> thunderdb_common::ThunderError {
     user_error(
         SqlState::NOT_NULL_VIOLATION,
@@ -276,6 +306,19 @@ fn contains_nulls(def: &TableDef, column: usize) -> thunderdb_common::ThunderErr
             def.columns[column].name, def.name
         ),
     )
+}
+
+/// Puts `def` in the transaction and resolves table names through the same view, so that a
+/// query this statement runs next sees the definition as it now is.
+async fn refresh_env(s: &mut Session, view: &ReadView, def: &TableDef) -> Result<()> {
+    catalog::put_table(view, def)?;
+    let env = Arc::new(crate::provider::StatementEnv {
+        catalog: Arc::new(catalog::Catalog::load(view).await?),
+        view: view.clone(),
+        key_table: None,
+    });
+    s.use_env(&env);
+    Ok(())
 }
 
 async fn count(s: &mut Session, sql: &str) -> Result<i64> {
@@ -320,6 +363,22 @@ async fn add_column(
         not_null: false,
         default: None,
     };
+    if let Some(ty) = crate::sequence_sql::serial_type(&column.data_type) {
+        let catalog = catalog::Catalog::load(view).await?;
+        let seq = crate::sequence_sql::column_sequence(
+            view,
+            &catalog,
+            &def.name,
+            &name,
+            ty.clone(),
+            &[],
+            false,
+        )
+        .await?;
+        new.ty = ty;
+        new.default = Some(crate::sequence_sql::nextval_default(&seq));
+        new.not_null = true;
+    }
     let mut unique = false;
     let mut checks = Vec::new();
     for opt in &column.options {
@@ -344,6 +403,7 @@ async fn add_column(
     // Existing rows get the default (evaluated per row, as PostgreSQL does for a volatile
     // one); the definition must be in place for the UPDATE to see the column.
     if let Some(default) = default {
+        view.depend_on_rows(def);
         catalog::put_table(view, def)?;
         let sql = format!(
             "UPDATE {} SET {} = {default}",
@@ -357,16 +417,9 @@ async fn add_column(
             unreachable!("an UPDATE parses as one")
         };
         crate::dml::update(s, update, &[]).await?;
-        let (env, _) = s.statement_env(None).await?;
-        s.use_env(&env);
     }
     if not_null {
-        let (start, end) = def.row_range();
-        for (_, value) in view.scan(&start, &end, None).await? {
-            if def.decode_row(&value)?[pos].is_null() {
-                return Err(contains_nulls(def, pos));
-            }
-        }
+        check_no_nulls(view, def, pos).await?;
         def.columns[pos].not_null = true;
     }
     for c in checks {
@@ -465,12 +518,7 @@ async fn alter_column(
 ) -> Result<()> {
     match op {
         AlterColumnOperation::SetNotNull => {
-            let (start, end) = def.row_range();
-            for (_, value) in view.scan(&start, &end, None).await? {
-                if def.decode_row(&value)?[pos].is_null() {
-                    return Err(contains_nulls(def, pos));
-                }
-            }
+            check_no_nulls(view, def, pos).await?;
             def.columns[pos].not_null = true;
         }
         AlterColumnOperation::DropNotNull => {

@@ -14,6 +14,9 @@ use thunderdb_common::{Datum, IndexId, SqlState, SqlType, TableId, ThunderError}
 
 const TABLES: IndexId = IndexId(1);
 const COUNTERS: IndexId = IndexId(2);
+const SEQUENCES: IndexId = IndexId(3);
+/// Version of a stored [`SequenceDef`].
+const SEQUENCE_FORMAT: u8 = 1;
 /// Version 2 added `TableDef::auto_increment`; version 1 entries still decode.
 const CATALOG_FORMAT: u8 = 2;
 
@@ -178,10 +181,31 @@ impl TableDef {
     }
 }
 
+/// A sequence's definition; its current value is a counter outside transactions
+/// (`sequence.rs`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SequenceDef {
+    /// Allocated from the table id space, so a relation OID of its own.
+    pub id: TableId,
+    pub name: String,
+    /// `smallint`, `integer` or `bigint`.
+    pub ty: SqlType,
+    pub start: i64,
+    pub increment: i64,
+    pub min: i64,
+    pub max: i64,
+    pub cycle: bool,
+    /// The column whose default (SERIAL) or identity this sequence is: dropped with it.
+    pub owned_by: Option<(String, String)>,
+    /// GENERATED ALWAYS AS IDENTITY: the owning column takes no explicit values.
+    pub identity_always: bool,
+}
+
 /// All tables visible at one snapshot.
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
     pub tables: BTreeMap<String, Arc<TableDef>>,
+    pub sequences: BTreeMap<String, Arc<SequenceDef>>,
 }
 
 pub(crate) fn table_key(name: &str) -> Vec<u8> {
@@ -206,7 +230,32 @@ impl Catalog {
             let def = decode_table(&value)?;
             tables.insert(def.name.clone(), Arc::new(def));
         }
-        Ok(Catalog { tables })
+        let start = index_prefix(TableId::CATALOG, SEQUENCES);
+        let end = prefix_end(&start).expect("catalog prefix");
+        let mut sequences = BTreeMap::new();
+        for (_, value) in view.scan(&start, &end, None).await? {
+            let def: SequenceDef = match value.split_first() {
+                Some((&SEQUENCE_FORMAT, body)) => bincode::deserialize(body).map_err(corrupt)?,
+                _ => return Err(corrupt("unknown sequence format")),
+            };
+            sequences.insert(def.name.clone(), Arc::new(def));
+        }
+        Ok(Catalog { tables, sequences })
+    }
+
+    /// Whether a table, key, index or sequence is called `name`.
+    pub fn relation_exists(&self, name: &str) -> bool {
+        self.relation_owner(name).is_some() || self.sequences.contains_key(name)
+    }
+
+    /// The sequences owned by columns of `table`.
+    pub fn owned_sequences<'a>(
+        &'a self,
+        table: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<SequenceDef>> {
+        self.sequences
+            .values()
+            .filter(move |s| s.owned_by.as_ref().is_some_and(|(t, _)| t == table))
     }
 
     pub fn table(&self, name: &str) -> Result<&Arc<TableDef>> {
@@ -242,6 +291,26 @@ pub fn put_table(view: &ReadView, def: &TableDef) -> Result<()> {
     bytes.extend(bincode::serialize(def).map_err(corrupt)?);
     view.put(table_key(&def.name), bytes);
     Ok(())
+}
+
+fn sequence_key(name: &str) -> Vec<u8> {
+    encode_key(
+        TableId::CATALOG,
+        SEQUENCES,
+        &[Datum::Text(name.to_string())],
+    )
+}
+
+/// Writes (or replaces) a sequence definition in the transaction.
+pub fn put_sequence(view: &ReadView, def: &SequenceDef) -> Result<()> {
+    let mut bytes = vec![SEQUENCE_FORMAT];
+    bytes.extend(bincode::serialize(def).map_err(corrupt)?);
+    view.put(sequence_key(&def.name), bytes);
+    Ok(())
+}
+
+pub fn delete_sequence(view: &ReadView, name: &str) {
+    view.delete(sequence_key(name));
 }
 
 pub fn delete_table(view: &ReadView, name: &str) {

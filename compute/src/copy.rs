@@ -90,7 +90,7 @@ async fn copy_to(
             schema, batches, ..
         } => {
             let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-            let format = CopyFormat::from_options(options, &names)?;
+            let format = CopyFormat::from_options(options, &names, true)?;
             Ok(QueryOutput::CopyOut {
                 schema,
                 batches,
@@ -110,6 +110,7 @@ async fn copy_from_target(
     columns: &[Ident],
     options: &[CopyOption],
 ) -> Result<QueryOutput> {
+    crate::ddl::check_schema(table_name)?;
     let (env, _) = s.statement_env(None).await?;
     let table = crate::sql::object_name(table_name);
     let def = env.catalog.table(&table)?.clone();
@@ -143,7 +144,7 @@ async fn copy_from_target(
         .map(|&i| full.field(i).clone().with_nullable(true))
         .collect();
     let names: Vec<String> = fields.iter().map(|f| f.name().clone()).collect();
-    let format = CopyFormat::from_options(options, &names)?;
+    let format = CopyFormat::from_options(options, &names, false)?;
     Ok(QueryOutput::CopyIn(Arc::new(CopyInTarget {
         table,
         schema: Arc::new(Schema::new(fields)),

@@ -97,7 +97,7 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
     let name = object_name(&ct.name);
     let (env, _) = s.statement_env(None).await?;
     s.use_env(&env);
-    if env.catalog.relation_owner(&name).is_some() {
+    if env.catalog.relation_exists(&name) {
         if ct.if_not_exists {
             return done();
         }
@@ -137,7 +137,52 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
             default: None,
         };
         def.next_column_id += 1;
+        // SERIAL: an integer column whose default is its own sequence's nextval.
+        if let Some(ty) = crate::sequence_sql::serial_type(&col.data_type) {
+            column.ty = ty.clone();
+            let seq = crate::sequence_sql::column_sequence(
+                &env.view,
+                &env.catalog,
+                &name,
+                &cname,
+                ty,
+                &[],
+                false,
+            )
+            .await?;
+            column.default = Some(crate::sequence_sql::nextval_default(&seq));
+            column.not_null = true;
+        }
         for opt in &col.options {
+            if let ColumnOption::Generated {
+                generated_as: generated @ (ast::GeneratedAs::Always | ast::GeneratedAs::ByDefault),
+                sequence_options,
+                generation_expr: None,
+                ..
+            } = &opt.option
+            {
+                let always = *generated == ast::GeneratedAs::Always;
+                let options = sequence_options.clone().unwrap_or_default();
+                if !column.ty.is_integer() {
+                    return Err(user_error(
+                        SqlState::DATATYPE_MISMATCH,
+                        "identity column type must be smallint, integer, or bigint",
+                    ));
+                }
+                let seq = crate::sequence_sql::column_sequence(
+                    &env.view,
+                    &env.catalog,
+                    &name,
+                    &cname,
+                    column.ty.clone(),
+                    &options,
+                    always,
+                )
+                .await?;
+                column.default = Some(crate::sequence_sql::nextval_default(&seq));
+                column.not_null = true;
+                continue;
+            }
             match &opt.option {
                 ColumnOption::NotNull => column.not_null = true,
                 ColumnOption::Null => {}
@@ -166,12 +211,7 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
                             "Incorrect table definition; there can be only one auto column",
                         ));
                     }
-                    if !matches!(
-                        column.ty,
-                        thunderdb_common::SqlType::Int16
-                            | thunderdb_common::SqlType::Int32
-                            | thunderdb_common::SqlType::Int64
-                    ) {
+                    if !column.ty.is_integer() {
                         return Err(user_error(
                             SqlState::DATATYPE_MISMATCH,
                             format!("Incorrect column specifier for column '{cname}'"),
@@ -286,7 +326,7 @@ pub async fn create_index(s: &mut Session, ci: ast::CreateIndex) -> Result<Query
         .as_ref()
         .map(object_name)
         .unwrap_or_else(|| format!("{table}_{}_idx", names(&def, &cols)));
-    if env.catalog.relation_owner(&name).is_some() {
+    if env.catalog.relation_exists(&name) {
         if ci.if_not_exists {
             return done();
         }
@@ -317,6 +357,7 @@ pub(crate) async fn backfill_index(
     index: &IndexDef,
 ) -> Result<()> {
     let (start, end) = def.row_range();
+    view.depend_on_rows(def);
     for (pk, value) in view.scan(&start, &end, None).await? {
         let row = def.decode_row(&value)?;
         let key = def.index_key(index, &row, &pk);
@@ -362,6 +403,7 @@ pub async fn drop(
     let tag = match object_type {
         ObjectType::Table => "DROP TABLE",
         ObjectType::Index => "DROP INDEX",
+        ObjectType::Sequence => "DROP SEQUENCE",
         other => {
             return Err(user_error(
                 SqlState::FEATURE_NOT_SUPPORTED,
@@ -373,10 +415,19 @@ pub async fn drop(
         check_schema(n)?;
         let name = object_name(n);
         match object_type {
+            ObjectType::Sequence => {
+                crate::sequence_sql::drop_sequence(&env.view, &env.catalog, &name, if_exists)?
+            }
             ObjectType::Table => match env.catalog.tables.get(&name) {
                 // Rows and index entries of a dropped table are unreachable: its id is never
-                // reused. Compaction (storage issue) reclaims the space.
-                Some(_) => catalog::delete_table(&env.view, &name),
+                // reused. Compaction (storage issue) reclaims the space. Its SERIAL and
+                // identity sequences go with it.
+                Some(_) => {
+                    catalog::delete_table(&env.view, &name);
+                    for seq in env.catalog.owned_sequences(&name) {
+                        catalog::delete_sequence(&env.view, &seq.name);
+                    }
+                }
                 None if if_exists => {}
                 None => {
                     return Err(user_error(
@@ -435,7 +486,14 @@ pub async fn truncate(s: &mut Session, t: ast::Truncate) -> Result<QueryOutput> 
             defs.push(def.as_ref().clone());
         }
     }
+    let restart = matches!(t.identity, Some(ast::TruncateIdentityOption::Restart));
     for mut def in defs {
+        if restart {
+            // Like a sequence's nextval, the restart is not undone by a rollback.
+            for seq in env.catalog.owned_sequences(&def.name) {
+                crate::sequence::restart(&s.engine, seq).await?;
+            }
+        }
         def.id = catalog::allocate_table_id(&env.view).await?;
         catalog::put_table(&env.view, &def)?;
     }

@@ -348,7 +348,7 @@ pub async fn insert(
         .as_ref()
         .map(|a| a.alias.value.clone())
         .unwrap_or_else(|| def.name.clone());
-    let targets: Vec<usize> = if ins.columns.is_empty() {
+    let mut targets: Vec<usize> = if ins.columns.is_empty() {
         // Without a column list, a shorter source fills the leading columns (PostgreSQL).
         let width = match ins.source.as_deref() {
             Some(source) => match plan_width(source) {
@@ -393,6 +393,10 @@ pub async fn insert(
             ),
         ));
     }
+    if let Some(source) = ins.source.as_mut() {
+        untarget_defaults(source, &mut targets);
+    }
+    check_identity_always(&env.catalog, &def, &targets, ins.source.as_deref())?;
     let projection: Vec<String> = def
         .columns
         .iter()
@@ -619,6 +623,69 @@ async fn fill_auto_increment(s: &mut Session, def: &TableDef, rows: &mut [Row]) 
         }
     }
     s.note_insert_id(first);
+    Ok(())
+}
+
+/// A column that every row of a VALUES list sets to DEFAULT is left out of the insert's
+/// targets, so its default is computed with the row rather than inside VALUES (which
+/// DataFusion folds at plan time: a `nextval` there could not run).
+fn untarget_defaults(source: &mut ast::Query, targets: &mut Vec<usize>) {
+    let ast::SetExpr::Values(values) = source.body.as_mut() else {
+        return;
+    };
+    let is_default = |e: &ast::Expr| matches!(e, ast::Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"));
+    let mut j = targets.len();
+    while j > 0 {
+        j -= 1;
+        // Keep one column: `VALUES ()` is no query.
+        if targets.len() == 1 {
+            break;
+        }
+        if !values.rows.is_empty()
+            && values
+                .rows
+                .iter()
+                .all(|row| row.get(j).is_some_and(is_default))
+        {
+            for row in values.rows.iter_mut() {
+                row.remove(j);
+            }
+            targets.remove(j);
+        }
+    }
+}
+
+/// A GENERATED ALWAYS identity column takes only DEFAULT (PostgreSQL's 428C9).
+fn check_identity_always(
+    catalog: &crate::catalog::Catalog,
+    def: &TableDef,
+    targets: &[usize],
+    source: Option<&ast::Query>,
+) -> Result<()> {
+    for (j, &t) in targets.iter().enumerate() {
+        let column = &def.columns[t].name;
+        let always = catalog
+            .owned_sequences(&def.name)
+            .any(|s| s.identity_always && s.owned_by.as_ref().is_some_and(|(_, c)| c == column));
+        if !always {
+            continue;
+        }
+        let all_default = match source.map(|q| q.body.as_ref()) {
+            Some(ast::SetExpr::Values(values)) => values.rows.iter().all(|row| {
+                matches!(row.get(j), Some(ast::Expr::Identifier(i)) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+            }),
+            _ => false,
+        };
+        if !all_default {
+            return Err(user_error(
+                SqlState("428C9"),
+                format!("cannot insert a non-DEFAULT value into column \"{column}\""),
+            )
+            .with_detail(format!(
+                "Column \"{column}\" is an identity column defined as GENERATED ALWAYS."
+            )));
+        }
+    }
     Ok(())
 }
 

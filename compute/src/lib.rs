@@ -24,6 +24,7 @@ mod provider;
 pub mod redis;
 mod scalar_fns;
 mod sequence;
+mod sequence_sql;
 mod session;
 mod sql;
 mod temporal;

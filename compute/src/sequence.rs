@@ -60,9 +60,153 @@ pub(crate) async fn allocate(engine: &Engine, name: &str, n: u64, at_least: i64)
     ))
 }
 
+/// The value counter `name` hands out next.
+pub(crate) async fn counter_next(engine: &Engine, name: &str) -> Result<i64> {
+    let lsn = engine.wal.last_committed_lsn().await?;
+    match engine.pages.get(&counter_key(name), lsn).await? {
+        Some(v) => Ok(i64::from_le_bytes(
+            v.as_ref()
+                .try_into()
+                .map_err(|_| ThunderError::internal("corrupt counter"))?,
+        )),
+        None => Ok(1),
+    }
+}
+
 fn out_of_values(name: &str) -> ThunderError {
     user_error(
         SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
         format!("counter \"{name}\" reached its maximum value"),
     )
+}
+
+/// A sequence's stored state: the last value handed out, and whether `last` was handed out
+/// yet (`setval(s, v, false)` and a fresh sequence: the next call returns `last` itself).
+fn state_key(seq: &crate::catalog::SequenceDef) -> Vec<u8> {
+    counter_key(&format!("sequence:{}", seq.id.0))
+}
+
+fn decode_state(seq: &crate::catalog::SequenceDef, v: Option<&[u8]>) -> Result<(i64, bool)> {
+    match v {
+        None => Ok((seq.start, false)),
+        Some(b) if b.len() == 9 => Ok((
+            i64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
+            b[8] == 1,
+        )),
+        Some(_) => Err(ThunderError::internal("corrupt sequence state")),
+    }
+}
+
+fn encode_state(last: i64, called: bool) -> Vec<u8> {
+    let mut v = last.to_le_bytes().to_vec();
+    v.push(u8::from(called));
+    v
+}
+
+/// Commits `f`'s new state of `seq` (applied to its current state) as a small transaction
+/// of its own, retrying when another allocation won the race; returns what `f` returned.
+async fn update_state<T>(
+    engine: &Engine,
+    seq: &crate::catalog::SequenceDef,
+    mut f: impl FnMut(i64, bool) -> Result<(T, i64, bool)>,
+) -> Result<T> {
+    let key = state_key(seq);
+    for _ in 0..MAX_ATTEMPTS {
+        let lsn = engine.wal.last_committed_lsn().await?;
+        let current = engine.pages.get(&key, lsn).await?;
+        let (last, called) = decode_state(seq, current.as_deref())?;
+        let (out, new_last, new_called) = f(last, called)?;
+        let request = CommitRequest {
+            txn_id: TxnId::random(),
+            snapshot_lsn: lsn,
+            writes: vec![KeyWrite {
+                key: key.clone(),
+                value: Some(encode_state(new_last, new_called)),
+            }],
+            read_keys: vec![],
+            read_ranges: vec![],
+        };
+        match engine.wal.commit(request).await? {
+            CommitOutcome::Committed(_) => return Ok(out),
+            CommitOutcome::Conflict { .. } => continue,
+        }
+    }
+    Err(user_error(
+        SqlState::SERIALIZATION_FAILURE,
+        format!(
+            "could not advance sequence \"{}\": too many concurrent calls",
+            seq.name
+        ),
+    ))
+}
+
+/// `nextval` `n` times: the values, in order. Like PostgreSQL's, they are never handed out
+/// again, whatever becomes of the transaction that asked.
+pub(crate) async fn next_values(
+    engine: &Engine,
+    seq: &crate::catalog::SequenceDef,
+    n: usize,
+) -> Result<Vec<i64>> {
+    update_state(engine, seq, |mut last, mut called| {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let next = if !called {
+                last
+            } else {
+                match last.checked_add(seq.increment) {
+                    Some(v) if v >= seq.min && v <= seq.max => v,
+                    _ if seq.cycle => {
+                        if seq.increment > 0 {
+                            seq.min
+                        } else {
+                            seq.max
+                        }
+                    }
+                    _ => {
+                        let (what, bound) = if seq.increment > 0 {
+                            ("maximum", seq.max)
+                        } else {
+                            ("minimum", seq.min)
+                        };
+                        return Err(user_error(
+                            SqlState("2200H"),
+                            format!(
+                                "nextval: reached {what} value of sequence \"{}\" ({bound})",
+                                seq.name
+                            ),
+                        ));
+                    }
+                }
+            };
+            out.push(next);
+            last = next;
+            called = true;
+        }
+        Ok((out, last, called))
+    })
+    .await
+}
+
+/// `setval(seq, value, is_called)`.
+pub(crate) async fn set_value(
+    engine: &Engine,
+    seq: &crate::catalog::SequenceDef,
+    value: i64,
+    is_called: bool,
+) -> Result<i64> {
+    if value < seq.min || value > seq.max {
+        return Err(user_error(
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!(
+                "setval: value {value} is out of bounds for sequence \"{}\" ({}..{})",
+                seq.name, seq.min, seq.max
+            ),
+        ));
+    }
+    update_state(engine, seq, |_, _| Ok((value, value, is_called))).await
+}
+
+/// Back to the start (`TRUNCATE … RESTART IDENTITY`, `ALTER SEQUENCE … RESTART`).
+pub(crate) async fn restart(engine: &Engine, seq: &crate::catalog::SequenceDef) -> Result<()> {
+    update_state(engine, seq, |_, _| Ok(((), seq.start, false))).await
 }

@@ -228,6 +228,12 @@ impl Session {
         pg_catalog::register_functions(&ctx, user, database);
         crate::scalar_fns::register(&ctx);
         crate::temporal::register_functions(&ctx);
+        crate::sequence_sql::register(
+            &ctx,
+            engine.clone(),
+            public.clone(),
+            Arc::new(Mutex::new(Default::default())),
+        );
         {
             let planner = Arc::new(crate::temporal::TemporalPlanner::new(&ctx));
             let state = ctx.state_ref();
@@ -291,6 +297,7 @@ impl Session {
         let copy_in = |s: &Statement| matches!(s, Statement::Copy { to: false, .. });
         if statements[..statements.len() - 1].iter().any(copy_in) {
             // Its data arrives after the query string: nothing may follow it there.
+            self.fail_transaction();
             return vec![Err(user_error(
                 SqlState::FEATURE_NOT_SUPPORTED,
                 "COPY FROM STDIN must be the last statement of a query string",
@@ -314,11 +321,8 @@ impl Session {
         sql: &str,
         declared: &[Option<DataType>],
     ) -> Result<PreparedStatement> {
-        if self.failed {
-            return Err(user_error(
-                SqlState::IN_FAILED_SQL_TRANSACTION,
-                "current transaction is aborted, commands ignored until end of transaction block",
-            ));
+        if self.failed && !ends_failed_block(sql) {
+            return Err(failed_block_error());
         }
         let result = self.prepare_inner(sql, declared).await;
         if result.is_err() {
@@ -807,6 +811,24 @@ impl Session {
             Statement::CreateIndex(ci) => ddl::create_index(self, ci).await,
             Statement::Truncate(t) => ddl::truncate(self, t).await,
             Statement::AlterTable(alter) => crate::alter::alter_table(self, alter).await,
+            Statement::CreateSequence {
+                temporary: false,
+                if_not_exists,
+                name,
+                data_type,
+                sequence_options,
+                owned_by,
+            } => {
+                crate::sequence_sql::create_sequence(
+                    self,
+                    if_not_exists,
+                    &name,
+                    data_type.as_ref(),
+                    &sequence_options,
+                    owned_by.as_ref(),
+                )
+                .await
+            }
             Statement::Drop {
                 object_type,
                 if_exists,
@@ -849,9 +871,11 @@ impl Session {
     /// Plans SQL text this crate generated (DML sub-queries).
     pub(crate) async fn plan_sql(&self, sql: &str, params: &[ScalarValue]) -> Result<LogicalPlan> {
         let mut statements = parse_sql(sql)?;
-        let stmt = statements
+        let mut stmt = statements
             .pop()
             .ok_or_else(|| ThunderError::internal("empty generated query"))?;
+        // Stored defaults may hold `'seq'::regclass` (SERIAL) and other catalog idioms.
+        pg_catalog::rewrite(&mut stmt);
         self.plan(stmt, params).await
     }
 
@@ -1043,10 +1067,12 @@ impl Session {
                 }
                 keys
             },
-            read_ranges: if serializable {
-                state.read_ranges
-            } else {
-                vec![]
+            read_ranges: {
+                let mut ranges = state.schema_ranges;
+                if serializable {
+                    ranges.extend(state.read_ranges);
+                }
+                ranges
             },
         };
         match self.engine.wal.commit(request).await? {
@@ -1221,6 +1247,15 @@ impl Session {
         use datafusion::catalog::SchemaProvider;
         let _ = self.scratch.deregister_table(name);
     }
+}
+
+/// COMMIT, ROLLBACK and ROLLBACK TO: what a failed block still takes (PostgreSQL parses and
+/// runs them there, also through the extended protocol).
+fn ends_failed_block(sql: &str) -> bool {
+    matches!(
+        parse_sql(sql).as_deref(),
+        Ok([Statement::Commit { .. } | Statement::Rollback { .. }])
+    )
 }
 
 fn failed_block_error() -> thunderdb_common::ThunderError {

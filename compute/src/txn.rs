@@ -56,6 +56,10 @@ pub struct TxnWrites {
     /// Catalog keys of the tables written: a commit fails if their definition changed since
     /// (a concurrent TRUNCATE, DROP or ALTER), at every isolation level.
     pub schema_keys: std::collections::BTreeSet<Vec<u8>>,
+    /// Row ranges a DDL statement read to rebuild or check a table (ADD PRIMARY KEY, a new
+    /// index, SET NOT NULL …): a row committed there meanwhile fails the commit, at every
+    /// isolation level, rather than escaping the rebuild or the check.
+    pub schema_ranges: Vec<(Vec<u8>, Vec<u8>)>,
     /// While any mark is open, each write's previous entry, oldest first.
     pub(crate) undo: Vec<UndoEntry>,
     /// Marks open (savepoints and a running statement): nothing is logged when there are none.
@@ -94,6 +98,8 @@ impl TxnWrites {
     /// Starts recording what the next statement changes, so that [`TxnWrites::undo_statement`]
     /// can take it back without touching the transaction's earlier writes.
     pub fn begin_statement(&mut self) {
+        // A statement that was cancelled mid-way never ended its mark: take its writes back.
+        self.undo_statement();
         let mark = self.mark();
         self.statement = Some(mark);
     }
@@ -209,6 +215,11 @@ impl ReadView {
             .lock()
             .schema_keys
             .insert(crate::catalog::table_key(name));
+    }
+
+    /// Makes the commit depend on every row of `def` as this transaction read them.
+    pub fn depend_on_rows(&self, def: &crate::catalog::TableDef) {
+        self.txn.lock().schema_ranges.push(def.row_range());
     }
 
     pub fn delete(&self, key: Vec<u8>) {

@@ -4,7 +4,8 @@
 
 use crate::error::{Result, user_error};
 use datafusion::sql::sqlparser::ast::{
-    Analyze, CopyOption, CopySource, CopyTarget, Ident, ObjectName, Statement, VacuumStatement,
+    Analyze, CopyOption, CopySource, CopyTarget, Ident, ObjectName, SequenceOptions, Statement,
+    VacuumStatement,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -42,7 +43,12 @@ fn parse_all(sql: &str) -> std::result::Result<Vec<Statement>, ParserError> {
             Token::Word(w) => w.keyword,
             _ => Keyword::NoKeyword,
         };
+        let creates_sequence = keyword == Keyword::CREATE
+            && (1..=2).any(|n| {
+                matches!(&parser.peek_nth_token(n).token, Token::Word(w) if w.keyword == Keyword::SEQUENCE)
+            });
         match keyword {
+            Keyword::CREATE if creates_sequence => out.push(parse_create_sequence(&mut parser)?),
             Keyword::VACUUM | Keyword::ANALYZE => out.extend(parse_maintenance(&mut parser)?),
             Keyword::COPY => out.push(parse_copy(&mut parser)?),
             _ => out.push(parser.parse_statement()?),
@@ -50,6 +56,77 @@ fn parse_all(sql: &str) -> std::result::Result<Vec<Statement>, ParserError> {
         expecting_end = true;
     }
     Ok(out)
+}
+
+/// `CREATE [TEMP] SEQUENCE [IF NOT EXISTS] name [AS type]` and its options in any order (as
+/// PostgreSQL takes them; sqlparser wants one order).
+fn parse_create_sequence(p: &mut Parser) -> std::result::Result<Statement, ParserError> {
+    p.expect_keyword_is(Keyword::CREATE)?;
+    let temporary = p
+        .parse_one_of_keywords(&[Keyword::TEMP, Keyword::TEMPORARY])
+        .is_some();
+    p.expect_keyword_is(Keyword::SEQUENCE)?;
+    let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = p.parse_object_name(false)?;
+    let data_type = if p.parse_keyword(Keyword::AS) {
+        Some(p.parse_data_type()?)
+    } else {
+        None
+    };
+    let mut options = Vec::new();
+    let mut owned_by = None;
+    loop {
+        if p.parse_keyword(Keyword::INCREMENT) {
+            let by = p.parse_keyword(Keyword::BY);
+            options.push(SequenceOptions::IncrementBy(signed_number(p)?, by));
+        } else if p.parse_keyword(Keyword::MINVALUE) {
+            options.push(SequenceOptions::MinValue(Some(signed_number(p)?)));
+        } else if p.parse_keyword(Keyword::MAXVALUE) {
+            options.push(SequenceOptions::MaxValue(Some(signed_number(p)?)));
+        } else if p.parse_keywords(&[Keyword::NO, Keyword::MINVALUE]) {
+            options.push(SequenceOptions::MinValue(None));
+        } else if p.parse_keywords(&[Keyword::NO, Keyword::MAXVALUE]) {
+            options.push(SequenceOptions::MaxValue(None));
+        } else if p.parse_keyword(Keyword::START) {
+            let with = p.parse_keyword(Keyword::WITH);
+            options.push(SequenceOptions::StartWith(signed_number(p)?, with));
+        } else if p.parse_keyword(Keyword::CACHE) {
+            options.push(SequenceOptions::Cache(signed_number(p)?));
+        } else if p.parse_keywords(&[Keyword::NO, Keyword::CYCLE]) {
+            // sqlparser's convention: `Cycle(true)` is NO CYCLE.
+            options.push(SequenceOptions::Cycle(true));
+        } else if p.parse_keyword(Keyword::CYCLE) {
+            options.push(SequenceOptions::Cycle(false));
+        } else if p.parse_keywords(&[Keyword::OWNED, Keyword::BY]) {
+            owned_by = Some(p.parse_object_name(false)?);
+        } else {
+            break;
+        }
+    }
+    Ok(Statement::CreateSequence {
+        temporary,
+        if_not_exists,
+        name,
+        data_type,
+        sequence_options: options,
+        owned_by,
+    })
+}
+
+/// An integer literal, possibly negative.
+fn signed_number(
+    p: &mut Parser,
+) -> std::result::Result<datafusion::sql::sqlparser::ast::Expr, ParserError> {
+    use datafusion::sql::sqlparser::ast::{Expr, UnaryOperator};
+    if p.consume_token(&Token::Minus) {
+        let n = p.parse_number()?;
+        return Ok(Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr: Box::new(n),
+        });
+    }
+    let _ = p.consume_token(&Token::Plus);
+    p.parse_number()
 }
 
 /// `VACUUM [(options)] [FULL] [FREEZE] [VERBOSE] [ANALYZE] [table [(columns)], …]` and
@@ -377,7 +454,11 @@ pub struct CopyFormat {
 
 impl CopyFormat {
     /// Checks `options` as PostgreSQL does and resolves column names against `columns`.
-    pub(crate) fn from_options(options: &[CopyOption], columns: &[String]) -> Result<CopyFormat> {
+    pub(crate) fn from_options(
+        options: &[CopyOption],
+        columns: &[String],
+        to: bool,
+    ) -> Result<CopyFormat> {
         let invalid = |m: String| user_error(SqlState::FEATURE_NOT_SUPPORTED, m);
         let syntax = |m: &str| user_error(SqlState::SYNTAX_ERROR, m.to_string());
         let mut csv = false;
@@ -413,9 +494,15 @@ impl CopyFormat {
                 CopyOption::Header(h) => header = *h,
                 CopyOption::Quote(c) => quote = Some(*c as u8),
                 CopyOption::Escape(c) => escape = Some(*c as u8),
-                CopyOption::ForceQuote(cols) => force_quote = resolve(cols, columns, true)?,
-                CopyOption::ForceNotNull(cols) => force_not_null = resolve(cols, columns, false)?,
-                CopyOption::ForceNull(cols) => force_null = resolve(cols, columns, false)?,
+                CopyOption::ForceQuote(cols) => {
+                    force_quote = resolve(cols, columns, true, "FORCE_QUOTE")?
+                }
+                CopyOption::ForceNotNull(cols) => {
+                    force_not_null = resolve(cols, columns, false, "FORCE_NOT_NULL")?
+                }
+                CopyOption::ForceNull(cols) => {
+                    force_null = resolve(cols, columns, false, "FORCE_NULL")?
+                }
                 CopyOption::Encoding(e) => {
                     let e = e.to_lowercase().replace(['-', '_'], "");
                     if e != "utf8" && e != "unicode" {
@@ -441,6 +528,16 @@ impl CopyFormat {
                 return Err(param("COPY force not null available only in CSV mode"));
             }
         }
+        if to && (!force_not_null.is_empty() || !force_null.is_empty()) {
+            return Err(invalid(
+                "COPY force not null and force null only available using COPY FROM".into(),
+            ));
+        }
+        if !to && !force_quote.is_empty() {
+            return Err(invalid(
+                "COPY force quote only available using COPY TO".into(),
+            ));
+        }
         let delimiter = delimiter.unwrap_or(if csv { b',' } else { b'\t' });
         let quote = quote.unwrap_or(b'"');
         let null = null.unwrap_or_else(|| if csv { String::new() } else { "\\N".into() });
@@ -452,7 +549,7 @@ impl CopyFormat {
                 "COPY null representation cannot use newline or carriage return",
             ));
         }
-        if !csv && (delimiter == b'\\' || delimiter.is_ascii_alphanumeric()) {
+        if !csv && b"\\.abcdefghijklmnopqrstuvwxyz0123456789".contains(&delimiter) {
             return Err(param(&format!(
                 "COPY delimiter cannot be \"{}\"",
                 delimiter as char
@@ -460,6 +557,11 @@ impl CopyFormat {
         }
         if csv && delimiter == quote {
             return Err(param("COPY delimiter and quote must be different"));
+        }
+        if csv && null.as_bytes().contains(&quote) {
+            return Err(param(
+                "CSV quote character must not appear in the NULL specification",
+            ));
         }
         if null.as_bytes().contains(&delimiter) {
             return Err(param(
@@ -481,7 +583,7 @@ impl CopyFormat {
 }
 
 /// Positions of `cols` in `columns` (`*` = all when allowed).
-fn resolve(cols: &[Ident], columns: &[String], star: bool) -> Result<Vec<usize>> {
+fn resolve(cols: &[Ident], columns: &[String], star: bool, option: &str) -> Result<Vec<usize>> {
     if star && cols.len() == 1 && cols[0].value == "*" && cols[0].quote_style.is_none() {
         return Ok((0..columns.len()).collect());
     }
@@ -490,8 +592,8 @@ fn resolve(cols: &[Ident], columns: &[String], star: bool) -> Result<Vec<usize>>
             let name = crate::sql::ident_name(c);
             columns.iter().position(|n| *n == name).ok_or_else(|| {
                 user_error(
-                    SqlState::FEATURE_NOT_SUPPORTED,
-                    format!("column \"{name}\" is not referenced by COPY"),
+                    SqlState("42P10"),
+                    format!("{option} column \"{name}\" not referenced by COPY"),
                 )
             })
         })
@@ -554,7 +656,7 @@ mod tests {
     #[test]
     fn copy_format_rules() {
         let cols = vec!["a".to_string(), "b".to_string()];
-        let f = CopyFormat::from_options(&[], &cols).expect("text");
+        let f = CopyFormat::from_options(&[], &cols, false).expect("text");
         assert_eq!((f.delimiter, f.null.as_str(), f.csv), (b'\t', "\\N", false));
         let f = CopyFormat::from_options(
             &[
@@ -562,17 +664,19 @@ mod tests {
                 CopyOption::ForceQuote(vec![Ident::new("*")]),
             ],
             &cols,
+            true,
         )
         .expect("csv");
         assert_eq!(
             (f.delimiter, f.null.as_str(), f.force_quote),
             (b',', "", vec![0, 1])
         );
-        assert!(CopyFormat::from_options(&[CopyOption::Quote('\'')], &cols).is_err());
+        assert!(CopyFormat::from_options(&[CopyOption::Quote('\'')], &cols, true).is_err());
         assert!(
             CopyFormat::from_options(
                 &[CopyOption::Freeze(true), CopyOption::Freeze(false)],
-                &cols
+                &cols,
+                false
             )
             .is_err()
         );

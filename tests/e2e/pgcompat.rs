@@ -1,8 +1,9 @@
-//! PostgreSQL compatibility beyond the spine: savepoints, table maintenance statements,
-//! ALTER TABLE, COPY and pgbench, each through real clients and checked the way PostgreSQL 15
+//! PostgreSQL compatibility beyond the spine: savepoints, sequences, table maintenance
+//! statements, ALTER TABLE, COPY and pgbench, each through real clients and checked the way PostgreSQL 15
 //! answers (`THUNDERDB_E2E_BACKEND=postgres` runs them against a stock PostgreSQL).
 
 mod alter;
 mod copy;
 mod pgbench;
 mod savepoints;
+mod sequences;

@@ -377,7 +377,10 @@ impl Session {
                 Done(ok())
             }
             Statement::CreateTable(ct) => Done(self.mysql_create_table(ct).await),
-            Statement::Drop { .. } | Statement::CreateIndex(_) | Statement::Truncate(_)
+            Statement::Drop { .. }
+            | Statement::CreateIndex(_)
+            | Statement::Truncate(_)
+            | Statement::AlterTable(_)
                 if self.in_block() =>
             {
                 // DDL commits the open transaction first (an implicit commit).

@@ -67,6 +67,13 @@ pub fn schema(
 
 pub use types::internal_name as type_internal_name;
 
+pub(crate) use model::quote_ident;
+
+/// The OID of the relation (table or sequence) with storage id `id`.
+pub(crate) fn relation_oid(id: thunderdb_common::TableId) -> i64 {
+    model::table_oid_of(id)
+}
+
 /// Rewrites PostgreSQL-only syntax that catalog queries use into what DataFusion plans.
 pub fn rewrite(stmt: &mut datafusion::sql::sqlparser::ast::Statement) {
     rewrite::rewrite(stmt)

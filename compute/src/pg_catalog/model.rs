@@ -37,6 +37,10 @@ const INDEX_SLOTS: i64 = 1;
 const CHECK_SLOTS: i64 = 2048;
 const DEFAULT_SLOTS: i64 = 2560;
 
+pub(crate) fn table_oid_of(id: TableId) -> i64 {
+    table_block(id)
+}
+
 fn table_block(id: TableId) -> i64 {
     DATABASE_OID + OIDS_PER_TABLE * (i64::from(id.0) - i64::from(TableId::FIRST_USER) + 1)
 }
@@ -174,6 +178,7 @@ fn strip_parens(expr: &str) -> &str {
 #[derive(Clone, Debug)]
 pub enum Relation {
     Table(Arc<TableDef>),
+    Sequence(Arc<crate::catalog::SequenceDef>),
     Index(IndexInfo),
     /// A `pg_catalog` table or view: its name and whether it is a view.
     System {
@@ -280,6 +285,9 @@ impl CatalogView {
                 });
             }
         }
+        for seq in catalog.sequences.values() {
+            relations.push((table_block(seq.id), Relation::Sequence(seq.clone())));
+        }
         let by_oid = relations
             .iter()
             .enumerate()
@@ -320,6 +328,7 @@ impl CatalogView {
             .find(|(_, r)| {
                 let (nsp, n) = match r {
                     Relation::Table(t) => (PUBLIC_NAMESPACE, t.name.as_str()),
+                    Relation::Sequence(s) => (PUBLIC_NAMESPACE, s.name.as_str()),
                     Relation::Index(i) => (PUBLIC_NAMESPACE, i.name.as_str()),
                     Relation::System { name, .. } => (PG_CATALOG_NAMESPACE, *name),
                 };
@@ -335,6 +344,7 @@ impl CatalogView {
     pub fn relation_name(&self, oid: i64) -> Option<String> {
         self.relation(oid).map(|r| match r {
             Relation::Table(t) => quote_ident(&t.name),
+            Relation::Sequence(s) => quote_ident(&s.name),
             Relation::Index(i) => quote_ident(&i.name),
             Relation::System { name, .. } => quote_ident(name),
         })

@@ -95,6 +95,16 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
                 checks: def.checks.len(),
                 has_index: !def.primary_key.is_empty() || !def.indexes.is_empty(),
             },
+            Relation::Sequence(seq) => ClassRow {
+                oid: *oid,
+                name: &seq.name,
+                namespace: m::PUBLIC_NAMESPACE,
+                am: 0,
+                kind: "S",
+                natts: 3,
+                checks: 0,
+                has_index: false,
+            },
             Relation::Index(idx) => ClassRow {
                 oid: *oid,
                 name: &idx.name,
@@ -195,6 +205,23 @@ pub fn attributes(v: &CatalogView) -> Vec<Vec<V>> {
                         typmod,
                         num: m::attnum(k),
                         not_null: false,
+                        has_default: false,
+                    });
+                }
+            }
+            Relation::Sequence(_) => {
+                for (k, (name, type_oid)) in
+                    [("last_value", 20), ("log_cnt", 20), ("is_called", 16)]
+                        .into_iter()
+                        .enumerate()
+                {
+                    rows.push(AttributeRow {
+                        relid: *oid,
+                        name,
+                        type_oid,
+                        typmod: -1,
+                        num: m::attnum(k),
+                        not_null: true,
                         has_default: false,
                     });
                 }

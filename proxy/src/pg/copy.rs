@@ -21,6 +21,8 @@ use crate::error::{Error, Result};
 
 /// Rows per record batch handed to the session.
 const BATCH_ROWS: usize = 8192;
+/// The longest row COPY reads (an unclosed CSV quote must not take all memory).
+const MAX_ROW_BYTES: usize = 256 << 20;
 
 /// A `COPY … FROM STDIN` under way: the target, the bytes of a row not yet complete, and the
 /// rows decoded so far.
@@ -110,6 +112,13 @@ impl CopyIn {
         }
         self.pending.drain(..start);
         self.scanned = self.pending.len();
+        if self.pending.len() > MAX_ROW_BYTES {
+            self.line += 1;
+            return Err(self.error(
+                Error::invalid("54000", "COPY row is too long (more than 256 MiB)"),
+                None,
+            ));
+        }
         Ok(())
     }
 
@@ -496,7 +505,7 @@ fn put_value(line: &mut Vec<u8>, text: &str, column: Option<usize>, format: &Cop
             12 => line.extend_from_slice(b"\\f"),
             b'\n' => line.extend_from_slice(b"\\n"),
             b'\r' => line.extend_from_slice(b"\\r"),
-            b'\t' if format.delimiter == b'\t' => line.extend_from_slice(b"\\t"),
+            b'\t' => line.extend_from_slice(b"\\t"),
             11 => line.extend_from_slice(b"\\v"),
             b if b == format.delimiter => {
                 line.push(b'\\');

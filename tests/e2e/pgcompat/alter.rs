@@ -184,3 +184,22 @@ async fn writes_racing_a_truncate_fail_to_commit() {
     expect_error(&a, "COMMIT", &SqlState::T_R_SERIALIZATION_FAILURE).await;
     check(&b, "SELECT count(*) FROM r", "0").await;
 }
+
+/// A row committed while ALTER TABLE rebuilt the table from its snapshot would escape the
+/// rebuild: the ALTER fails instead (40001) and the row stays.
+#[tokio::test]
+async fn a_rebuild_racing_an_insert_fails_to_commit() {
+    let server = TestServer::start();
+    let a = server.connect().await;
+    let b = server.connect().await;
+    exec(&a, "CREATE TABLE rb (id INT NOT NULL, v INT)").await;
+    exec_count(&a, "INSERT INTO rb VALUES (1, 1), (2, 2)", 2).await;
+    exec(&b, "BEGIN").await;
+    exec(&b, "ALTER TABLE rb ADD PRIMARY KEY (id)").await;
+    exec_count(&a, "INSERT INTO rb VALUES (3, 3)", 1).await;
+    expect_error(&b, "COMMIT", &SqlState::T_R_SERIALIZATION_FAILURE).await;
+    check(&a, "SELECT id FROM rb ORDER BY id", "1\n2\n3").await;
+    // Retried, it sees the new row.
+    exec(&b, "ALTER TABLE rb ADD PRIMARY KEY (id)").await;
+    check(&a, "SELECT v FROM rb WHERE id = 3", "3").await;
+}

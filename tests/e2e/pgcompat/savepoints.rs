@@ -29,6 +29,15 @@ async fn savepoints_take_back_what_followed_them() {
     exec_count(&c, "DELETE FROM sp WHERE id = 2", 1).await;
     exec(&c, "ROLLBACK TO one").await;
     check(&c, "SELECT id, v FROM sp ORDER BY id", "1|a").await;
+    // A failed block takes ROLLBACK TO through the extended protocol too (drivers send it so).
+    exec(&c, "SAVEPOINT ext").await;
+    expect_error(&c, "SELECT 1/0", &SqlState::DIVISION_BY_ZERO).await;
+    let err = c.execute("SELECT 1", &[]).await.expect_err("failed block");
+    assert_eq!(err.code(), Some(&SqlState::IN_FAILED_SQL_TRANSACTION));
+    c.execute("ROLLBACK TO SAVEPOINT ext", &[])
+        .await
+        .expect("extended ROLLBACK TO in a failed block");
+    c.execute("RELEASE ext", &[]).await.expect("release");
     // "two" was newer than "one": rolling back to "one" removed it.
     let msg = expect_error(&c, "RELEASE two", &SqlState::from_code("3B001")).await;
     assert!(msg.contains("savepoint \"two\" does not exist"), "{msg}");
