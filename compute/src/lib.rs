@@ -15,6 +15,7 @@ mod decorrelate;
 mod dml;
 mod engine;
 mod error;
+mod fastpath;
 mod mysql;
 mod naming;
 mod params;

@@ -132,7 +132,10 @@ impl Txn {
 /// One client session.
 pub struct Session {
     pub(crate) engine: Arc<Engine>,
-    pub(crate) ctx: SessionContext,
+    /// The session context's state, taken once: cloning it (every function registry) per statement
+    /// was the largest cost of a short query. Nothing registers into the context afterwards.
+    state: Arc<datafusion::execution::SessionState>,
+    task: Arc<datafusion::execution::TaskContext>,
     public: Arc<PublicSchema>,
     pub(crate) scratch: Arc<MemorySchemaProvider>,
     txn: Option<Txn>,
@@ -243,9 +246,12 @@ impl Session {
                 planner,
             );
         }
+        let state = Arc::new(ctx.state());
+        let task = state.task_ctx();
         Session {
             engine,
-            ctx,
+            state,
+            task,
             public,
             scratch,
             txn: None,
@@ -802,6 +808,9 @@ impl Session {
             Statement::Query(_) | Statement::Explain { .. } => {
                 let (env, _) = self.statement_env(None).await?;
                 self.use_env(&env);
+                if let Some(out) = crate::fastpath::point_get(&stmt, params, &env).await {
+                    return out;
+                }
                 self.query(stmt, params).await
             }
             Statement::Insert(insert) => dml::insert(self, insert, params).await,
@@ -855,8 +864,8 @@ impl Session {
         if self.mysql.is_none() {
             crate::sql::type_integer_literals(&mut stmt);
         }
-        let state = self.ctx.state();
-        let plan = state
+        let plan = self
+            .state
             .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
             .await
             .map_df()?;
@@ -880,9 +889,11 @@ impl Session {
     }
 
     pub(crate) async fn collect(&self, plan: LogicalPlan) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let df = self.ctx.execute_logical_plan(plan).await.map_df()?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await.map_df()?;
+        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let physical = self.state.create_physical_plan(&plan).await.map_df()?;
+        let batches = datafusion::physical_plan::collect(physical, self.task.clone())
+            .await
+            .map_df()?;
         Ok((schema, batches))
     }
 

@@ -5,5 +5,6 @@
 mod alter;
 mod copy;
 mod pgbench;
+mod point_reads;
 mod savepoints;
 mod sequences;

@@ -1,0 +1,340 @@
+//! Point reads without DataFusion: `SELECT columns FROM t WHERE k = v [AND …]` that names the
+//! whole primary key with constants or parameters reads one key at the statement's snapshot
+//! (through the transaction's writes) and builds the row directly. Planning such a query took
+//! most of its time; anything else — or anything this module does not recognise exactly —
+//! takes the general path, so the answer is always DataFusion's.
+
+use crate::catalog::TableDef;
+use crate::convert::build_array;
+use crate::error::Result;
+use crate::provider::StatementEnv;
+use crate::session::QueryOutput;
+use crate::sql::ident_name;
+use crate::types::arrow_type;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::sqlparser::ast::{
+    self, BinaryOperator, Expr, GroupByExpr, SelectItem, SetExpr, Statement, TableFactor,
+    UnaryOperator, Value,
+};
+use std::sync::Arc;
+use thunderdb_common::{Datum, SqlType};
+
+/// Where a key value comes from.
+enum KeySource<'a> {
+    Param(usize),
+    Number(&'a str, bool),
+    Text(&'a str),
+}
+
+/// The query's shape, before the catalog is consulted.
+struct Shape<'a> {
+    table: &'a ast::ObjectName,
+    alias: Option<String>,
+    /// `None`: `SELECT *`.
+    items: Option<Vec<(String, Option<String>)>>,
+    equalities: Vec<(String, KeySource<'a>)>,
+}
+
+/// Runs `stmt` as a point read if it is one; `None` sends it down the general path.
+pub(crate) async fn point_get(
+    stmt: &Statement,
+    params: &[ScalarValue],
+    env: &Arc<StatementEnv>,
+) -> Option<Result<QueryOutput>> {
+    let shape = shape(stmt)?;
+    if shape.table.0.len() != 1 {
+        return None;
+    }
+    let name = ident_name(shape.table.0[0].as_ident()?);
+    // An unqualified pg_* name may mean the system catalog: leave those to the general path.
+    if name.starts_with("pg_") {
+        return None;
+    }
+    let def = env.catalog.tables.get(&name)?;
+    if def.primary_key.is_empty() || shape.equalities.len() != def.primary_key.len() {
+        return None;
+    }
+    let mut row = vec![Datum::Null; def.columns.len()];
+    let mut bound = vec![false; def.columns.len()];
+    let mut impossible = false;
+    for (column, source) in &shape.equalities {
+        let pos = def.column_index(column)?;
+        if !def.primary_key.contains(&pos) || bound[pos] {
+            return None;
+        }
+        bound[pos] = true;
+        match key_datum(source, &def.columns[pos].ty, params)? {
+            // `k = NULL` holds for no row.
+            Datum::Null => impossible = true,
+            d => row[pos] = d,
+        }
+    }
+    let columns: Vec<(usize, String)> = match &shape.items {
+        None => def
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i, c.name.clone()))
+            .collect(),
+        Some(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (column, alias) in items {
+                let pos = def.column_index(column)?;
+                out.push((pos, alias.clone().unwrap_or_else(|| column.clone())));
+            }
+            out
+        }
+    };
+    let _ = &shape.alias;
+    Some(read(env, def, &row, impossible, &columns).await)
+}
+
+async fn read(
+    env: &Arc<StatementEnv>,
+    def: &TableDef,
+    key_row: &[Datum],
+    impossible: bool,
+    columns: &[(usize, String)],
+) -> Result<QueryOutput> {
+    let found = if impossible {
+        None
+    } else {
+        env.view.get(&def.row_key(key_row, 0)).await?
+    };
+    let stored = match found {
+        Some(bytes) => Some(def.decode_row(&bytes)?),
+        None => None,
+    };
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(pos, name)| Field::new(name, arrow_type(&def.columns[*pos].ty), true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let arrays = columns
+        .iter()
+        .map(|(pos, _)| {
+            let values: &[Datum] = match &stored {
+                Some(row) => std::slice::from_ref(&row[*pos]),
+                None => &[],
+            };
+            build_array(&def.columns[*pos].ty, values)
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), arrays)
+        .map_err(|e| thunderdb_common::ThunderError::internal(e.to_string()))?;
+    Ok(QueryOutput::Rows {
+        schema,
+        batches: vec![batch],
+        command: "SELECT",
+    })
+}
+
+/// A key column's value, exactly of the column's type; `None` when the conversion is not
+/// exact (the general path then decides what the comparison means).
+fn key_datum(source: &KeySource, ty: &SqlType, params: &[ScalarValue]) -> Option<Datum> {
+    let integer = |v: i64| -> Option<Datum> {
+        match ty {
+            SqlType::Int16 => i16::try_from(v).ok().map(Datum::Int16),
+            SqlType::Int32 => i32::try_from(v).ok().map(Datum::Int32),
+            SqlType::Int64 => Some(Datum::Int64(v)),
+            _ => None,
+        }
+    };
+    match source {
+        KeySource::Number(text, negative) => {
+            let v: i64 = text.parse().ok()?;
+            integer(if *negative { v.checked_neg()? } else { v })
+        }
+        KeySource::Text(text) => match ty {
+            SqlType::Text | SqlType::Varchar(_) => Some(Datum::Text(text.to_string())),
+            _ => None,
+        },
+        KeySource::Param(i) => match params.get(*i)? {
+            v if v.is_null() => Some(Datum::Null),
+            ScalarValue::Int16(Some(v)) => integer(i64::from(*v)),
+            ScalarValue::Int32(Some(v)) => integer(i64::from(*v)),
+            ScalarValue::Int64(Some(v)) => integer(*v),
+            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => match ty {
+                SqlType::Text | SqlType::Varchar(_) => Some(Datum::Text(s.clone())),
+                _ => None,
+            },
+            _ => None,
+        },
+    }
+}
+
+fn shape(stmt: &Statement) -> Option<Shape<'_>> {
+    let Statement::Query(q) = stmt else {
+        return None;
+    };
+    if q.with.is_some()
+        || q.order_by.is_some()
+        || q.limit_clause.is_some()
+        || q.fetch.is_some()
+        || !q.locks.is_empty()
+        || q.for_clause.is_some()
+        || q.settings.is_some()
+        || q.format_clause.is_some()
+        || !q.pipe_operators.is_empty()
+    {
+        return None;
+    }
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return None;
+    };
+    let plain_select = s.distinct.is_none()
+        && s.top.is_none()
+        && s.into.is_none()
+        && s.lateral_views.is_empty()
+        && s.prewhere.is_none()
+        && matches!(&s.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty())
+        && s.cluster_by.is_empty()
+        && s.distribute_by.is_empty()
+        && s.sort_by.is_empty()
+        && s.having.is_none()
+        && s.named_window.is_empty()
+        && s.qualify.is_none()
+        && s.connect_by.is_empty()
+        && s.from.len() == 1
+        && s.from[0].joins.is_empty();
+    if !plain_select {
+        return None;
+    }
+    let TableFactor::Table {
+        name,
+        alias,
+        args: None,
+        with_hints,
+        version: None,
+        partitions,
+        with_ordinality: false,
+        json_path: None,
+        sample: None,
+        index_hints,
+    } = &s.from[0].relation
+    else {
+        return None;
+    };
+    if !with_hints.is_empty() || !partitions.is_empty() || !index_hints.is_empty() {
+        return None;
+    }
+    let alias = match alias {
+        Some(a) if !a.columns.is_empty() => return None,
+        Some(a) => Some(ident_name(&a.name)),
+        None => None,
+    };
+    let qualifier_ok = |q: &ast::Ident| {
+        let q = ident_name(q);
+        match &alias {
+            Some(a) => q == *a,
+            None => name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|t| ident_name(t) == q),
+        }
+    };
+    let column_of = |e: &Expr| -> Option<String> {
+        match e {
+            Expr::Identifier(i) => Some(ident_name(i)),
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 && qualifier_ok(&parts[0]) => {
+                Some(ident_name(&parts[1]))
+            }
+            _ => None,
+        }
+    };
+    let items = match s.projection.as_slice() {
+        [SelectItem::Wildcard(opts)] if opts_plain(opts) => None,
+        projection => {
+            let mut items = Vec::with_capacity(projection.len());
+            for item in projection {
+                match item {
+                    SelectItem::UnnamedExpr(e) => items.push((column_of(e)?, None)),
+                    SelectItem::ExprWithAlias { expr, alias } => {
+                        items.push((column_of(expr)?, Some(ident_name(alias))))
+                    }
+                    _ => return None,
+                }
+            }
+            Some(items)
+        }
+    };
+    let mut equalities = Vec::new();
+    conjuncts(s.selection.as_ref()?, &mut |e| {
+        let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } = e
+        else {
+            return false;
+        };
+        let (column, value) = match (column_of(left), column_of(right)) {
+            (Some(c), None) => (c, right.as_ref()),
+            (None, Some(c)) => (c, left.as_ref()),
+            _ => return false,
+        };
+        match key_source(value) {
+            Some(source) => {
+                equalities.push((column, source));
+                true
+            }
+            None => false,
+        }
+    })
+    .then_some(())?;
+    Some(Shape {
+        table: name,
+        alias,
+        items,
+        equalities,
+    })
+}
+
+fn opts_plain(opts: &ast::WildcardAdditionalOptions) -> bool {
+    opts.opt_ilike.is_none()
+        && opts.opt_exclude.is_none()
+        && opts.opt_except.is_none()
+        && opts.opt_replace.is_none()
+        && opts.opt_rename.is_none()
+}
+
+/// Calls `f` on each AND-ed term of `e`; false as soon as one is refused.
+fn conjuncts<'a>(e: &'a Expr, f: &mut impl FnMut(&'a Expr) -> bool) -> bool {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => conjuncts(left, f) && conjuncts(right, f),
+        Expr::Nested(inner) => conjuncts(inner, f),
+        other => f(other),
+    }
+}
+
+fn key_source(e: &Expr) -> Option<KeySource<'_>> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::Placeholder(p) => Some(KeySource::Param(
+                p.strip_prefix('$')?.parse::<usize>().ok()?.checked_sub(1)?,
+            )),
+            Value::Number(n, false) => Some(KeySource::Number(n, false)),
+            Value::SingleQuotedString(s) => Some(KeySource::Text(s)),
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => match expr.as_ref() {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, false) => Some(KeySource::Number(n, true)),
+                _ => None,
+            },
+            _ => None,
+        },
+        Expr::Nested(inner) => key_source(inner),
+        _ => None,
+    }
+}
