@@ -225,26 +225,11 @@ fn shape(stmt: &Statement) -> Option<Shape<'_>> {
         Some(a) => Some(ident_name(&a.name)),
         None => None,
     };
-    let qualifier_ok = |q: &ast::Ident| {
-        let q = ident_name(q);
-        match &alias {
-            Some(a) => q == *a,
-            None => name
-                .0
-                .last()
-                .and_then(|p| p.as_ident())
-                .is_some_and(|t| ident_name(t) == q),
-        }
+    let target = Target {
+        name,
+        alias: alias.clone(),
     };
-    let column_of = |e: &Expr| -> Option<String> {
-        match e {
-            Expr::Identifier(i) => Some(ident_name(i)),
-            Expr::CompoundIdentifier(parts) if parts.len() == 2 && qualifier_ok(&parts[0]) => {
-                Some(ident_name(&parts[1]))
-            }
-            _ => None,
-        }
-    };
+    let column_of = |e: &Expr| target.column_of(e);
     let items = match s.projection.as_slice() {
         [SelectItem::Wildcard(opts)] if opts_plain(opts) => None,
         projection => {
@@ -261,8 +246,51 @@ fn shape(stmt: &Statement) -> Option<Shape<'_>> {
             Some(items)
         }
     };
+    let equalities = key_equalities(s.selection.as_ref()?, &target)?;
+    Some(Shape {
+        table: name,
+        alias,
+        items,
+        equalities,
+    })
+}
+
+/// The table a statement reads or writes, and how its columns may be qualified.
+struct Target<'a> {
+    name: &'a ast::ObjectName,
+    alias: Option<String>,
+}
+
+impl Target<'_> {
+    /// The column `e` names (`c`, `t.c` or `alias.c`), if it is a plain column reference.
+    fn column_of(&self, e: &Expr) -> Option<String> {
+        match e {
+            Expr::Identifier(i) => Some(ident_name(i)),
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                let q = ident_name(&parts[0]);
+                let qualified = match &self.alias {
+                    Some(a) => q == *a,
+                    None => self
+                        .name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .is_some_and(|t| ident_name(t) == q),
+                };
+                qualified.then(|| ident_name(&parts[1]))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `c1 = v1 AND c2 = v2 …` with constant or parameter values; `None` for anything else.
+fn key_equalities<'a>(
+    selection: &'a Expr,
+    target: &Target<'_>,
+) -> Option<Vec<(String, KeySource<'a>)>> {
     let mut equalities = Vec::new();
-    conjuncts(s.selection.as_ref()?, &mut |e| {
+    let all = conjuncts(selection, &mut |e| {
         let Expr::BinaryOp {
             left,
             op: BinaryOperator::Eq,
@@ -271,7 +299,7 @@ fn shape(stmt: &Statement) -> Option<Shape<'_>> {
         else {
             return false;
         };
-        let (column, value) = match (column_of(left), column_of(right)) {
+        let (column, value) = match (target.column_of(left), target.column_of(right)) {
             (Some(c), None) => (c, right.as_ref()),
             (None, Some(c)) => (c, left.as_ref()),
             _ => return false,
@@ -283,14 +311,8 @@ fn shape(stmt: &Statement) -> Option<Shape<'_>> {
             }
             None => false,
         }
-    })
-    .then_some(())?;
-    Some(Shape {
-        table: name,
-        alias,
-        items,
-        equalities,
-    })
+    });
+    all.then_some(equalities)
 }
 
 fn opts_plain(opts: &ast::WildcardAdditionalOptions) -> bool {
@@ -337,4 +359,257 @@ fn key_source(e: &Expr) -> Option<KeySource<'_>> {
         Expr::Nested(inner) => key_source(inner),
         _ => None,
     }
+}
+
+/// An assignment the fast path computes itself: `c = v` or `c = other ± v` on integers.
+struct Assignment<'a> {
+    column: String,
+    base: Option<(String, bool)>,
+    value: KeySource<'a>,
+}
+
+/// `UPDATE t SET c = c + v … WHERE <whole primary key>` on integer columns outside every key
+/// and index, in a table without CHECK constraints: read the row, compute, write it back.
+/// `None` sends the statement down the general path.
+pub(crate) async fn point_update(
+    s: &mut crate::session::Session,
+    up: &ast::Update,
+    params: &[ScalarValue],
+) -> Option<Result<QueryOutput>> {
+    if s.is_mysql()
+        || !up.table.joins.is_empty()
+        || up.from.is_some()
+        || up.returning.is_some()
+        || up.output.is_some()
+        || up.or.is_some()
+        || !up.order_by.is_empty()
+        || up.limit.is_some()
+    {
+        return None;
+    }
+    let TableFactor::Table {
+        name,
+        alias,
+        args: None,
+        ..
+    } = &up.table.relation
+    else {
+        return None;
+    };
+    if name.0.len() != 1 || alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
+        return None;
+    }
+    let target = Target {
+        name,
+        alias: alias.as_ref().map(|a| ident_name(&a.name)),
+    };
+    let equalities = key_equalities(up.selection.as_ref()?, &target)?;
+    let mut assignments = Vec::with_capacity(up.assignments.len());
+    for a in &up.assignments {
+        let ast::AssignmentTarget::ColumnName(col) = &a.target else {
+            return None;
+        };
+        let column = ident_name(col.0.last()?.as_ident()?);
+        let (base, value) = match &a.value {
+            Expr::BinaryOp { left, op, right }
+                if matches!(op, BinaryOperator::Plus | BinaryOperator::Minus) =>
+            {
+                let minus = *op == BinaryOperator::Minus;
+                match (target.column_of(left), key_source(right)) {
+                    (Some(c), Some(v)) => (Some((c, minus)), v),
+                    _ if !minus => match (key_source(left), target.column_of(right)) {
+                        (Some(v), Some(c)) => (Some((c, false)), v),
+                        _ => return None,
+                    },
+                    _ => return None,
+                }
+            }
+            other => (None, key_source(other)?),
+        };
+        if matches!(value, KeySource::Text(_)) {
+            return None;
+        }
+        assignments.push(Assignment {
+            column,
+            base,
+            value,
+        });
+    }
+    let table = ident_name(name.0[0].as_ident()?);
+    if table.starts_with("pg_") {
+        return None;
+    }
+    let env = match s.statement_env(None).await {
+        Ok((env, _)) => env,
+        Err(e) => return Some(Err(e)),
+    };
+    let def = env.catalog.tables.get(&table)?.clone();
+    if def.primary_key.is_empty()
+        || equalities.len() != def.primary_key.len()
+        || !def.checks.is_empty()
+        || def.auto_increment.is_some()
+    {
+        return None;
+    }
+    let mut key_row = vec![Datum::Null; def.columns.len()];
+    let mut impossible = false;
+    for (column, source) in &equalities {
+        let pos = def.column_index(column)?;
+        if !def.primary_key.contains(&pos) || !key_row[pos].is_null() {
+            return None;
+        }
+        match key_datum(source, &def.columns[pos].ty, params)? {
+            Datum::Null => impossible = true,
+            d => key_row[pos] = d,
+        }
+    }
+    let indexed = |pos: usize| {
+        def.primary_key.contains(&pos) || def.indexes.iter().any(|i| i.columns.contains(&pos))
+    };
+    let mut plan = Vec::with_capacity(assignments.len());
+    for a in &assignments {
+        let pos = def.column_index(&a.column)?;
+        let base = match &a.base {
+            Some((c, minus)) => Some((def.column_index(c)?, *minus)),
+            None => None,
+        };
+        let integer = |p: usize| def.columns[p].ty.is_integer();
+        if indexed(pos) || !integer(pos) || base.is_some_and(|(b, _)| !integer(b)) {
+            return None;
+        }
+        if plan.iter().any(|(p, _, _)| *p == pos) {
+            return None;
+        }
+        let operand = match &a.value {
+            KeySource::Param(i) => match params.get(*i)? {
+                v if v.is_null() => None,
+                ScalarValue::Int16(Some(v)) => Some((i64::from(*v), SqlType::Int16)),
+                ScalarValue::Int32(Some(v)) => Some((i64::from(*v), SqlType::Int32)),
+                ScalarValue::Int64(Some(v)) => Some((*v, SqlType::Int64)),
+                _ => return None,
+            },
+            KeySource::Number(text, negative) => {
+                let v: i64 = text.parse().ok()?;
+                let v = if *negative { v.checked_neg()? } else { v };
+                let ty = if i32::try_from(v).is_ok() {
+                    SqlType::Int32
+                } else {
+                    SqlType::Int64
+                };
+                Some((v, ty))
+            }
+            KeySource::Text(_) => return None,
+        };
+        plan.push((pos, base, operand));
+    }
+    env.view.depend_on_table(&def.name);
+    s.use_env(&env);
+    let result = async {
+        if impossible {
+            return Ok(QueryOutput::Command(crate::session::CommandTag::with_rows(
+                "UPDATE", 0,
+            )));
+        }
+        let key = def.row_key(&key_row, 0);
+        let Some(bytes) = env.view.get(&key).await? else {
+            return Ok(QueryOutput::Command(crate::session::CommandTag::with_rows(
+                "UPDATE", 0,
+            )));
+        };
+        let old = def.decode_row(&bytes)?;
+        let mut new = old.clone();
+        for (pos, base, operand) in &plan {
+            new[*pos] = assigned(&def, &old, *pos, *base, operand.as_ref())?;
+            if new[*pos].is_null() && def.columns[*pos].not_null {
+                return Err(crate::error::user_error(
+                    thunderdb_common::SqlState::NOT_NULL_VIOLATION,
+                    format!(
+                        "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                        def.columns[*pos].name, def.name
+                    ),
+                ));
+            }
+        }
+        env.view.put(key, def.encode_row(&new));
+        Ok(QueryOutput::Command(crate::session::CommandTag::with_rows(
+            "UPDATE", 1,
+        )))
+    }
+    .await;
+    if result.is_ok() {
+        s.note_write(env.view.snapshot);
+    }
+    Some(result)
+}
+
+/// The new value of column `pos`: the operand, or `base ± operand` computed in the wider of the
+/// two types and stored in the column's, each step range-checked as PostgreSQL does (22003).
+fn assigned(
+    def: &TableDef,
+    row: &[Datum],
+    pos: usize,
+    base: Option<(usize, bool)>,
+    operand: Option<&(i64, SqlType)>,
+) -> Result<Datum> {
+    let Some((value, value_ty)) = operand else {
+        return Ok(Datum::Null);
+    };
+    let (result, result_ty) = match base {
+        None => (*value, value_ty.clone()),
+        Some((b, minus)) => {
+            let current = match &row[b] {
+                Datum::Int16(v) => i64::from(*v),
+                Datum::Int32(v) => i64::from(*v),
+                Datum::Int64(v) => *v,
+                _ => return Ok(Datum::Null),
+            };
+            let ty = wider(&def.columns[b].ty, value_ty);
+            let sum = if minus {
+                current.checked_sub(*value)
+            } else {
+                current.checked_add(*value)
+            };
+            match sum.and_then(|v| fit(v, &ty)) {
+                Some(_) => (sum.expect("checked"), ty),
+                None => return Err(out_of_range(&ty)),
+            }
+        }
+    };
+    let _ = result_ty;
+    let ty = &def.columns[pos].ty;
+    fit(result, ty).ok_or_else(|| out_of_range(ty))
+}
+
+fn wider(a: &SqlType, b: &SqlType) -> SqlType {
+    let rank = |t: &SqlType| match t {
+        SqlType::Int16 => 0,
+        SqlType::Int32 => 1,
+        _ => 2,
+    };
+    if rank(a) >= rank(b) {
+        a.clone()
+    } else {
+        b.clone()
+    }
+}
+
+fn fit(v: i64, ty: &SqlType) -> Option<Datum> {
+    match ty {
+        SqlType::Int16 => i16::try_from(v).ok().map(Datum::Int16),
+        SqlType::Int32 => i32::try_from(v).ok().map(Datum::Int32),
+        SqlType::Int64 => Some(Datum::Int64(v)),
+        _ => None,
+    }
+}
+
+fn out_of_range(ty: &SqlType) -> thunderdb_common::ThunderError {
+    let name = match ty {
+        SqlType::Int16 => "smallint",
+        SqlType::Int32 => "integer",
+        _ => "bigint",
+    };
+    crate::error::user_error(
+        thunderdb_common::SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+        format!("{name} out of range"),
+    )
 }

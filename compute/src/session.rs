@@ -814,7 +814,12 @@ impl Session {
                 self.query(stmt, params).await
             }
             Statement::Insert(insert) => dml::insert(self, insert, params).await,
-            Statement::Update(update) => dml::update(self, update, params).await,
+            Statement::Update(update) => {
+                if let Some(out) = crate::fastpath::point_update(self, &update, params).await {
+                    return out;
+                }
+                dml::update(self, update, params).await
+            }
             Statement::Delete(delete) => dml::delete(self, delete, params).await,
             Statement::CreateTable(ct) => ddl::create_table(self, ct).await,
             Statement::CreateIndex(ci) => ddl::create_index(self, ci).await,

@@ -78,3 +78,82 @@ async fn point_reads_answer_like_the_general_path() {
     check(&c, "SELECT v FROM kv WHERE a = 1 AND b = 'x'", "10").await;
     check(&c, "SELECT v FROM kv WHERE a = 3 AND b = 'z'", "").await;
 }
+
+/// `UPDATE … SET c = c + v WHERE <whole key>` also skips the planner; counts, overflow,
+/// NULL arithmetic and NOT NULL answer as PostgreSQL does.
+#[tokio::test]
+async fn point_updates_answer_like_the_general_path() {
+    use tokio_postgres::error::SqlState;
+
+    use crate::sql::{exec_count, expect_error};
+
+    let server = TestServer::start();
+    let c = server.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE acc (id INT PRIMARY KEY, bal INT NOT NULL, small SMALLINT, big BIGINT, tag TEXT)",
+    )
+    .await;
+    exec(&c, "CREATE INDEX acc_big ON acc (big)").await;
+    exec(
+        &c,
+        "INSERT INTO acc VALUES (1, 100, 1, 10, 'a'), (2, 2147483000, NULL, 20, 'b')",
+    )
+    .await;
+    exec_count(&c, "UPDATE acc SET bal = bal + 5 WHERE id = 1", 1).await;
+    exec_count(
+        &c,
+        "UPDATE acc SET bal = bal - -5, small = 7 WHERE id = 1",
+        1,
+    )
+    .await;
+    exec_count(&c, "UPDATE acc SET bal = 1 WHERE id = 3", 0).await;
+    exec_count(&c, "UPDATE acc SET bal = 1 WHERE id = NULL", 0).await;
+    check(&c, "SELECT bal, small FROM acc WHERE id = 1", "110|7").await;
+    // int4 + int4 overflows as integer; the column's own range applies too.
+    let msg = expect_error(
+        &c,
+        "UPDATE acc SET bal = bal + 1000 WHERE id = 2",
+        &SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+    )
+    .await;
+    assert_eq!(msg, "integer out of range");
+    let msg = expect_error(
+        &c,
+        "UPDATE acc SET small = small + 40000 WHERE id = 1",
+        &SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+    )
+    .await;
+    assert_eq!(msg, "smallint out of range");
+    // NULL + 1 is NULL; into a NOT NULL column that is an error.
+    exec_count(&c, "UPDATE acc SET small = small + 1 WHERE id = 2", 1).await;
+    check(&c, "SELECT small FROM acc WHERE id = 2", "NULL").await;
+    expect_error(
+        &c,
+        "UPDATE acc SET bal = small + 1 WHERE id = 2",
+        &SqlState::NOT_NULL_VIOLATION,
+    )
+    .await;
+    // Prepared, as pgbench runs it; an indexed column still goes the general way.
+    let stmt = c
+        .prepare("UPDATE acc SET bal = bal + $1 WHERE id = $2")
+        .await
+        .expect("prepare");
+    assert_eq!(
+        c.execute(&stmt, &[&-10i32, &1i32]).await.expect("update"),
+        1
+    );
+    assert_eq!(
+        c.execute(&stmt, &[&-10i32, &9i32]).await.expect("update"),
+        0
+    );
+    exec_count(&c, "UPDATE acc SET big = big + 1 WHERE id = 1", 1).await;
+    check(&c, "SELECT id FROM acc WHERE big = 11", "1").await;
+    check(&c, "SELECT bal, big FROM acc WHERE id = 1", "100|11").await;
+    // Inside a transaction, and rolled back.
+    exec(&c, "BEGIN").await;
+    exec_count(&c, "UPDATE acc SET bal = bal + 1 WHERE id = 1", 1).await;
+    check(&c, "SELECT bal FROM acc WHERE id = 1", "101").await;
+    exec(&c, "ROLLBACK").await;
+    check(&c, "SELECT bal FROM acc WHERE id = 1", "100").await;
+}
