@@ -92,7 +92,25 @@ async fn apply(
             if_exists,
             ..
         } => {
+            let catalog = catalog::Catalog::load(view).await?;
             for column in column_names {
+                let name = ident_name(&column);
+                if let Some(child) = referencing(&catalog, &def.name)
+                    .find(|(t, f)| t.name != def.name && f.ref_columns.contains(&name))
+                    .map(|(t, _)| t.name.clone())
+                {
+                    return Err(user_error(
+                        SqlState("2BP01"),
+                        format!(
+                            "cannot drop column {name} of table {} because other objects depend on it",
+                            def.name
+                        ),
+                    )
+                    .with_detail(format!(
+                        "a foreign key constraint on table {child} depends on column {name} of table {}",
+                        def.name
+                    )));
+                }
                 drop_column(def, &column, if_exists)?;
             }
             Ok(())
@@ -100,7 +118,22 @@ async fn apply(
         AlterTableOperation::RenameColumn {
             old_column_name,
             new_column_name,
-        } => rename_column(def, &old_column_name, &new_column_name),
+        } => {
+            let (old, new) = (ident_name(&old_column_name), ident_name(&new_column_name));
+            rename_column(def, &old_column_name, &new_column_name)?;
+            // Foreign keys that reference the column follow it.
+            let table = def.name.clone();
+            retarget_references(view, def, |f| {
+                if f.ref_table == table {
+                    for c in &mut f.ref_columns {
+                        if *c == old {
+                            c.clone_from(&new);
+                        }
+                    }
+                }
+            })
+            .await
+        }
         AlterTableOperation::RenameTable { table_name } => {
             let new = match table_name {
                 ast::RenameTableNameKind::As(n) | ast::RenameTableNameKind::To(n) => n,
@@ -114,6 +147,13 @@ async fn apply(
                     format!("relation \"{new}\" already exists"),
                 ));
             }
+            let old = def.name.clone();
+            retarget_references(view, def, |f| {
+                if f.ref_table == old {
+                    f.ref_table.clone_from(&new);
+                }
+            })
+            .await?;
             for seq in catalog.owned_sequences(&def.name) {
                 let mut seq = seq.as_ref().clone();
                 if let Some((table, _)) = seq.owned_by.as_mut() {
@@ -133,6 +173,39 @@ async fn apply(
         } => drop_constraint(def, &ident_name(&name), if_exists),
         other => Err(unsupported(other)),
     }
+}
+
+/// The foreign keys (with their tables) that reference `table`.
+fn referencing<'a>(
+    catalog: &'a catalog::Catalog,
+    table: &'a str,
+) -> impl Iterator<Item = (&'a TableDef, &'a catalog::ForeignKeyDef)> {
+    catalog.tables.values().flat_map(move |t| {
+        t.foreign_keys
+            .iter()
+            .filter(move |f| f.ref_table == table)
+            .map(move |f| (t.as_ref(), f))
+    })
+}
+
+/// Applies `change` to every foreign key of every table (the altered one, `def`, included) and
+/// writes back the tables it changed.
+async fn retarget_references(
+    view: &ReadView,
+    def: &mut TableDef,
+    change: impl Fn(&mut catalog::ForeignKeyDef),
+) -> Result<()> {
+    def.foreign_keys.iter_mut().for_each(&change);
+    let catalog = catalog::Catalog::load(view).await?;
+    for t in catalog.tables.values().filter(|t| t.name != def.name) {
+        let mut t = t.as_ref().clone();
+        let before = t.foreign_keys.clone();
+        t.foreign_keys.iter_mut().for_each(&change);
+        if t.foreign_keys != before {
+            catalog::put_table(view, &t)?;
+        }
+    }
+    Ok(())
 }
 
 async fn add_constraint(
@@ -236,6 +309,49 @@ async fn add_constraint(
             }
             def.checks.push(check);
             Ok(())
+        }
+        TableConstraint::ForeignKey(fk) => {
+            crate::ddl::check_schema(&fk.foreign_table)?;
+            let cols = fk
+                .columns
+                .iter()
+                .map(|c| column_position(def, c))
+                .collect::<Result<Vec<_>>>()?;
+            let catalog = catalog::Catalog::load(view).await?;
+            let defined = crate::foreign_key::define(
+                &catalog,
+                def,
+                fk.name.as_ref().map(ident_name),
+                &cols,
+                &object_name(&fk.foreign_table),
+                &fk.referred_columns,
+                fk.on_delete.as_ref(),
+                fk.on_update.as_ref(),
+            )?;
+            if def.foreign_keys.iter().any(|f| f.name == defined.name) {
+                return Err(user_error(
+                    SqlState::DUPLICATE_OBJECT,
+                    format!(
+                        "constraint \"{}\" for relation \"{}\" already exists",
+                        defined.name, def.name
+                    ),
+                ));
+            }
+            def.foreign_keys.push(defined);
+            // The rows already there must satisfy it.
+            let (start, end) = def.row_range();
+            view.depend_on_rows(def);
+            let rows = view
+                .scan(&start, &end, None)
+                .await?
+                .into_iter()
+                .map(|(_, v)| def.decode_row(&v))
+                .collect::<Result<Vec<_>>>()?;
+            let only = TableDef {
+                foreign_keys: vec![def.foreign_keys.last().expect("just pushed").clone()],
+                ..def.clone()
+            };
+            crate::foreign_key::check_references(view, &catalog, &only, &rows).await
         }
         other => Err(unsupported(format!("ADD {other}"))),
     }
@@ -477,9 +593,13 @@ fn drop_column(def: &mut TableDef, column: &Ident, if_exists: bool) -> Result<()
             *c -= 1;
         }
     };
+    def.foreign_keys.retain(|f| !f.columns.contains(&pos));
     def.primary_key.iter_mut().for_each(shift);
     for i in &mut def.indexes {
         i.columns.iter_mut().for_each(shift);
+    }
+    for f in &mut def.foreign_keys {
+        f.columns.iter_mut().for_each(shift);
     }
     def.checks
         .retain(|c| !expr_mentions(&c.expr, &name).unwrap_or(true));
@@ -545,6 +665,11 @@ fn drop_constraint(def: &mut TableDef, name: &str, if_exists: bool) -> Result<()
     let checks = def.checks.len();
     def.checks.retain(|c| c.name != name);
     if def.checks.len() != checks {
+        return Ok(());
+    }
+    let fks = def.foreign_keys.len();
+    def.foreign_keys.retain(|f| f.name != name);
+    if def.foreign_keys.len() != fks {
         return Ok(());
     }
     if let Some(i) = def.indexes.iter().position(|i| i.unique && i.name == name) {

@@ -17,8 +17,9 @@ const COUNTERS: IndexId = IndexId(2);
 const SEQUENCES: IndexId = IndexId(3);
 /// Version of a stored [`SequenceDef`].
 const SEQUENCE_FORMAT: u8 = 1;
-/// Version 2 added `TableDef::auto_increment`; version 1 entries still decode.
-const CATALOG_FORMAT: u8 = 2;
+/// Version 2 added `TableDef::auto_increment`, version 3 `TableDef::foreign_keys`; entries
+/// of versions 1 and 2 still decode.
+const CATALOG_FORMAT: u8 = 3;
 
 /// Name of the hidden column carrying each row's storage key in DML scans.
 pub const KEY_COLUMN: &str = "__thunder_key";
@@ -53,6 +54,28 @@ pub struct CheckDef {
     pub expr: String,
 }
 
+/// What a foreign key does to referencing rows when the referenced row goes away.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum FkAction {
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+}
+
+/// A FOREIGN KEY constraint of the table holding it (the referencing table).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ForeignKeyDef {
+    pub name: String,
+    /// Positions in the referencing table's columns.
+    pub columns: Vec<usize>,
+    pub ref_table: String,
+    /// The referenced columns (its primary key or a unique index), by name.
+    pub ref_columns: Vec<String>,
+    pub on_delete: FkAction,
+    pub on_update: FkAction,
+}
+
 /// A table's definition as of some LSN.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TableDef {
@@ -70,6 +93,42 @@ pub struct TableDef {
     /// The id of the AUTO_INCREMENT column (MySQL), whose missing values come from the
     /// table's counter.
     pub auto_increment: Option<u16>,
+    pub foreign_keys: Vec<ForeignKeyDef>,
+}
+
+/// A table definition as catalog format 2 stored it.
+#[derive(Deserialize)]
+struct TableDefV2 {
+    id: TableId,
+    name: String,
+    columns: Vec<ColumnDef>,
+    primary_key: Vec<usize>,
+    pk_name: Option<String>,
+    indexes: Vec<IndexDef>,
+    checks: Vec<CheckDef>,
+    schema_version: u32,
+    next_column_id: u16,
+    next_index_id: u32,
+    auto_increment: Option<u16>,
+}
+
+impl From<TableDefV2> for TableDef {
+    fn from(v: TableDefV2) -> TableDef {
+        TableDef {
+            id: v.id,
+            name: v.name,
+            columns: v.columns,
+            primary_key: v.primary_key,
+            pk_name: v.pk_name,
+            indexes: v.indexes,
+            checks: v.checks,
+            schema_version: v.schema_version,
+            next_column_id: v.next_column_id,
+            next_index_id: v.next_index_id,
+            auto_increment: v.auto_increment,
+            foreign_keys: Vec::new(),
+        }
+    }
 }
 
 /// A table definition as catalog format 1 stored it.
@@ -101,6 +160,7 @@ impl From<TableDefV1> for TableDef {
             next_column_id: v.next_column_id,
             next_index_id: v.next_index_id,
             auto_increment: None,
+            foreign_keys: Vec::new(),
         }
     }
 }
@@ -278,6 +338,9 @@ impl Catalog {
 fn decode_table(bytes: &[u8]) -> Result<TableDef> {
     match bytes.split_first() {
         Some((&CATALOG_FORMAT, body)) => bincode::deserialize(body).map_err(corrupt),
+        Some((2, body)) => bincode::deserialize::<TableDefV2>(body)
+            .map(TableDef::from)
+            .map_err(corrupt),
         Some((1, body)) => bincode::deserialize::<TableDefV1>(body)
             .map(TableDef::from)
             .map_err(corrupt),

@@ -118,7 +118,11 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
         next_column_id: 1,
         next_index_id: 1,
         auto_increment: None,
+        foreign_keys: Vec::new(),
     };
+    // Foreign keys are defined once every column and key of the table is known (a table may
+    // reference itself).
+    let mut foreign: Vec<(Vec<usize>, ast::ForeignKeyConstraint)> = Vec::new();
     let mut uniques: Vec<(Option<String>, Vec<usize>)> = Vec::new();
     let mut seen = HashSet::new();
     for (pos, col) in ct.columns.iter().enumerate() {
@@ -200,6 +204,13 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
                 ColumnOption::Unique(_) => {
                     uniques.push((opt.name.as_ref().map(ident_name), vec![pos]))
                 }
+                ColumnOption::ForeignKey(fk) => {
+                    let mut fk = fk.clone();
+                    if fk.name.is_none() {
+                        fk.name = opt.name.clone();
+                    }
+                    foreign.push((vec![pos], fk))
+                }
                 // MySQL's AUTO_INCREMENT: values come from the table's counter.
                 ColumnOption::DialectSpecific(tokens)
                     if tokens.len() == 1
@@ -258,6 +269,22 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
                 u.name.as_ref().map(ident_name),
                 index_columns(&def, &u.columns)?,
             )),
+            TableConstraint::ForeignKey(fk) => {
+                let cols = fk
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        let n = ident_name(c);
+                        def.column_index(&n).ok_or_else(|| {
+                            user_error(
+                                SqlState::UNDEFINED_COLUMN,
+                                format!("column \"{n}\" referenced in foreign key constraint does not exist"),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                foreign.push((cols, fk.clone()));
+            }
             TableConstraint::Check(ch) => {
                 let cname = match &ch.name {
                     Some(n) => ident_name(n),
@@ -289,6 +316,20 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
             columns: cols,
             unique: true,
         });
+    }
+    for (cols, fk) in foreign {
+        check_schema(&fk.foreign_table)?;
+        let defined = crate::foreign_key::define(
+            &env.catalog,
+            &def,
+            fk.name.as_ref().map(ident_name),
+            &cols,
+            &object_name(&fk.foreign_table),
+            &fk.referred_columns,
+            fk.on_delete.as_ref(),
+            fk.on_update.as_ref(),
+        )?;
+        def.foreign_keys.push(defined);
     }
     // Reject defaults and checks that do not even plan, now rather than at the first INSERT.
     for c in def.columns.iter().filter_map(|c| c.default.as_ref()) {
@@ -423,6 +464,20 @@ pub async fn drop(
                 // reused. Compaction (storage issue) reclaims the space. Its SERIAL and
                 // identity sequences go with it.
                 Some(_) => {
+                    if let Some(child) = env.catalog.tables.values().find(|t| {
+                        t.name != name
+                            && !names.iter().any(|n| object_name(n) == t.name)
+                            && t.foreign_keys.iter().any(|fk| fk.ref_table == name)
+                    }) {
+                        return Err(user_error(
+                            SqlState("2BP01"),
+                            format!("cannot drop table {name} because other objects depend on it"),
+                        )
+                        .with_detail(format!(
+                            "a foreign key constraint on table {} depends on table {name}",
+                            child.name
+                        )));
+                    }
                     catalog::delete_table(&env.view, &name);
                     for seq in env.catalog.owned_sequences(&name) {
                         catalog::delete_sequence(&env.view, &seq.name);
@@ -484,6 +539,21 @@ pub async fn truncate(s: &mut Session, t: ast::Truncate) -> Result<QueryOutput> 
         let def = env.catalog.table(&name)?;
         if !defs.iter().any(|d: &TableDef| d.name == name) {
             defs.push(def.as_ref().clone());
+        }
+    }
+    for d in &defs {
+        if let Some(child) = env.catalog.tables.values().find(|c| {
+            !defs.iter().any(|x| x.name == c.name)
+                && c.foreign_keys.iter().any(|fk| fk.ref_table == d.name)
+        }) {
+            return Err(user_error(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                "cannot truncate a table referenced in a foreign key constraint",
+            )
+            .with_detail(format!(
+                "Table \"{}\" references \"{}\".",
+                child.name, d.name
+            )));
         }
     }
     let restart = matches!(t.identity, Some(ast::TruncateIdentityOption::Restart));

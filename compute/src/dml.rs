@@ -215,7 +215,7 @@ pub(crate) fn put_row(view: &ReadView, def: &TableDef, pk: &[u8], row: &Row) {
     }
 }
 
-fn delete_row(view: &ReadView, def: &TableDef, pk: &[u8], row: &Row) {
+pub(crate) fn delete_row(view: &ReadView, def: &TableDef, pk: &[u8], row: &Row) {
     view.delete(pk.to_vec());
     for idx in &def.indexes {
         view.delete(def.index_key(idx, row, pk));
@@ -448,6 +448,7 @@ pub async fn insert(
     let mut rows = typed_rows(&def, &batches, 0)?;
     fill_auto_increment(s, &def, &mut rows).await?;
     validate(s, &def, &rows).await?;
+    crate::foreign_key::check_references(&env.view, &env.catalog, &def, &rows).await?;
     let view = env.view.clone();
     // MySQL counts a row that ON DUPLICATE KEY UPDATE (or REPLACE) changed as two.
     let mut updated_rows = 0;
@@ -948,7 +949,10 @@ fn target_rows(def: &TableDef, batches: &[RecordBatch], with_new: bool) -> Resul
 
 /// Resolves the UPDATE/DELETE target and installs an environment whose scans of it carry
 /// storage keys.
-async fn target_env(s: &mut Session, table: &str) -> Result<(Arc<TableDef>, ReadView)> {
+async fn target_env(
+    s: &mut Session,
+    table: &str,
+) -> Result<(Arc<TableDef>, ReadView, Arc<crate::catalog::Catalog>)> {
     let (probe, _) = s.statement_env(None).await?;
     let def = probe.catalog.table(table)?.clone();
     probe.view.depend_on_table(&def.name);
@@ -958,7 +962,7 @@ async fn target_env(s: &mut Session, table: &str) -> Result<(Arc<TableDef>, Read
         key_table: Some(def.id),
     });
     s.use_env(&env);
-    Ok((def, env.view.clone()))
+    Ok((def, env.view.clone(), probe.catalog.clone()))
 }
 
 pub async fn update(
@@ -973,7 +977,7 @@ pub async fn update(
         ));
     }
     let (table, alias) = target_of(&up.table.relation, "update")?;
-    let (def, view) = target_env(s, &table).await?;
+    let (def, view, catalog) = target_env(s, &table).await?;
     let q = quote_ident(&alias);
     let mut new_exprs: Vec<String> = def
         .columns
@@ -1019,6 +1023,13 @@ pub async fn update(
     let targets = target_rows(&def, &batches, true)?;
     let news: Vec<Row> = targets.iter().filter_map(|t| t.new.clone()).collect();
     validate(s, &def, &news).await?;
+    crate::foreign_key::check_references(&view, &catalog, &def, &news).await?;
+    let changes: Vec<(Row, Option<Row>)> = targets
+        .iter()
+        .zip(&news)
+        .map(|(t, new)| (t.old.clone(), Some(new.clone())))
+        .collect();
+    crate::foreign_key::on_parent_change(&view, &catalog, &def, &changes, 0).await?;
     for (t, new) in targets.iter().zip(&news) {
         replace_row(&view, &def, &t.key, &t.old, new).await?;
     }
@@ -1047,7 +1058,7 @@ pub async fn delete(
         ));
     }
     let (table, alias) = target_of(&target.relation, "delete from")?;
-    let (def, view) = target_env(s, &table).await?;
+    let (def, view, catalog) = target_env(s, &table).await?;
     let q = quote_ident(&alias);
     let cols: Vec<String> = def
         .columns
@@ -1074,10 +1085,13 @@ pub async fn delete(
     let plan = s.plan_sql(&sql, params).await?;
     let (_, batches) = s.collect(plan).await?;
     let mut deleted = Vec::new();
-    for t in target_rows(&def, &batches, false)? {
+    let targets = target_rows(&def, &batches, false)?;
+    let changes: Vec<(Row, Option<Row>)> = targets.iter().map(|t| (t.old.clone(), None)).collect();
+    for t in targets {
         delete_row(&view, &def, &t.key, &t.old);
         deleted.push(t.old);
     }
+    crate::foreign_key::on_parent_change(&view, &catalog, &def, &changes, 0).await?;
     s.note_write(view.snapshot);
     match &del.returning {
         Some(items) => returning(s, &def, &alias, &deleted, items, params, "DELETE").await,

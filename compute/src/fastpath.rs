@@ -448,6 +448,8 @@ pub(crate) async fn point_update(
         || equalities.len() != def.primary_key.len()
         || !def.checks.is_empty()
         || def.auto_increment.is_some()
+        || !def.foreign_keys.is_empty()
+        || crate::foreign_key::is_referenced(&env.catalog, &def.name)
     {
         return None;
     }

@@ -16,6 +16,7 @@ mod dml;
 mod engine;
 mod error;
 mod fastpath;
+mod foreign_key;
 mod mysql;
 mod naming;
 mod params;

@@ -217,6 +217,11 @@ impl ReadView {
             .insert(crate::catalog::table_key(name));
     }
 
+    /// Makes the commit depend on `key` as this transaction read it.
+    pub fn depend_on_key(&self, key: Vec<u8>) {
+        self.txn.lock().schema_keys.insert(key);
+    }
+
     /// Makes the commit depend on every row of `def` as this transaction read them.
     pub fn depend_on_rows(&self, def: &crate::catalog::TableDef) {
         self.txn.lock().schema_ranges.push(def.row_range());

@@ -4,6 +4,8 @@
 
 mod alter;
 mod copy;
+mod drivers;
+mod foreign_keys;
 mod pgbench;
 mod point_reads;
 mod savepoints;

@@ -287,6 +287,16 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
             })
         },
     );
+    // There are no triggers (pg_trigger is empty; foreign keys are not triggers here), and
+    // PostgreSQL answers NULL for an OID that is not one.
+    register(
+        ctx,
+        shared,
+        "pg_get_triggerdef",
+        vec![vec![OID], vec![OID, BOOL]],
+        utf8.clone(),
+        |_, _, n| texts(n, |_| None::<String>),
+    );
     // Expressions are stored as SQL text, which is what pg_get_expr prints.
     register(
         ctx,

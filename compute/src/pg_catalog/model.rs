@@ -36,6 +36,7 @@ const OIDS_PER_TABLE: i64 = 4096;
 const INDEX_SLOTS: i64 = 1;
 const CHECK_SLOTS: i64 = 2048;
 const DEFAULT_SLOTS: i64 = 2560;
+const FOREIGN_KEY_SLOTS: i64 = 3584;
 
 pub(crate) fn table_oid_of(id: TableId) -> i64 {
     table_block(id)
@@ -127,6 +128,8 @@ pub struct ConstraintInfo {
     pub index: Option<i64>,
     pub columns: Vec<usize>,
     pub check: Option<String>,
+    /// A foreign key: what it references and does.
+    pub foreign: Option<crate::catalog::ForeignKeyDef>,
 }
 
 impl ConstraintInfo {
@@ -140,6 +143,34 @@ impl ConstraintInfo {
                     .map(|&c| quote_ident(&self.table.columns[c].name))
                     .collect();
                 format!("PRIMARY KEY ({})", cols.join(", "))
+            }
+            "f" => {
+                let fk = self
+                    .foreign
+                    .as_ref()
+                    .expect("a foreign key constraint has one");
+                let cols: Vec<String> = self
+                    .columns
+                    .iter()
+                    .map(|&c| quote_ident(&self.table.columns[c].name))
+                    .collect();
+                let refs: Vec<String> = fk.ref_columns.iter().map(|c| quote_ident(c)).collect();
+                let mut out = format!(
+                    "FOREIGN KEY ({}) REFERENCES {}({})",
+                    cols.join(", "),
+                    quote_ident(&fk.ref_table),
+                    refs.join(", ")
+                );
+                for (on, action) in [("UPDATE", fk.on_update), ("DELETE", fk.on_delete)] {
+                    let words = match action {
+                        crate::catalog::FkAction::NoAction => continue,
+                        crate::catalog::FkAction::Restrict => "RESTRICT",
+                        crate::catalog::FkAction::Cascade => "CASCADE",
+                        crate::catalog::FkAction::SetNull => "SET NULL",
+                    };
+                    out.push_str(&format!(" ON {on} {words}"));
+                }
+                out
             }
             _ => format!(
                 "CHECK ({})",
@@ -256,6 +287,7 @@ impl CatalogView {
                     index: Some(index.oid),
                     columns: index.columns.clone(),
                     check: None,
+                    foreign: None,
                 });
                 relations.push((index.oid, Relation::Index(index)));
             }
@@ -282,6 +314,19 @@ impl CatalogView {
                     index: None,
                     columns: vec![],
                     check: Some(check.expr.clone()),
+                    foreign: None,
+                });
+            }
+            for (k, fk) in table.foreign_keys.iter().enumerate() {
+                constraints.push(ConstraintInfo {
+                    oid: base + FOREIGN_KEY_SLOTS + k as i64,
+                    name: fk.name.clone(),
+                    table: table.clone(),
+                    kind: "f",
+                    index: None,
+                    columns: fk.columns.clone(),
+                    check: None,
+                    foreign: Some(fk.clone()),
                 });
             }
         }

@@ -162,11 +162,35 @@ impl VisitorMut for Rewriter {
         // Table functions (`pg_catalog.generate_series(…)`) are registered unqualified.
         if let TableFactor::Table {
             name,
-            args: Some(_),
+            args: Some(args),
+            alias,
+            with_ordinality,
             ..
         } = factor
         {
             strip_pg_catalog(name);
+            // No table is partitioned: a relation's only "ancestor" is itself (depth 0).
+            let depth = if *with_ordinality { ", 1 AS depth" } else { "" };
+            if last_name(name) == "pg_partition_ancestors"
+                && let [arg] = args.args.as_slice()
+                && let Some(query) =
+                    parse_query(&format!("SELECT __thunder_regclass({arg}) AS relid{depth}"))
+            {
+                let constant = !arg.to_string().contains('.');
+                *factor = TableFactor::Derived {
+                    lateral: !constant,
+                    subquery: Box::new(query),
+                    alias: alias.take().or_else(|| {
+                        Some(datafusion::sql::sqlparser::ast::TableAlias {
+                            explicit: true,
+                            name: Ident::new("pg_partition_ancestors"),
+                            columns: vec![],
+                            at: None,
+                        })
+                    }),
+                    sample: None,
+                };
+            }
         }
         ControlFlow::Continue(())
     }
@@ -248,6 +272,14 @@ pub(super) fn parse_expr(sql: &str) -> Option<Expr> {
         .ok()
 }
 
+fn parse_query(sql: &str) -> Option<Query> {
+    let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    match stmts.pop()? {
+        Statement::Query(q) => Some(*q),
+        _ => None,
+    }
+}
+
 fn parse_data_type(sql: &str) -> Option<DataType> {
     Parser::new(&PostgreSqlDialect {})
         .try_with_sql(sql)
@@ -305,6 +337,10 @@ fn rewrite_expr(expr: &mut Expr) -> Option<Expr> {
             }
             if f.name.0.len() == 2 && is_pg_catalog(&f.name.0[0]) {
                 f.name.0.remove(0);
+            }
+            // As a set-returning call in a select list: the relation itself (no partitions).
+            if let Some(arg) = call_arg(expr, "pg_partition_ancestors") {
+                return call("__thunder_regclass", &[arg]);
             }
             None
         }

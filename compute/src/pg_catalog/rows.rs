@@ -37,6 +37,8 @@ struct ClassRow<'a> {
     natts: usize,
     checks: usize,
     has_index: bool,
+    /// PostgreSQL implements foreign keys with triggers; psql lists them only then.
+    has_triggers: bool,
 }
 
 impl ClassRow<'_> {
@@ -64,7 +66,7 @@ impl ClassRow<'_> {
             i(self.natts as i64),
             i(self.checks as i64),
             b(false),
-            b(false),
+            b(self.has_triggers),
             b(false),
             b(false),
             b(false),
@@ -94,6 +96,8 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
                 natts: def.columns.len(),
                 checks: def.checks.len(),
                 has_index: !def.primary_key.is_empty() || !def.indexes.is_empty(),
+                has_triggers: !def.foreign_keys.is_empty()
+                    || crate::foreign_key::is_referenced(&v.catalog, &def.name),
             },
             Relation::Sequence(seq) => ClassRow {
                 oid: *oid,
@@ -104,6 +108,7 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
                 natts: 3,
                 checks: 0,
                 has_index: false,
+                has_triggers: false,
             },
             Relation::Index(idx) => ClassRow {
                 oid: *oid,
@@ -114,6 +119,7 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
                 natts: idx.columns.len(),
                 checks: 0,
                 has_index: false,
+                has_triggers: false,
             },
             Relation::System { name, view } => ClassRow {
                 oid: *oid,
@@ -124,6 +130,7 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
                 natts: spec(name).map_or(0, |s| s.columns().len()),
                 checks: 0,
                 has_index: false,
+                has_triggers: false,
             },
         })
         .map(ClassRow::cells)
@@ -352,6 +359,32 @@ pub fn constraints(v: &CatalogView) -> Vec<Vec<V>> {
                 V::Ints(c.columns.iter().map(|&p| i64::from(m::attnum(p))).collect())
             };
             let check = c.check.clone().map_or(N, t);
+            let action = |a: crate::catalog::FkAction| match a {
+                crate::catalog::FkAction::NoAction => "a",
+                crate::catalog::FkAction::Restrict => "r",
+                crate::catalog::FkAction::Cascade => "c",
+                crate::catalog::FkAction::SetNull => "n",
+            };
+            let parent = c
+                .foreign
+                .as_ref()
+                .and_then(|f| v.catalog.tables.get(&f.ref_table));
+            let (ref_oid, upd, del, matching, ref_key) = match (&c.foreign, parent) {
+                (Some(f), Some(p)) => (
+                    m::table_oid(p),
+                    action(f.on_update),
+                    action(f.on_delete),
+                    "s",
+                    V::Ints(
+                        f.ref_columns
+                            .iter()
+                            .filter_map(|n| p.column_index(n))
+                            .map(|pos| i64::from(m::attnum(pos)))
+                            .collect(),
+                    ),
+                ),
+                _ => (0, " ", " ", " ", N),
+            };
             vec![
                 o(c.oid),
                 t(c.name.clone()),
@@ -364,15 +397,15 @@ pub fn constraints(v: &CatalogView) -> Vec<Vec<V>> {
                 o(0),
                 o(c.index.unwrap_or(0)),
                 o(0),
-                o(0),
-                t(" "),
-                t(" "),
-                t(" "),
+                o(ref_oid),
+                t(upd),
+                t(del),
+                t(matching),
                 b(true),
                 i(0),
                 b(false),
                 key,
-                N,
+                ref_key,
                 N,
                 N,
                 N,
