@@ -311,23 +311,13 @@ async fn add_constraint(
             Ok(())
         }
         TableConstraint::ForeignKey(fk) => {
-            crate::ddl::check_schema(&fk.foreign_table)?;
             let cols = fk
                 .columns
                 .iter()
                 .map(|c| column_position(def, c))
                 .collect::<Result<Vec<_>>>()?;
             let catalog = catalog::Catalog::load(view).await?;
-            let defined = crate::foreign_key::define(
-                &catalog,
-                def,
-                fk.name.as_ref().map(ident_name),
-                &cols,
-                &object_name(&fk.foreign_table),
-                &fk.referred_columns,
-                fk.on_delete.as_ref(),
-                fk.on_update.as_ref(),
-            )?;
+            let defined = crate::foreign_key::define(&catalog, def, &cols, &fk)?;
             if def.foreign_keys.iter().any(|f| f.name == defined.name) {
                 return Err(user_error(
                     SqlState::DUPLICATE_OBJECT,

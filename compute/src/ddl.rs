@@ -318,17 +318,7 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
         });
     }
     for (cols, fk) in foreign {
-        check_schema(&fk.foreign_table)?;
-        let defined = crate::foreign_key::define(
-            &env.catalog,
-            &def,
-            fk.name.as_ref().map(ident_name),
-            &cols,
-            &object_name(&fk.foreign_table),
-            &fk.referred_columns,
-            fk.on_delete.as_ref(),
-            fk.on_update.as_ref(),
-        )?;
+        let defined = crate::foreign_key::define(&env.catalog, &def, &cols, &fk)?;
         def.foreign_keys.push(defined);
     }
     // Reject defaults and checks that do not even plan, now rather than at the first INSERT.

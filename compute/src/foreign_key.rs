@@ -30,19 +30,19 @@ fn action(a: Option<&ReferentialAction>, update: bool) -> Result<FkAction> {
     })
 }
 
-/// Checks and builds a foreign key of `def` (whose columns are known) referencing `ref_table`
-/// (`def` itself when it references itself).
-#[allow(clippy::too_many_arguments)]
+/// Checks and builds the foreign key `fk` of `def` (whose columns are known) on its columns
+/// `columns`; it may reference `def` itself.
 pub(crate) fn define(
     catalog: &Catalog,
     def: &TableDef,
-    name: Option<String>,
     columns: &[usize],
-    ref_table: &str,
-    ref_columns: &[ast::Ident],
-    on_delete: Option<&ReferentialAction>,
-    on_update: Option<&ReferentialAction>,
+    fk: &ast::ForeignKeyConstraint,
 ) -> Result<ForeignKeyDef> {
+    crate::ddl::check_schema(&fk.foreign_table)?;
+    let ref_table = crate::sql::object_name(&fk.foreign_table);
+    let ref_table = ref_table.as_str();
+    let ref_columns = &fk.referred_columns;
+    let name = fk.name.as_ref().map(crate::sql::ident_name);
     let parent = if ref_table == def.name {
         def
     } else {
@@ -122,8 +122,8 @@ pub(crate) fn define(
             .iter()
             .map(|&p| parent.columns[p].name.clone())
             .collect(),
-        on_delete: action(on_delete, false)?,
-        on_update: action(on_update, true)?,
+        on_delete: action(fk.on_delete.as_ref(), false)?,
+        on_update: action(fk.on_update.as_ref(), true)?,
     })
 }
 
