@@ -161,6 +161,49 @@ fn oids(rows: usize, f: impl FnMut(usize) -> DfResult<Option<i64>>) -> DfResult<
     ))
 }
 
+/// One value of a `json_build_object` argument in JSON (a key is always a string).
+fn json_value(array: &ArrayRef, row: usize, key: bool) -> String {
+    use datafusion::arrow::util::display::array_value_to_string;
+    if array.is_null(row) {
+        return "null".into();
+    }
+    let text = array_value_to_string(array, row).unwrap_or_default();
+    let quoted = || {
+        let mut out = String::from("\"");
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    };
+    if key {
+        return quoted();
+    }
+    match array.data_type() {
+        DataType::Boolean
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal128(..) => text,
+        _ => quoted(),
+    }
+}
+
 /// `'name'::regclass` and friends: a number is taken as the OID itself.
 fn lookup(
     text: &str,
@@ -559,6 +602,80 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
                         format!("type \"{x}\" does not exist"),
                     ))
                 }),
+            })
+        },
+    );
+    // `pg_get_serial_sequence('t', 'c')`: the sequence a SERIAL or identity column uses.
+    register(
+        ctx,
+        shared,
+        "pg_get_serial_sequence",
+        vec![vec![TEXT, TEXT]],
+        utf8.clone(),
+        |s, a, n| {
+            let v = s.view();
+            texts(n, |r| {
+                let table = text_at(&a[0], r)?;
+                let column = text_at(&a[1], r)?;
+                let table = m::split_qualified(table).1;
+                let table = table.as_str();
+                v.catalog
+                    .sequences
+                    .values()
+                    .find(|q| {
+                        q.owned_by
+                            .as_ref()
+                            .is_some_and(|(t, c)| *t == table && c == column)
+                    })
+                    .map(|q| format!("public.{}", m::quote_ident(&q.name)))
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "pg_collation_is_visible",
+        vec![vec![OID]],
+        boolean.clone(),
+        |_, a, n| bools(n, |r| int_at(&a[0], r).map(|_| true)),
+    );
+    // json_build_object(k1, v1, …): JSON text of the pairs.
+    register(
+        ctx,
+        shared,
+        "json_build_object",
+        (0..=8).map(|pairs| vec![ANY; pairs * 2]).collect(),
+        utf8.clone(),
+        |_, a, n| {
+            texts(n, |r| {
+                let mut out = String::from("{");
+                for (k, pair) in a.chunks(2).enumerate() {
+                    if k > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(&json_value(&pair[0], r, true));
+                    out.push_str(" : ");
+                    out.push_str(&json_value(&pair[1], r, false));
+                }
+                out.push('}');
+                Some(out)
+            })
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "to_regtype",
+        vec![vec![TEXT]],
+        oid.clone(),
+        |_, a, n| {
+            oids(n, |r| {
+                Ok(text_at(&a[0], r).and_then(|t| {
+                    t.trim()
+                        .parse::<i64>()
+                        .ok()
+                        .or_else(|| super::types::type_oid(t))
+                }))
             })
         },
     );

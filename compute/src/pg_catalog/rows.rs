@@ -667,3 +667,22 @@ pub fn pg_indexes(v: &CatalogView) -> Vec<Vec<V>> {
         })
         .collect()
 }
+
+pub fn sequences(v: &CatalogView) -> Vec<Vec<V>> {
+    v.catalog
+        .sequences
+        .values()
+        .map(|q| {
+            vec![
+                o(crate::pg_catalog::relation_oid(q.id)),
+                o(ty::column_type(&q.ty).0),
+                i(q.start),
+                i(q.increment),
+                i(q.max),
+                i(q.min),
+                i(1),
+                b(q.cycle),
+            ]
+        })
+        .collect()
+}

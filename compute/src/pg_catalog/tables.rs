@@ -410,7 +410,7 @@ pub const TABLES: &[TableSpec] = &[
         name: "pg_sequence",
         oid: 2224,
         view: false,
-        rows: none,
+        rows: sequences,
         columns: "seqrelid oid, seqtypid oid, seqstart int8, seqincrement int8, seqmax int8, \
                   seqmin int8, seqcache int8, seqcycle bool",
     },

@@ -1,5 +1,6 @@
 //! PostgreSQL drivers other than tokio-postgres, as applications use them: psycopg 3 (PyPI
-//! `psycopg`) scripts in `py/`, each case asserting what PostgreSQL 15 answers.
+//! `psycopg`) and SQLAlchemy 2 on it, scripts in `py/`, each case asserting what PostgreSQL 15
+//! answers.
 
 use crate::harness::{TestServer, run_python_cases, skip};
 use std::process::Command;
@@ -39,5 +40,17 @@ fn psycopg() {
         &["psycopg"],
         "psycopg_driver.py",
         include_str!("py/psycopg_driver.py"),
+    );
+}
+
+/// SQLAlchemy 2's ORM: create_all (SERIAL keys, a foreign key, an index), add/query/commit, a
+/// relationship join, rollback, cascades; the Inspector's table and foreign-key listing.
+#[test]
+fn sqlalchemy() {
+    run_script(
+        "pgcompat::drivers::sqlalchemy",
+        &["psycopg", "sqlalchemy"],
+        "sqlalchemy_orm.py",
+        include_str!("py/sqlalchemy_orm.py"),
     );
 }
