@@ -119,9 +119,21 @@ async fn run_dev(cfg: DevConfig) -> Result<()> {
         .await
         .with_context(|| format!("binding {}:{}", cfg.listen, cfg.pg_port))?;
     let addr = listener.local_addr()?;
+    let tls = if cfg.tls_cert.is_empty() {
+        None
+    } else {
+        Some(
+            thunderdb_proxy::tls_server_config(
+                std::path::Path::new(&cfg.tls_cert),
+                std::path::Path::new(&cfg.tls_key),
+            )
+            .map_err(|e| anyhow::anyhow!("tls_cert / tls_key: {e}"))?,
+        )
+    };
     let opts = PgFrontendOptions {
         users: vec![(cfg.user.clone(), cfg.password.clone())],
         server_version: thunderdb_compute::SERVER_VERSION.to_string(),
+        tls: tls.clone(),
     };
     let pg = tokio::spawn(serve_postgres(
         listener,
@@ -146,17 +158,6 @@ async fn run_dev(cfg: DevConfig) -> Result<()> {
     ));
     println!("resp listening on {resp_addr}");
 
-    let tls = if cfg.tls_cert.is_empty() {
-        None
-    } else {
-        Some(
-            thunderdb_proxy::tls_server_config(
-                std::path::Path::new(&cfg.tls_cert),
-                std::path::Path::new(&cfg.tls_key),
-            )
-            .map_err(|e| anyhow::anyhow!("tls_cert / tls_key: {e}"))?,
-        )
-    };
     let mysql_listener = TcpListener::bind((cfg.listen.as_str(), cfg.mysql_port))
         .await
         .with_context(|| format!("binding {}:{}", cfg.listen, cfg.mysql_port))?;

@@ -95,9 +95,15 @@ async fn apply(
             let catalog = catalog::Catalog::load(view).await?;
             for column in column_names {
                 let name = ident_name(&column);
-                if let Some(child) = referencing(&catalog, &def.name)
-                    .find(|(t, f)| t.name != def.name && f.ref_columns.contains(&name))
-                    .map(|(t, _)| t.name.clone())
+                // The table's own foreign keys as they are now, others' from the catalog.
+                let own = def.foreign_keys.iter().filter(|f| f.ref_table == def.name);
+                let others = referencing(&catalog, &def.name)
+                    .filter(|(t, _)| t.name != def.name)
+                    .map(|(_, f)| f);
+                if let Some(child) = own
+                    .chain(others)
+                    .find(|f| f.ref_columns.contains(&name) && !f.columns.is_empty())
+                    .map(|f| f.name.clone())
                 {
                     return Err(user_error(
                         SqlState("2BP01"),
@@ -107,11 +113,17 @@ async fn apply(
                         ),
                     )
                     .with_detail(format!(
-                        "a foreign key constraint on table {child} depends on column {name} of table {}",
+                        "constraint {child} depends on column {name} of table {}",
                         def.name
                     )));
                 }
                 drop_column(def, &column, if_exists)?;
+                // Its SERIAL or identity sequence goes with it.
+                for seq in catalog.owned_sequences(&def.name) {
+                    if seq.owned_by.as_ref().is_some_and(|(_, c)| *c == name) {
+                        catalog::delete_sequence(view, &seq.name);
+                    }
+                }
             }
             Ok(())
         }
@@ -121,6 +133,15 @@ async fn apply(
         } => {
             let (old, new) = (ident_name(&old_column_name), ident_name(&new_column_name));
             rename_column(def, &old_column_name, &new_column_name)?;
+            // A SERIAL or identity sequence stays the column's.
+            let catalog = catalog::Catalog::load(view).await?;
+            for seq in catalog.owned_sequences(&def.name) {
+                if seq.owned_by.as_ref().is_some_and(|(_, c)| *c == old) {
+                    let mut seq = seq.as_ref().clone();
+                    seq.owned_by = Some((def.name.clone(), new.clone()));
+                    catalog::put_sequence(view, &seq)?;
+                }
+            }
             // Foreign keys that reference the column follow it.
             let table = def.name.clone();
             retarget_references(view, def, |f| {
@@ -170,7 +191,19 @@ async fn apply(
         }
         AlterTableOperation::DropConstraint {
             if_exists, name, ..
-        } => drop_constraint(def, &ident_name(&name), if_exists),
+        } => {
+            let name = ident_name(&name);
+            if let Some(index) = def.indexes.iter().find(|i| i.unique && i.name == name) {
+                let catalog = catalog::Catalog::load(view).await?;
+                crate::foreign_key::check_key_unreferenced(
+                    &catalog,
+                    def,
+                    &index.columns,
+                    &format!("constraint {name} on table {}", def.name),
+                )?;
+            }
+            drop_constraint(def, &name, if_exists)
+        }
         other => Err(unsupported(other)),
     }
 }
@@ -318,6 +351,7 @@ async fn add_constraint(
                 .collect::<Result<Vec<_>>>()?;
             let catalog = catalog::Catalog::load(view).await?;
             let defined = crate::foreign_key::define(&catalog, def, &cols, &fk)?;
+            crate::foreign_key::touch_parent(view, &catalog, &defined, &def.name)?;
             if def.foreign_keys.iter().any(|f| f.name == defined.name) {
                 return Err(user_error(
                     SqlState::DUPLICATE_OBJECT,

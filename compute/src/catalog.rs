@@ -15,6 +15,9 @@ use thunderdb_common::{Datum, IndexId, SqlState, SqlType, TableId, ThunderError}
 const TABLES: IndexId = IndexId(1);
 const COUNTERS: IndexId = IndexId(2);
 const SEQUENCES: IndexId = IndexId(3);
+const VIEWS: IndexId = IndexId(4);
+/// Version of a stored [`ViewDef`].
+const VIEW_FORMAT: u8 = 1;
 /// Version of a stored [`SequenceDef`].
 const SEQUENCE_FORMAT: u8 = 1;
 /// Version 2 added `TableDef::auto_increment`, version 3 `TableDef::foreign_keys`; entries
@@ -261,11 +264,22 @@ pub struct SequenceDef {
     pub identity_always: bool,
 }
 
+/// A view: its query as SQL text and the columns it yields (name, PostgreSQL type OID).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ViewDef {
+    /// From the table id space, for a relation OID of its own.
+    pub id: TableId,
+    pub name: String,
+    pub query: String,
+    pub columns: Vec<(String, i64)>,
+}
+
 /// All tables visible at one snapshot.
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
     pub tables: BTreeMap<String, Arc<TableDef>>,
     pub sequences: BTreeMap<String, Arc<SequenceDef>>,
+    pub views: BTreeMap<String, Arc<ViewDef>>,
 }
 
 pub(crate) fn table_key(name: &str) -> Vec<u8> {
@@ -300,12 +314,28 @@ impl Catalog {
             };
             sequences.insert(def.name.clone(), Arc::new(def));
         }
-        Ok(Catalog { tables, sequences })
+        let start = index_prefix(TableId::CATALOG, VIEWS);
+        let end = prefix_end(&start).expect("catalog prefix");
+        let mut views = BTreeMap::new();
+        for (_, value) in view.scan(&start, &end, None).await? {
+            let def: ViewDef = match value.split_first() {
+                Some((&VIEW_FORMAT, body)) => bincode::deserialize(body).map_err(corrupt)?,
+                _ => return Err(corrupt("unknown view format")),
+            };
+            views.insert(def.name.clone(), Arc::new(def));
+        }
+        Ok(Catalog {
+            tables,
+            sequences,
+            views,
+        })
     }
 
     /// Whether a table, key, index or sequence is called `name`.
     pub fn relation_exists(&self, name: &str) -> bool {
-        self.relation_owner(name).is_some() || self.sequences.contains_key(name)
+        self.relation_owner(name).is_some()
+            || self.sequences.contains_key(name)
+            || self.views.contains_key(name)
     }
 
     /// The sequences owned by columns of `table`.
@@ -320,6 +350,12 @@ impl Catalog {
 
     pub fn table(&self, name: &str) -> Result<&Arc<TableDef>> {
         self.tables.get(name).ok_or_else(|| {
+            if self.views.contains_key(name) {
+                return user_error(
+                    SqlState::WRONG_OBJECT_TYPE,
+                    format!("\"{name}\" is a view, not a table"),
+                );
+            }
             user_error(
                 SqlState::UNDEFINED_TABLE,
                 format!("relation \"{name}\" does not exist"),
@@ -370,6 +406,22 @@ pub fn put_sequence(view: &ReadView, def: &SequenceDef) -> Result<()> {
     bytes.extend(bincode::serialize(def).map_err(corrupt)?);
     view.put(sequence_key(&def.name), bytes);
     Ok(())
+}
+
+fn view_key(name: &str) -> Vec<u8> {
+    encode_key(TableId::CATALOG, VIEWS, &[Datum::Text(name.to_string())])
+}
+
+/// Writes (or replaces) a view definition in the transaction.
+pub fn put_view(view: &ReadView, def: &ViewDef) -> Result<()> {
+    let mut bytes = vec![VIEW_FORMAT];
+    bytes.extend(bincode::serialize(def).map_err(corrupt)?);
+    view.put(view_key(&def.name), bytes);
+    Ok(())
+}
+
+pub fn delete_view(view: &ReadView, name: &str) {
+    view.delete(view_key(name));
 }
 
 pub fn delete_sequence(view: &ReadView, name: &str) {

@@ -319,6 +319,7 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
     }
     for (cols, fk) in foreign {
         let defined = crate::foreign_key::define(&env.catalog, &def, &cols, &fk)?;
+        crate::foreign_key::touch_parent(&env.view, &env.catalog, &defined, &def.name)?;
         def.foreign_keys.push(defined);
     }
     // Reject defaults and checks that do not even plan, now rather than at the first INSERT.
@@ -435,6 +436,7 @@ pub async fn drop(
         ObjectType::Table => "DROP TABLE",
         ObjectType::Index => "DROP INDEX",
         ObjectType::Sequence => "DROP SEQUENCE",
+        ObjectType::View => "DROP VIEW",
         other => {
             return Err(user_error(
                 SqlState::FEATURE_NOT_SUPPORTED,
@@ -449,6 +451,7 @@ pub async fn drop(
             ObjectType::Sequence => {
                 crate::sequence_sql::drop_sequence(&env.view, &env.catalog, &name, if_exists)?
             }
+            ObjectType::View => crate::views::drop_view(&env.view, &env.catalog, &name, if_exists)?,
             ObjectType::Table => match env.catalog.tables.get(&name) {
                 // Rows and index entries of a dropped table are unreachable: its id is never
                 // reused. Compaction (storage issue) reclaims the space. Its SERIAL and
@@ -489,6 +492,14 @@ pub async fn drop(
                     .find(|t| t.indexes.iter().any(|i| i.name == name));
                 match owner {
                     Some(t) => {
+                        if let Some(index) = t.indexes.iter().find(|i| i.unique && i.name == name) {
+                            crate::foreign_key::check_key_unreferenced(
+                                &env.catalog,
+                                t,
+                                &index.columns,
+                                &format!("index {name}"),
+                            )?;
+                        }
                         let mut def = t.as_ref().clone();
                         def.indexes.retain(|i| i.name != name);
                         catalog::put_table(&env.view, &def)?;
@@ -549,7 +560,8 @@ pub async fn truncate(s: &mut Session, t: ast::Truncate) -> Result<QueryOutput> 
     let restart = matches!(t.identity, Some(ast::TruncateIdentityOption::Restart));
     for mut def in defs {
         if restart {
-            // Like a sequence's nextval, the restart is not undone by a rollback.
+            // Unlike PostgreSQL's, the restart is not undone if the TRUNCATE rolls back: the
+            // sequence's state lives outside transactions (sequence.rs).
             for seq in env.catalog.owned_sequences(&def.name) {
                 crate::sequence::restart(&s.engine, seq).await?;
             }

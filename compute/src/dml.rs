@@ -448,7 +448,6 @@ pub async fn insert(
     let mut rows = typed_rows(&def, &batches, 0)?;
     fill_auto_increment(s, &def, &mut rows).await?;
     validate(s, &def, &rows).await?;
-    crate::foreign_key::check_references(&env.view, &env.catalog, &def, &rows).await?;
     let view = env.view.clone();
     // MySQL counts a row that ON DUPLICATE KEY UPDATE (or REPLACE) changed as two.
     let mut updated_rows = 0;
@@ -533,6 +532,9 @@ pub async fn insert(
             ));
         }
     }
+    // After the writes, as PostgreSQL checks: a row may reference itself or an earlier row
+    // of the same statement.
+    crate::foreign_key::check_references(&view, &env.catalog, &def, &affected).await?;
     s.note_write(env.view.snapshot);
     match &ins.returning {
         Some(items) => returning(s, &def, &alias, &affected, items, params, "INSERT 0").await,
@@ -1023,16 +1025,16 @@ pub async fn update(
     let targets = target_rows(&def, &batches, true)?;
     let news: Vec<Row> = targets.iter().filter_map(|t| t.new.clone()).collect();
     validate(s, &def, &news).await?;
-    crate::foreign_key::check_references(&view, &catalog, &def, &news).await?;
     let changes: Vec<(Row, Option<Row>)> = targets
         .iter()
         .zip(&news)
         .map(|(t, new)| (t.old.clone(), Some(new.clone())))
         .collect();
-    crate::foreign_key::on_parent_change(&view, &catalog, &def, &changes, 0).await?;
     for (t, new) in targets.iter().zip(&news) {
         replace_row(&view, &def, &t.key, &t.old, new).await?;
     }
+    crate::foreign_key::on_parent_change(&view, &catalog, &def, &changes, 0).await?;
+    crate::foreign_key::check_references(&view, &catalog, &def, &news).await?;
     s.note_write(view.snapshot);
     match &up.returning {
         Some(items) => returning(s, &def, &alias, &news, items, params, "UPDATE").await,

@@ -82,6 +82,10 @@ pub(crate) async fn point_get(
             let mut out = Vec::with_capacity(items.len());
             for (column, alias) in items {
                 let pos = def.column_index(column)?;
+                // The MySQL rewrite's naming aliases are for the general path's renaming.
+                if alias.as_deref().is_some_and(|a| a.starts_with("__thunder")) {
+                    return None;
+                }
                 out.push((pos, alias.clone().unwrap_or_else(|| column.clone())));
             }
             out
@@ -109,7 +113,10 @@ async fn read(
     };
     let fields: Vec<Field> = columns
         .iter()
-        .map(|(pos, name)| Field::new(name, arrow_type(&def.columns[*pos].ty), true))
+        .map(|(pos, name)| {
+            let c = &def.columns[*pos];
+            Field::new(name, arrow_type(&c.ty), !c.not_null)
+        })
         .collect();
     let schema = Arc::new(Schema::new(fields));
     let arrays = columns

@@ -14,6 +14,9 @@ use thunderdb_common::{Datum, SqlState, SqlType};
 
 type Row = Vec<Datum>;
 
+/// How deep CASCADE / SET NULL may chain (each level a table, or a self-reference step).
+const MAX_CASCADE_DEPTH: usize = 256;
+
 fn action(a: Option<&ReferentialAction>, update: bool) -> Result<FkAction> {
     Ok(match a {
         None | Some(ReferentialAction::NoAction) => FkAction::NoAction,
@@ -253,6 +256,56 @@ pub(crate) async fn check_references(
     Ok(())
 }
 
+/// Writes the referenced table's definition back with a new schema version, so that its
+/// writers (whose commits depend on its definition) conflict with the new foreign key.
+pub(crate) fn touch_parent(
+    view: &ReadView,
+    catalog: &Catalog,
+    fk: &ForeignKeyDef,
+    child: &str,
+) -> Result<()> {
+    if fk.ref_table == child {
+        return Ok(());
+    }
+    let mut parent = catalog.table(&fk.ref_table)?.as_ref().clone();
+    parent.schema_version += 1;
+    crate::catalog::put_table(view, &parent)
+}
+
+/// Refuses to remove the unique key of `table` on `cols` while a foreign key references it.
+pub(crate) fn check_key_unreferenced(
+    catalog: &Catalog,
+    table: &TableDef,
+    cols: &[usize],
+    what: &str,
+) -> Result<()> {
+    let names: Vec<&str> = cols
+        .iter()
+        .map(|&c| table.columns[c].name.as_str())
+        .collect();
+    for child in catalog.tables.values() {
+        for fk in child
+            .foreign_keys
+            .iter()
+            .filter(|f| f.ref_table == table.name)
+        {
+            let same = fk.ref_columns.len() == names.len()
+                && fk.ref_columns.iter().all(|c| names.contains(&c.as_str()));
+            if same {
+                return Err(user_error(
+                    SqlState("2BP01"),
+                    format!("cannot drop {what} because other objects depend on it"),
+                )
+                .with_detail(format!(
+                    "constraint {} on table {} depends on {what}",
+                    fk.name, child.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether any foreign key references `table`.
 pub(crate) fn is_referenced(catalog: &Catalog, table: &str) -> bool {
     catalog
@@ -271,8 +324,17 @@ pub(crate) async fn on_parent_change(
     changes: &[(Row, Option<Row>)],
     depth: usize,
 ) -> Result<()> {
-    if changes.is_empty() || depth > 32 {
+    if changes.is_empty() {
         return Ok(());
+    }
+    if depth > MAX_CASCADE_DEPTH {
+        return Err(user_error(
+            SqlState("54001"),
+            format!(
+                "foreign key actions on \"{}\" nest more than {MAX_CASCADE_DEPTH} levels deep",
+                parent.name
+            ),
+        ));
     }
     for child in catalog.tables.values() {
         for fk in child

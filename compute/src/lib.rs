@@ -33,6 +33,7 @@ mod temporal;
 mod txn;
 mod types;
 mod utility;
+mod views;
 
 pub use copy::CopyInTarget;
 pub use engine::{Engine, EngineOptions};

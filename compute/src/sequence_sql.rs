@@ -491,14 +491,16 @@ impl SequenceFunction {
                     let v = values
                         .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
                         .value(row);
-                    let is_called = called
-                        .as_ref()
-                        .is_none_or(|c| c.is_null(row) || c.as_boolean().value(row));
+                    // setval is strict: a NULL argument does nothing and answers NULL.
+                    if called.as_ref().is_some_and(|c| c.is_null(row)) {
+                        out.push(None);
+                        continue;
+                    }
+                    let is_called = called.as_ref().is_none_or(|c| c.as_boolean().value(row));
                     crate::sequence::set_value(&self.engine, &seq, v, is_called).await?;
+                    // currval follows setval; lastval stays the last nextval (PostgreSQL's).
                     if is_called {
-                        let mut session = self.session.lock();
-                        session.current.insert(seq.id, v);
-                        session.last = Some((seq.id, v));
+                        self.session.lock().current.insert(seq.id, v);
                     }
                     Some(v)
                 }

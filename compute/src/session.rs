@@ -447,6 +447,10 @@ impl Session {
         stmt: Statement,
         params: &[ScalarValue],
     ) -> Result<QueryOutput> {
+        if !self.in_block {
+            // now() is the start of the transaction: here, of the statement's own.
+            self.mark_transaction_start();
+        }
         let cancel = self.cancel.0.clone();
         let cancelled = cancel.notified();
         tokio::pin!(cancelled);
@@ -825,6 +829,7 @@ impl Session {
             Statement::CreateIndex(ci) => ddl::create_index(self, ci).await,
             Statement::Truncate(t) => ddl::truncate(self, t).await,
             Statement::AlterTable(alter) => crate::alter::alter_table(self, alter).await,
+            Statement::CreateView(cv) => crate::views::create_view(self, cv).await,
             Statement::CreateSequence {
                 temporary: false,
                 if_not_exists,
@@ -865,6 +870,9 @@ impl Session {
         mut stmt: Statement,
         params: &[ScalarValue],
     ) -> Result<LogicalPlan> {
+        if let Some(env) = self.public.env() {
+            crate::views::expand(&mut stmt, &env.catalog)?;
+        }
         // MySQL integer literals are BIGINT; PostgreSQL's are int4 where they fit.
         if self.mysql.is_none() {
             crate::sql::type_integer_literals(&mut stmt);
@@ -902,7 +910,11 @@ impl Session {
         Ok((schema, batches))
     }
 
-    async fn query(&mut self, stmt: Statement, params: &[ScalarValue]) -> Result<QueryOutput> {
+    pub(crate) async fn query(
+        &mut self,
+        stmt: Statement,
+        params: &[ScalarValue],
+    ) -> Result<QueryOutput> {
         match self.query_once(stmt.clone(), params).await {
             // DataFusion cannot run correlated subqueries whose correlation is not an
             // equality; rewrite those as joins and try again.
@@ -945,11 +957,17 @@ impl Session {
         })
     }
 
+    /// Fixes what now(), current_timestamp … return until the next transaction starts.
+    fn mark_transaction_start(&mut self) {
+        Arc::make_mut(&mut self.state).mark_start_execution();
+    }
+
     fn begin(&mut self, modes: &[ast::TransactionMode]) -> Result<QueryOutput> {
         if self.in_block {
             // PostgreSQL warns and carries on.
             return Ok(QueryOutput::Command(CommandTag::new("BEGIN")));
         }
+        self.mark_transaction_start();
         let mut isolation = self.default_isolation;
         for m in modes {
             if let ast::TransactionMode::IsolationLevel(level) = m {

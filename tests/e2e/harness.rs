@@ -665,6 +665,30 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// Prints why a test does not run, on stdout and stderr (`scripts/test` collects the lines).
+/// A self-signed certificate for `127.0.0.1` and `localhost` and its key, written into `dir`
+/// with openssl: (certificate, key).
+pub fn self_signed_cert(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    (cert, key)
+}
+
 /// Whether a program runs here (`--version` exits 0).
 pub fn installed(program: &str) -> bool {
     Command::new(program)

@@ -10,3 +10,5 @@ mod pgbench;
 mod point_reads;
 mod savepoints;
 mod sequences;
+mod tls;
+mod views;

@@ -330,6 +330,20 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
             })
         },
     );
+    register(
+        ctx,
+        shared,
+        "pg_get_viewdef",
+        vec![vec![OID], vec![OID, BOOL], vec![OID, INT]],
+        utf8.clone(),
+        |s, a, n| {
+            let v = s.view();
+            texts(n, |r| match int_at(&a[0], r).and_then(|o| v.relation(o)) {
+                Some(Relation::View(view)) => Some(format!(" {};", view.query)),
+                _ => None,
+            })
+        },
+    );
     // There are no triggers (pg_trigger is empty; foreign keys are not triggers here), and
     // PostgreSQL answers NULL for an OID that is not one.
     register(

@@ -210,6 +210,7 @@ fn strip_parens(expr: &str) -> &str {
 pub enum Relation {
     Table(Arc<TableDef>),
     Sequence(Arc<crate::catalog::SequenceDef>),
+    View(Arc<crate::catalog::ViewDef>),
     Index(IndexInfo),
     /// A `pg_catalog` table or view: its name and whether it is a view.
     System {
@@ -333,6 +334,9 @@ impl CatalogView {
         for seq in catalog.sequences.values() {
             relations.push((table_block(seq.id), Relation::Sequence(seq.clone())));
         }
+        for view in catalog.views.values() {
+            relations.push((table_block(view.id), Relation::View(view.clone())));
+        }
         let by_oid = relations
             .iter()
             .enumerate()
@@ -374,6 +378,7 @@ impl CatalogView {
                 let (nsp, n) = match r {
                     Relation::Table(t) => (PUBLIC_NAMESPACE, t.name.as_str()),
                     Relation::Sequence(s) => (PUBLIC_NAMESPACE, s.name.as_str()),
+                    Relation::View(v) => (PUBLIC_NAMESPACE, v.name.as_str()),
                     Relation::Index(i) => (PUBLIC_NAMESPACE, i.name.as_str()),
                     Relation::System { name, .. } => (PG_CATALOG_NAMESPACE, *name),
                 };
@@ -390,6 +395,7 @@ impl CatalogView {
         self.relation(oid).map(|r| match r {
             Relation::Table(t) => quote_ident(&t.name),
             Relation::Sequence(s) => quote_ident(&s.name),
+            Relation::View(v) => quote_ident(&v.name),
             Relation::Index(i) => quote_ident(&i.name),
             Relation::System { name, .. } => quote_ident(name),
         })

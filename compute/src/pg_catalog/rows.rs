@@ -99,6 +99,17 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
                 has_triggers: !def.foreign_keys.is_empty()
                     || crate::foreign_key::is_referenced(&v.catalog, &def.name),
             },
+            Relation::View(view) => ClassRow {
+                oid: *oid,
+                name: &view.name,
+                namespace: m::PUBLIC_NAMESPACE,
+                am: 0,
+                kind: "v",
+                natts: view.columns.len(),
+                checks: 0,
+                has_index: false,
+                has_triggers: false,
+            },
             Relation::Sequence(seq) => ClassRow {
                 oid: *oid,
                 name: &seq.name,
@@ -210,6 +221,19 @@ pub fn attributes(v: &CatalogView) -> Vec<Vec<V>> {
                         name: &c.name,
                         type_oid,
                         typmod,
+                        num: m::attnum(k),
+                        not_null: false,
+                        has_default: false,
+                    });
+                }
+            }
+            Relation::View(view) => {
+                for (k, (name, type_oid)) in view.columns.iter().enumerate() {
+                    rows.push(AttributeRow {
+                        relid: *oid,
+                        name,
+                        type_oid: *type_oid,
+                        typmod: -1,
                         num: m::attnum(k),
                         not_null: false,
                         has_default: false,
@@ -682,6 +706,25 @@ pub fn sequences(v: &CatalogView) -> Vec<Vec<V>> {
                 i(q.min),
                 i(1),
                 b(q.cycle),
+            ]
+        })
+        .collect()
+}
+
+pub fn views(v: &CatalogView) -> Vec<Vec<V>> {
+    let owner = v
+        .role_name(m::SUPERUSER_OID)
+        .unwrap_or_default()
+        .to_string();
+    v.catalog
+        .views
+        .values()
+        .map(|view| {
+            vec![
+                t("public"),
+                t(view.name.clone()),
+                t(owner.clone()),
+                t(view.query.clone()),
             ]
         })
         .collect()

@@ -441,7 +441,7 @@ pub const TABLES: &[TableSpec] = &[
         name: "pg_views",
         oid: 12006,
         view: true,
-        rows: none,
+        rows: views,
         columns: "schemaname name, viewname name, viewowner name, definition text",
     },
     TableSpec {

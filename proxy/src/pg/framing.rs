@@ -48,6 +48,11 @@ impl<S> CheckedStream<S> {
             phase: Phase::Startup,
         }
     }
+
+    /// The stream inside, if nothing read from it is still buffered (switching to TLS).
+    pub(crate) fn into_unread_inner(self) -> Option<S> {
+        self.buf.is_empty().then_some(self.inner)
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for CheckedStream<S> {

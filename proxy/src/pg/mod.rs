@@ -32,6 +32,9 @@ pub struct PgFrontendOptions {
     pub users: Vec<(String, String)>,
     /// Reported as `server_version`, e.g. "15.0"; drivers pick features by it.
     pub server_version: String,
+    /// With a TLS configuration an SSLRequest is accepted (`sslmode=require`/`verify-full`);
+    /// without one it is refused and the client goes on in plain text (or gives up).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Accepts connections on `listener` until `cancel` fires; each connection gets its own compute
@@ -54,7 +57,7 @@ async fn serve_with(
 ) -> std::io::Result<()> {
     // Deriving SCRAM verifiers costs a few milliseconds per user; keep it off the runtime.
     let shared = tokio::task::spawn_blocking(move || {
-        server::Shared::new(factory, &opts.users, opts.server_version)
+        server::Shared::new(factory, &opts.users, opts.server_version, opts.tls)
     })
     .await
     .map_err(std::io::Error::other)?;

@@ -25,6 +25,7 @@ use super::backend::{Canceller, SessionFactory};
 use super::extended::PgStatement;
 use super::framing::CheckedStream;
 use super::handler::Connection;
+use crate::tls::MaybeTls;
 
 /// A client must finish authenticating within this time, as with PostgreSQL's
 /// `authentication_timeout`.
@@ -38,6 +39,7 @@ pub(crate) struct Shared {
     pub(crate) auth: AuthDriver<ReportedParameters>,
     /// The session canceller behind each (pid, secret key) handed out in `BackendKeyData`.
     pub(crate) cancels: parking_lot::Mutex<HashMap<(i32, Bytes), Canceller>>,
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Shared {
@@ -45,10 +47,12 @@ impl Shared {
         factory: Arc<dyn SessionFactory>,
         users: &[(String, String)],
         server_version: String,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Self {
         Shared {
             factory,
             server_version,
+            tls,
             scram: ScramAuth::new(Arc::new(Users::new(users))),
             auth: AuthDriver::new(ReportedParameters),
             cancels: parking_lot::Mutex::new(HashMap::new()),
@@ -123,7 +127,7 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-type Socket = Framed<CheckedStream<TcpStream>, PgWireMessageServerCodec<PgStatement>>;
+type Socket = Framed<CheckedStream<MaybeTls>, PgWireMessageServerCodec<PgStatement>>;
 
 async fn run_connection(
     tcp: TcpStream,
@@ -134,9 +138,10 @@ async fn run_connection(
     let peer = tcp.peer_addr()?;
     tcp.set_nodelay(true)?;
     let mut socket: Socket = Framed::new(
-        CheckedStream::new(tcp),
+        CheckedStream::new(MaybeTls::Plain(tcp)),
         PgWireMessageServerCodec::new(DefaultClient::new(peer, false)),
     );
+    let tls = shared.tls.clone();
     let connection = Arc::new(Connection::new(shared));
     let startup_deadline = tokio::time::sleep(STARTUP_TIMEOUT);
     tokio::pin!(startup_deadline);
@@ -173,11 +178,38 @@ async fn run_connection(
             }
         };
         match message {
-            // No TLS yet: refuse SSL and GSS encryption; the client continues in plain text.
+            // With a certificate: accept, and the rest of the connection is TLS. Without one,
+            // refuse; the client continues in plain text if its sslmode allows.
             PgWireFrontendMessage::SslNegotiation(SslNegotiationMetaMessage::PostgresSsl(_)) => {
+                let Some(config) = tls.clone() else {
+                    socket
+                        .send(PgWireBackendMessage::SslResponse(SslResponse::Refuse))
+                        .await?;
+                    continue;
+                };
                 socket
-                    .send(PgWireBackendMessage::SslResponse(SslResponse::Refuse))
+                    .send(PgWireBackendMessage::SslResponse(SslResponse::Accept))
                     .await?;
+                let parts = socket.into_parts();
+                let unread = !parts.read_buf.is_empty();
+                let Some(plain) = parts.io.into_unread_inner().filter(|_| !unread) else {
+                    // Bytes after the SSLRequest, before the handshake: not a TLS client.
+                    tracing::info!(%peer, "postgres client sent data before its TLS handshake");
+                    return Ok(());
+                };
+                let stream = match plain.accept(config).await {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        tracing::info!(%peer, error = %e, "postgres TLS handshake failed");
+                        return Ok(());
+                    }
+                };
+                let mut client = DefaultClient::new(peer, true);
+                client.set_state(PgWireConnectionState::AwaitingStartup);
+                socket = Framed::new(
+                    CheckedStream::new(stream),
+                    PgWireMessageServerCodec::new(client),
+                );
                 continue;
             }
             PgWireFrontendMessage::SslNegotiation(SslNegotiationMetaMessage::PostgresGss(_)) => {

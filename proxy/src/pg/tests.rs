@@ -54,6 +54,7 @@ async fn start() -> TestServer {
     let opts = PgFrontendOptions {
         users: vec![(USER.into(), PASSWORD.into())],
         server_version: "15.0".into(),
+        tls: None,
     };
     tokio::spawn(serve_postgres(listener, engine, opts, cancel.clone()));
     TestServer {
@@ -404,6 +405,7 @@ fn serve_for_manual_clients() {
         let opts = PgFrontendOptions {
             users: vec![(USER.into(), PASSWORD.into())],
             server_version: "15.0".into(),
+            tls: None,
         };
         eprintln!(
             "serving user {USER} password {PASSWORD} database {DATABASE} on 127.0.0.1:{port}"

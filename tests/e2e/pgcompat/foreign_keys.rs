@@ -205,3 +205,41 @@ fn psql_describes_foreign_keys() {
     }
     assert!(run.stderr.is_empty(), "{}", run.describe());
 }
+
+/// Rows that reference rows of the same statement, a long self-referencing CASCADE chain, and
+/// keys a foreign key still needs.
+#[tokio::test]
+async fn self_references_chains_and_needed_keys() {
+    let server = TestServer::start();
+    let c = server.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE node (id INT PRIMARY KEY, parent INT REFERENCES node ON DELETE CASCADE, code INT UNIQUE)",
+    )
+    .await;
+    // A row may reference itself, or a row inserted before it by the same statement.
+    exec(&c, "INSERT INTO node VALUES (1, 1, 10)").await;
+    exec(&c, "INSERT INTO node VALUES (2, NULL, 20), (3, 2, 30)").await;
+    let chain: Vec<String> = (4..=100)
+        .map(|i| format!("({i}, {}, NULL)", i - 1))
+        .collect();
+    exec(&c, &format!("INSERT INTO node VALUES {}", chain.join(", "))).await;
+    exec_count(&c, "DELETE FROM node WHERE id = 2", 1).await;
+    check(&c, "SELECT count(*) FROM node", "1").await;
+    // A unique key that a foreign key references cannot go.
+    exec(&c, "CREATE TABLE tag (code INT REFERENCES node (code))").await;
+    expect_error(
+        &c,
+        "ALTER TABLE node DROP CONSTRAINT node_code_key",
+        &SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+    )
+    .await;
+    expect_error(
+        &c,
+        "ALTER TABLE node DROP COLUMN code",
+        &SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+    )
+    .await;
+    exec(&c, "DROP TABLE tag").await;
+    exec(&c, "ALTER TABLE node DROP CONSTRAINT node_code_key").await;
+}

@@ -610,3 +610,21 @@ async fn ids_where(c: &Client, sql: &str, param: &(dyn ToSql + Sync)) -> Vec<i32
         .unwrap_or_else(|e| panic!("{sql}: {}", describe(&e)));
     rows.iter().map(|r| r.get::<_, i32>(0)).collect()
 }
+
+/// now() is the start of the current transaction: it moves between autocommit statements and
+/// stands still inside a block.
+#[tokio::test]
+async fn now_is_the_transaction_start() {
+    let server = TestServer::start();
+    let c = server.connect().await;
+    let first = query_value(&c, "SELECT now()::text").await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let second = query_value(&c, "SELECT now()::text").await;
+    assert_ne!(first, second, "now() stood still between transactions");
+    exec(&c, "BEGIN").await;
+    let a = query_value(&c, "SELECT now()::text").await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let b = query_value(&c, "SELECT current_timestamp::text").await;
+    exec(&c, "COMMIT").await;
+    assert_eq!(a, b, "now() moved inside a transaction");
+}
