@@ -7,8 +7,7 @@ use crate::error::{Result, user_error};
 use crate::session::{CommandTag, QueryOutput, Session};
 use crate::sql::{ident_name, object_name};
 use datafusion::sql::sqlparser::ast::{
-    self, Ident, Query, Statement, TableAlias, TableAliasColumnDef, TableFactor, Visit, VisitMut,
-    Visitor, VisitorMut,
+    self, Ident, Statement, TableAlias, TableAliasColumnDef, TableFactor, VisitMut, VisitorMut,
 };
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -155,7 +154,7 @@ pub(crate) fn expand(stmt: &mut Statement, catalog: &Catalog) -> Result<()> {
     }
     let mut expander = Expander {
         catalog,
-        ctes: cte_names(stmt),
+        ctes: crate::pg_catalog::cte_names(stmt),
         error: None,
         expansions: 0,
     };
@@ -203,7 +202,7 @@ impl VisitorMut for Expander<'_> {
         let Some(view) = self.catalog.views.get(&view_name).cloned() else {
             return ControlFlow::Continue(());
         };
-        let query = match parse_query(&view.query) {
+        let query = match crate::pg_catalog::parse_query(&view.query) {
             Some(q) => q,
             None => {
                 self.error = Some(thunderdb_common::ThunderError::internal(format!(
@@ -241,30 +240,4 @@ impl VisitorMut for Expander<'_> {
         }
         ControlFlow::Continue(())
     }
-}
-
-fn parse_query(sql: &str) -> Option<Query> {
-    match crate::utility::parse_sql(sql).ok()?.pop()? {
-        Statement::Query(q) => Some(*q),
-        _ => None,
-    }
-}
-
-/// Names of the CTEs in `stmt` (they shadow views of the same name).
-fn cte_names(stmt: &Statement) -> HashSet<String> {
-    struct Ctes(HashSet<String>);
-    impl Visitor for Ctes {
-        type Break = ();
-        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
-            if let Some(with) = &q.with {
-                for cte in &with.cte_tables {
-                    self.0.insert(ident_name(&cte.alias.name));
-                }
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let mut c = Ctes(HashSet::new());
-    let _ = stmt.visit(&mut c);
-    c.0
 }

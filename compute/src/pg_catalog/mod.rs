@@ -68,6 +68,7 @@ pub fn schema(
 pub use types::internal_name as type_internal_name;
 
 pub(crate) use model::quote_ident;
+pub(crate) use rewrite::{cte_names, parse_query};
 pub(crate) use types::arrow_type_oid;
 
 /// The OID of the relation (table or sequence) with storage id `id`.

@@ -247,7 +247,8 @@ fn dedupe_items(select: &mut Select) {
     }
 }
 
-fn cte_names(stmt: &Statement) -> HashSet<String> {
+/// Names of the CTEs anywhere in `stmt` (they shadow tables and views of the same name).
+pub(crate) fn cte_names(stmt: &Statement) -> HashSet<String> {
     struct Ctes(HashSet<String>);
     impl Visitor for Ctes {
         type Break = ();
@@ -272,7 +273,7 @@ pub(super) fn parse_expr(sql: &str) -> Option<Expr> {
         .ok()
 }
 
-fn parse_query(sql: &str) -> Option<Query> {
+pub(crate) fn parse_query(sql: &str) -> Option<Query> {
     let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
     match stmts.pop()? {
         Statement::Query(q) => Some(*q),
