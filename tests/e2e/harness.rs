@@ -664,7 +664,6 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-/// Prints why a test does not run, on stdout and stderr (`scripts/test` collects the lines).
 /// A self-signed certificate for `127.0.0.1` and `localhost` and its key, written into `dir`
 /// with openssl: (certificate, key).
 pub fn self_signed_cert(dir: &std::path::Path) -> (PathBuf, PathBuf) {
@@ -700,6 +699,7 @@ pub fn installed(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Prints why a test does not run, on stdout and stderr (`scripts/test` collects the lines).
 pub fn skip(test: &str, why: &str) {
     println!("skipped: {why} ({test})");
     eprintln!("skipped: {why} ({test})");
