@@ -17,6 +17,7 @@ mod engine;
 mod error;
 mod fastpath;
 mod foreign_key;
+mod locking;
 mod mysql;
 mod naming;
 mod params;

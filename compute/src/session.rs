@@ -815,7 +815,17 @@ impl Session {
                 if let Some(out) = crate::fastpath::point_get(&stmt, params, &env).await {
                     return out;
                 }
-                self.query(stmt, params).await
+                match stmt {
+                    // Outside a block the "lock" would end with the statement: nothing to claim.
+                    Statement::Query(q) if !q.locks.is_empty() && self.in_block => {
+                        crate::locking::locking_query(self, *q, params, &env).await
+                    }
+                    Statement::Query(mut q) if !q.locks.is_empty() => {
+                        q.locks.clear();
+                        self.query(Statement::Query(q), params).await
+                    }
+                    stmt => self.query(stmt, params).await,
+                }
             }
             Statement::Insert(insert) => dml::insert(self, insert, params).await,
             Statement::Update(update) => {

@@ -29,7 +29,8 @@ pub(crate) fn parse_sql(sql: &str) -> Result<Vec<Statement>> {
 
 fn parse_all(sql: &str) -> std::result::Result<Vec<Statement>, ParserError> {
     let dialect = PostgreSqlDialect {};
-    let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
+    let sql = weaker_locks_as_strong(sql, &dialect)?;
+    let mut parser = Parser::new(&dialect).try_with_sql(&sql)?;
     let mut out = Vec::new();
     let mut expecting_end = false;
     loop {
@@ -56,6 +57,72 @@ fn parse_all(sql: &str) -> std::result::Result<Vec<Statement>, ParserError> {
         expecting_end = true;
     }
     Ok(out)
+}
+
+/// `FOR NO KEY UPDATE` and `FOR KEY SHARE`, which sqlparser does not know, as `FOR UPDATE` and
+/// `FOR SHARE` (the claims ThunderDB makes for them are the same). The rest of the text is kept
+/// byte for byte.
+fn weaker_locks_as_strong<'a>(
+    sql: &'a str,
+    dialect: &PostgreSqlDialect,
+) -> std::result::Result<std::borrow::Cow<'a, str>, ParserError> {
+    use datafusion::sql::sqlparser::tokenizer::{Location, Tokenizer};
+    if !sql.to_ascii_lowercase().contains("key") {
+        return Ok(std::borrow::Cow::Borrowed(sql));
+    }
+    let tokens: Vec<_> = Tokenizer::new(dialect, sql)
+        .tokenize_with_location()?
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    // Byte offset of a 1-based line/column location.
+    let offset = |l: Location| -> Option<usize> {
+        let start = *line_starts.get((l.line as usize).checked_sub(1)?)?;
+        let column = (l.column as usize).checked_sub(1)?;
+        Some(
+            sql[start..]
+                .char_indices()
+                .nth(column)
+                .map_or(sql.len(), |(i, _)| start + i),
+        )
+    };
+    let word = |i: usize, k: Keyword| matches!(tokens.get(i).map(|t| &t.token), Some(Token::Word(w)) if w.keyword == k);
+    let mut out = String::with_capacity(sql.len());
+    let mut copied = 0;
+    for i in 0..tokens.len() {
+        let (len, strong) = if word(i, Keyword::FOR)
+            && word(i + 1, Keyword::NO)
+            && word(i + 2, Keyword::KEY)
+            && word(i + 3, Keyword::UPDATE)
+        {
+            (4, "FOR UPDATE")
+        } else if word(i, Keyword::FOR) && word(i + 1, Keyword::KEY) && word(i + 2, Keyword::SHARE)
+        {
+            (3, "FOR SHARE")
+        } else {
+            continue;
+        };
+        let (Some(from), Some(to)) = (
+            offset(tokens[i].span.start),
+            offset(tokens[i + len - 1].span.end),
+        ) else {
+            continue;
+        };
+        if from < copied || to < from {
+            continue;
+        }
+        out.push_str(&sql[copied..from]);
+        out.push_str(strong);
+        copied = to;
+    }
+    if copied == 0 {
+        return Ok(std::borrow::Cow::Borrowed(sql));
+    }
+    out.push_str(&sql[copied..]);
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 /// `CREATE [TEMP] SEQUENCE [IF NOT EXISTS] name [AS type]` and its options in any order (as
@@ -608,6 +675,21 @@ mod tests {
         let mut v = parse_sql(sql).unwrap_or_else(|e| panic!("{sql}: {e:?}"));
         assert_eq!(v.len(), 1, "{sql}");
         v.pop().expect("one")
+    }
+
+    #[test]
+    fn weaker_row_locks_read_as_stronger_ones() {
+        let sql = "SELECT 'for no key update', x FROM t WHERE s = 'it''s' FOR NO KEY UPDATE OF t";
+        let out = weaker_locks_as_strong(sql, &PostgreSqlDialect {}).expect("tokenizes");
+        assert_eq!(
+            out,
+            "SELECT 'for no key update', x FROM t WHERE s = 'it''s' FOR UPDATE OF t"
+        );
+        let sql = "SELECT 1 FROM t FOR KEY SHARE";
+        assert_eq!(
+            weaker_locks_as_strong(sql, &PostgreSqlDialect {}).expect("tokenizes"),
+            "SELECT 1 FROM t FOR SHARE"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod alter;
 mod copy;
 mod drivers;
 mod foreign_keys;
+mod locking;
 mod pgbench;
 mod point_reads;
 mod savepoints;
