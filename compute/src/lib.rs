@@ -15,6 +15,7 @@ mod decorrelate;
 mod dml;
 mod engine;
 mod error;
+mod explain;
 mod fastpath;
 mod foreign_key;
 mod locking;

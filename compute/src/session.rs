@@ -398,7 +398,10 @@ impl Session {
         self.public.set_env(Some(env.clone()));
         let described = params::describe(self, &statement, &env.catalog, count).await;
         self.public.set_env(None);
-        let (mut inferred, result_schema) = described?;
+        let (mut inferred, mut result_schema) = described?;
+        if matches!(statement, Statement::Explain { .. }) && self.mysql.is_none() {
+            result_schema = Some(crate::explain::query_plan_schema());
+        }
         for (i, d) in declared.iter().enumerate() {
             if let Some(d) = d {
                 inferred[i] = Some(d.clone());
@@ -816,6 +819,9 @@ impl Session {
                     return out;
                 }
                 match stmt {
+                    Statement::Explain { .. } if self.mysql.is_none() => {
+                        crate::explain::explain(self, stmt, params).await
+                    }
                     // Outside a block the "lock" would end with the statement: nothing to claim.
                     Statement::Query(q) if !q.locks.is_empty() && self.in_block => {
                         crate::locking::locking_query(self, *q, params, &env).await

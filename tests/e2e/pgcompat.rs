@@ -5,6 +5,7 @@
 mod alter;
 mod copy;
 mod drivers;
+mod explain;
 mod foreign_keys;
 mod locking;
 mod pgbench;
