@@ -115,7 +115,11 @@ pub(crate) async fn explain(
 
 /// The one column EXPLAIN answers with.
 pub(crate) fn query_plan_schema() -> datafusion::arrow::datatypes::SchemaRef {
-    Arc::new(Schema::new(vec![Field::new("QUERY PLAN", DataType::Utf8, false)]))
+    Arc::new(Schema::new(vec![Field::new(
+        "QUERY PLAN",
+        DataType::Utf8,
+        false,
+    )]))
 }
 
 /// The boolean of `(ANALYZE)`, `(ANALYZE true)`, `(ANALYZE off)` …

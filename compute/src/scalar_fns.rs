@@ -161,6 +161,10 @@ pub fn register(ctx: &SessionContext) {
             ctx.register_udf(ScalarUDF::new_from_impl(RoundedScale { inner }));
         }
     }
+    // PostgreSQL 13+ spells DataFusion's `uuid()` (a random version 4 UUID) so.
+    if let Ok(uuid) = ctx.udf("uuid") {
+        ctx.register_udf(uuid.as_ref().clone().with_aliases(["gen_random_uuid"]));
+    }
     // PostgreSQL spells DataFusion's `signum` as `sign`.
     if let Ok(signum) = ctx.udf("signum") {
         ctx.register_udf(signum.as_ref().clone().with_aliases(["sign"]));

@@ -177,6 +177,19 @@ async fn sequences_serial_and_identity_columns() {
         "3|1|3",
     )
     .await;
+    // Random UUID keys, the other common generated key.
+    exec(
+        &c,
+        "CREATE TABLE tokens (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), n INT)",
+    )
+    .await;
+    exec(&c, "INSERT INTO tokens (n) VALUES (1), (2), (3)").await;
+    check(
+        &c,
+        "SELECT count(DISTINCT id), min(length(id::text)) FROM tokens",
+        "3|36",
+    )
+    .await;
     exec(&c, "ALTER TABLE bydefault ADD COLUMN m INT CHECK (m > 0)").await;
     expect_error(
         &c,
