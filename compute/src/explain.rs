@@ -37,6 +37,10 @@ pub(crate) async fn explain(
                 "verbose" | "costs" | "buffers" | "timing" | "summary" | "settings" | "wal",
                 Some(_),
             ) => {}
+            ("format", _)
+                if o.arg
+                    .as_ref()
+                    .is_some_and(|a| a.to_string().eq_ignore_ascii_case("text")) => {}
             ("format", _) => return Err(unsupported("EXPLAIN formats other than TEXT")),
             (other, _) => {
                 return Err(user_error(

@@ -94,21 +94,26 @@ pub(crate) async fn locking_query(
             // A view or a system table: nothing of ours to claim.
             continue;
         };
-        // The same query, returning the storage key of the locked table's rows.
+        // The same query with the storage key of the locked table's rows as a last column
+        // (the other items stay, for ORDER BY to name them).
         let mut keys_query = query.clone();
         if let SetExpr::Select(select) = keys_query.body.as_mut() {
-            select.projection = vec![SelectItem::UnnamedExpr(Expr::CompoundIdentifier(vec![
-                Ident::with_quote('"', called.clone()),
-                Ident::new(KEY_COLUMN),
-            ]))];
+            select
+                .projection
+                .push(SelectItem::UnnamedExpr(Expr::CompoundIdentifier(vec![
+                    Ident::with_quote('"', called.clone()),
+                    Ident::new(KEY_COLUMN),
+                ])));
         }
+        let mut keys_stmt = Statement::Query(Box::new(keys_query));
+        crate::pg_catalog::rewrite(&mut keys_stmt);
         let keyed = Arc::new(StatementEnv {
             catalog: env.catalog.clone(),
             view: env.view.clone(),
             key_table: Some(def.id),
         });
         s.use_env(&keyed);
-        let plan = s.plan(Statement::Query(Box::new(keys_query)), params).await;
+        let plan = s.plan(keys_stmt, params).await;
         let result = match plan {
             Ok(plan) => s.collect(plan).await,
             Err(e) => Err(e),
@@ -116,7 +121,8 @@ pub(crate) async fn locking_query(
         s.use_env(env);
         let (_, batches) = result?;
         for batch in &batches {
-            let Some(keys) = batch.column(0).as_any().downcast_ref::<BinaryArray>() else {
+            let last = batch.num_columns().saturating_sub(1);
+            let Some(keys) = batch.column(last).as_any().downcast_ref::<BinaryArray>() else {
                 continue;
             };
             for i in 0..keys.len() {
@@ -134,9 +140,8 @@ pub(crate) async fn locking_query(
                 }
             }
         }
-        if matches!(lock_type, LockType::Update) {
-            s.note_write(env.view.snapshot);
-        }
+        // Claims are validated from the snapshot they were read at (READ COMMITTED included).
+        s.note_write(env.view.snapshot);
     }
     Ok(out)
 }

@@ -253,7 +253,8 @@ pub(crate) fn nextval_default(seq: &SequenceDef) -> String {
 #[derive(Default, Debug)]
 pub(crate) struct SessionSequences {
     current: HashMap<TableId, i64>,
-    last: Option<(TableId, i64)>,
+    /// The sequence nextval advanced last: lastval is its currval.
+    last: Option<TableId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -411,8 +412,13 @@ impl SequenceFunction {
     async fn run(&self, args: ScalarFunctionArgs) -> Result<ArrayRef> {
         let rows = args.number_rows;
         if self.kind == Kind::Last {
-            let last = self.session.lock().last;
-            let (_, v) = last.ok_or_else(|| {
+            let last = {
+                let session = self.session.lock();
+                session
+                    .last
+                    .and_then(|id| session.current.get(&id).copied())
+            };
+            let v = last.ok_or_else(|| {
                 user_error(
                     SqlState("55000"),
                     "lastval is not yet defined in this session",
@@ -443,7 +449,7 @@ impl SequenceFunction {
             if let Some(&v) = values.last() {
                 let mut session = self.session.lock();
                 session.current.insert(seq.id, v);
-                session.last = Some((seq.id, v));
+                session.last = Some(seq.id);
             }
             return Ok(Arc::new(Int64Array::from(values)));
         }
@@ -470,7 +476,7 @@ impl SequenceFunction {
                     let v = crate::sequence::next_values(&self.engine, &seq, 1).await?[0];
                     let mut session = self.session.lock();
                     session.current.insert(seq.id, v);
-                    session.last = Some((seq.id, v));
+                    session.last = Some(seq.id);
                     Some(v)
                 }
                 Kind::Curr => Some(*self.session.lock().current.get(&seq.id).ok_or_else(|| {

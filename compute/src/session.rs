@@ -450,8 +450,9 @@ impl Session {
         stmt: Statement,
         params: &[ScalarValue],
     ) -> Result<QueryOutput> {
-        if !self.in_block {
-            // now() is the start of the transaction: here, of the statement's own.
+        if !self.in_block || self.mysql.is_some() {
+            // PostgreSQL's now() is the start of the transaction (here: of the statement's
+            // own); MySQL's NOW() the start of each statement.
             self.mark_transaction_start();
         }
         let cancel = self.cancel.0.clone();
@@ -912,6 +913,9 @@ impl Session {
         let mut stmt = statements
             .pop()
             .ok_or_else(|| ThunderError::internal("empty generated query"))?;
+        if let Some(env) = self.public.env() {
+            crate::views::expand(&mut stmt, &env.catalog)?;
+        }
         // Stored defaults may hold `'seq'::regclass` (SERIAL) and other catalog idioms.
         pg_catalog::rewrite(&mut stmt);
         self.plan(stmt, params).await
@@ -928,9 +932,13 @@ impl Session {
 
     pub(crate) async fn query(
         &mut self,
-        stmt: Statement,
+        mut stmt: Statement,
         params: &[ScalarValue],
     ) -> Result<QueryOutput> {
+        // Views first: their bodies need the catalog rewrites and decorrelation too.
+        if let Some(env) = self.public.env() {
+            crate::views::expand(&mut stmt, &env.catalog)?;
+        }
         match self.query_once(stmt.clone(), params).await {
             // DataFusion cannot run correlated subqueries whose correlation is not an
             // equality; rewrite those as joins and try again.

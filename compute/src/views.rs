@@ -18,6 +18,12 @@ const MAX_EXPANSIONS: usize = 256;
 
 /// `CREATE [OR REPLACE] VIEW name [(columns)] AS query`.
 pub(crate) async fn create_view(s: &mut Session, cv: ast::CreateView) -> Result<QueryOutput> {
+    if cv.temporary {
+        return Err(user_error(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "CREATE TEMPORARY VIEW is not supported yet",
+        ));
+    }
     if cv.materialized {
         return Err(user_error(
             SqlState::FEATURE_NOT_SUPPORTED,
@@ -213,7 +219,7 @@ impl VisitorMut for Expander<'_> {
         };
         let mut alias = alias.take().unwrap_or(TableAlias {
             explicit: true,
-            name: Ident::new(view_name.clone()),
+            name: Ident::with_quote('"', view_name.clone()),
             columns: vec![],
             at: None,
         });
@@ -221,7 +227,10 @@ impl VisitorMut for Expander<'_> {
             alias.columns = view
                 .columns
                 .iter()
-                .map(|(c, _)| TableAliasColumnDef::from_name(c.clone()))
+                .map(|(c, _)| TableAliasColumnDef {
+                    name: Ident::with_quote('"', c.clone()),
+                    data_type: None,
+                })
                 .collect();
         }
         *factor = TableFactor::Derived {

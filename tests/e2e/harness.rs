@@ -688,6 +688,17 @@ pub fn self_signed_cert(dir: &std::path::Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// Whether the openssl command runs here (it takes `version`, not `--version`).
+pub fn openssl_installed() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Whether a program runs here (`--version` exits 0).
 pub fn installed(program: &str) -> bool {
     Command::new(program)

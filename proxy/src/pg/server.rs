@@ -197,12 +197,20 @@ async fn run_connection(
                     tracing::info!(%peer, "postgres client sent data before its TLS handshake");
                     return Ok(());
                 };
-                let stream = match plain.accept(config).await {
-                    Ok(stream) => stream,
-                    Err(e) => {
-                        tracing::info!(%peer, error = %e, "postgres TLS handshake failed");
-                        return Ok(());
-                    }
+                let handshake = tokio::time::timeout(STARTUP_TIMEOUT, plain.accept(config));
+                let stream = tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    r = handshake => match r {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::info!(%peer, error = %e, "postgres TLS handshake failed");
+                            return Ok(());
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "postgres TLS handshake did not finish in time");
+                            return Ok(());
+                        }
+                    },
                 };
                 let mut client = DefaultClient::new(peer, true);
                 client.set_state(PgWireConnectionState::AwaitingStartup);

@@ -227,7 +227,7 @@ fn errors_carry_mysql_numbers() {
 #[test]
 fn tls_when_configured() {
     const TEST: &str = "mysql::cli::tls_when_configured";
-    if !installed("mariadb") || !installed("openssl") {
+    if !installed("mariadb") || !crate::harness::openssl_installed() {
         skip(TEST, "the mariadb client or openssl is not installed");
         return;
     }

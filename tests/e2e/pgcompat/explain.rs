@@ -17,6 +17,7 @@ async fn explain_prints_a_query_plan_column() {
         ("EXPLAIN SELECT * FROM t WHERE v > 1", false),
         ("EXPLAIN ANALYZE SELECT v FROM t WHERE v > 1", true),
         ("EXPLAIN (ANALYZE, COSTS OFF) SELECT v FROM t", true),
+        ("EXPLAIN (FORMAT TEXT) SELECT v FROM t WHERE v > 1", false),
     ] {
         let messages = c.simple_query(sql).await.expect(sql);
         let mut lines = Vec::new();

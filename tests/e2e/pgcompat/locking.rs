@@ -52,6 +52,15 @@ async fn for_update_and_for_share_claim_the_rows_returned() {
     expect_error(&a, "COMMIT", &SqlState::T_R_SERIALIZATION_FAILURE).await;
     check(&a, "SELECT v FROM t ORDER BY id", "12\n13").await;
 
+    // ORDER BY naming an output column of the locking query.
+    exec(&a, "BEGIN").await;
+    check(
+        &a,
+        "SELECT id, v AS p FROM t ORDER BY p DESC LIMIT 1 FOR UPDATE",
+        "2|13",
+    )
+    .await;
+    exec(&a, "COMMIT").await;
     // What PostgreSQL refuses.
     exec(&a, "BEGIN").await;
     expect_error(

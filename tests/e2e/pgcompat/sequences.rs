@@ -18,11 +18,14 @@ async fn sequences_serial_and_identity_columns() {
     check(&c, "SELECT setval('s', 100)", "100").await;
     check(&c, "SELECT nextval('s')", "101").await;
     check(&c, "SELECT setval('s', 5, false), nextval('s')", "5|5").await;
+    // lastval is the current value of the sequence nextval touched last.
+    check(&c, "SELECT setval('s', 40), lastval()", "40|40").await;
+    check(&c, "SELECT nextval('s')", "41").await;
     // Values are not given back by a rollback.
     exec(&c, "BEGIN").await;
-    check(&c, "SELECT nextval('s')", "6").await;
+    check(&c, "SELECT nextval('s')", "42").await;
     exec(&c, "ROLLBACK").await;
-    check(&c, "SELECT nextval('s')", "7").await;
+    check(&c, "SELECT nextval('s')", "43").await;
     // A descending, cycling sequence with its options in PostgreSQL's free order.
     exec(
         &c,

@@ -25,7 +25,7 @@ fn psql(server: &TestServer, conninfo: &str, sql: &str) -> Run {
 #[test]
 fn psql_over_tls() {
     const TEST: &str = "pgcompat::tls::psql_over_tls";
-    if !installed("psql") || !installed("openssl") {
+    if !installed("psql") || !crate::harness::openssl_installed() {
         skip(TEST, "psql or openssl is not installed");
         return;
     }

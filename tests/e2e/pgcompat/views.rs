@@ -113,6 +113,24 @@ async fn views_read_through_their_query() {
     exec(&c, "ROLLBACK").await;
     // rich now lists every employee: both of department a.
     check(&c, "SELECT count(*) FROM rich_a", "2").await;
+    // Bodies get the same treatment as queries: a correlated sub-query, quoted names.
+    exec(
+        &c,
+        "CREATE VIEW \"Top\" AS SELECT e.id AS \"Who\", (SELECT count(*) FROM emp x WHERE x.dept = e.dept) AS n FROM emp e",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT \"Who\", n FROM \"Top\" ORDER BY 1",
+        "1|2\n2|2\n3|1",
+    )
+    .await;
+    expect_error(
+        &c,
+        "CREATE TEMP VIEW tv AS SELECT 1",
+        &SqlState::FEATURE_NOT_SUPPORTED,
+    )
+    .await;
     // Views that would read themselves are refused.
     exec(&c, "CREATE VIEW v1 AS SELECT 1 AS x").await;
     exec(&c, "CREATE VIEW v2 AS SELECT x FROM v1").await;
