@@ -31,7 +31,6 @@ enum KeySource<'a> {
 /// The query's shape, before the catalog is consulted.
 struct Shape<'a> {
     table: &'a ast::ObjectName,
-    alias: Option<String>,
     /// `None`: `SELECT *`.
     items: Option<Vec<(String, Option<String>)>>,
     equalities: Vec<(String, KeySource<'a>)>,
@@ -91,7 +90,6 @@ pub(crate) async fn point_get(
             out
         }
     };
-    let _ = &shape.alias;
     Some(read(env, def, &row, impossible, &columns).await)
 }
 
@@ -232,10 +230,7 @@ fn shape(stmt: &Statement) -> Option<Shape<'_>> {
         Some(a) => Some(ident_name(&a.name)),
         None => None,
     };
-    let target = Target {
-        name,
-        alias: alias.clone(),
-    };
+    let target = Target { name, alias };
     let column_of = |e: &Expr| target.column_of(e);
     let items = match s.projection.as_slice() {
         [SelectItem::Wildcard(opts)] if opts_plain(opts) => None,
@@ -256,7 +251,6 @@ fn shape(stmt: &Statement) -> Option<Shape<'_>> {
     let equalities = key_equalities(s.selection.as_ref()?, &target)?;
     Some(Shape {
         table: name,
-        alias,
         items,
         equalities,
     })
@@ -563,8 +557,8 @@ fn assigned(
     let Some((value, value_ty)) = operand else {
         return Ok(Datum::Null);
     };
-    let (result, result_ty) = match base {
-        None => (*value, value_ty.clone()),
+    let result = match base {
+        None => *value,
         Some((b, minus)) => {
             let current = match &row[b] {
                 Datum::Int16(v) => i64::from(*v),
@@ -578,13 +572,13 @@ fn assigned(
             } else {
                 current.checked_add(*value)
             };
-            match sum.and_then(|v| fit(v, &ty)) {
-                Some(_) => (sum.expect("checked"), ty),
+            // Range-checked in the expression's own type first, as PostgreSQL computes it.
+            match sum.filter(|v| fit(*v, &ty).is_some()) {
+                Some(v) => v,
                 None => return Err(out_of_range(&ty)),
             }
         }
     };
-    let _ = result_ty;
     let ty = &def.columns[pos].ty;
     fit(result, ty).ok_or_else(|| out_of_range(ty))
 }
