@@ -54,6 +54,22 @@ pub fn parse_bytea(s: &str) -> Result<Vec<u8>, ThunderError> {
     Ok(out)
 }
 
+/// The names PostgreSQL takes for UTC as a `TimeZone` (any case).
+pub const UTC_ZONE_NAMES: [&str; 12] = [
+    "UTC",
+    "Etc/UTC",
+    "GMT",
+    "Etc/GMT",
+    "UCT",
+    "Etc/UCT",
+    "Universal",
+    "Etc/Universal",
+    "Zulu",
+    "Etc/Zulu",
+    "Z",
+    "Greenwich",
+];
+
 #[cfg(test)]
 mod tests {
     use super::parse_bytea;

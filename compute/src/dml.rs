@@ -629,6 +629,11 @@ async fn fill_auto_increment(s: &mut Session, def: &TableDef, rows: &mut [Row]) 
     Ok(())
 }
 
+/// `DEFAULT` in a VALUES row (sqlparser reads it as an identifier).
+fn is_default_keyword(e: &ast::Expr) -> bool {
+    matches!(e, ast::Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+}
+
 /// A column that every row of a VALUES list sets to DEFAULT is left out of the insert's
 /// targets, so its default is computed with the row rather than inside VALUES (which
 /// DataFusion folds at plan time: a `nextval` there could not run).
@@ -636,7 +641,6 @@ fn untarget_defaults(source: &mut ast::Query, targets: &mut Vec<usize>) {
     let ast::SetExpr::Values(values) = source.body.as_mut() else {
         return;
     };
-    let is_default = |e: &ast::Expr| matches!(e, ast::Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"));
     let mut j = targets.len();
     while j > 0 {
         j -= 1;
@@ -648,7 +652,7 @@ fn untarget_defaults(source: &mut ast::Query, targets: &mut Vec<usize>) {
             && values
                 .rows
                 .iter()
-                .all(|row| row.get(j).is_some_and(is_default))
+                .all(|row| row.get(j).is_some_and(is_default_keyword))
         {
             for row in values.rows.iter_mut() {
                 row.remove(j);
@@ -674,9 +678,10 @@ fn check_identity_always(
             continue;
         }
         let all_default = match source.map(|q| q.body.as_ref()) {
-            Some(ast::SetExpr::Values(values)) => values.rows.iter().all(|row| {
-                matches!(row.get(j), Some(ast::Expr::Identifier(i)) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
-            }),
+            Some(ast::SetExpr::Values(values)) => values
+                .rows
+                .iter()
+                .all(|row| row.get(j).is_some_and(is_default_keyword)),
             _ => false,
         };
         if !all_default {
@@ -703,8 +708,7 @@ fn replace_default_keyword(
     };
     for row in values.rows.iter_mut() {
         for (j, e) in row.iter_mut().enumerate() {
-            let is_default = matches!(e, ast::Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"));
-            if !is_default {
+            if !is_default_keyword(e) {
                 continue;
             }
             let Some(col) = targets.get(j).map(|&t| &def.columns[t]) else {

@@ -13,26 +13,22 @@ use thunderdb_common::SqlState;
 
 pub(crate) async fn explain(
     s: &mut Session,
-    stmt: Statement,
+    mut stmt: Statement,
     params: &[ScalarValue],
 ) -> Result<QueryOutput> {
     let Statement::Explain {
-        describe_alias,
         analyze,
-        verbose,
-        query_plan,
-        estimate,
         statement,
         format,
         options,
-    } = stmt
+        ..
+    } = &mut stmt
     else {
         unreachable!("called for EXPLAIN")
     };
-    let mut analyze = analyze;
     for o in options.iter().flatten() {
         match (o.name.value.to_lowercase().as_str(), flag(o)) {
-            ("analyze", Some(on)) => analyze = on,
+            ("analyze", Some(on)) => *analyze = on,
             (
                 "verbose" | "costs" | "buffers" | "timing" | "summary" | "settings" | "wal",
                 Some(_),
@@ -53,21 +49,14 @@ pub(crate) async fn explain(
     if format.is_some() {
         return Err(unsupported("EXPLAIN formats other than TEXT"));
     }
-    if !matches!(*statement, Statement::Query(_)) {
+    if !matches!(**statement, Statement::Query(_)) {
         return Err(unsupported("EXPLAIN of statements other than queries"));
     }
+    // The options are read above; DataFusion plans the rest.
+    *options = None;
+    let analyze = *analyze;
     let started = std::time::Instant::now();
-    let inner = Statement::Explain {
-        describe_alias,
-        analyze,
-        verbose,
-        query_plan,
-        estimate,
-        statement,
-        format: None,
-        options: None,
-    };
-    let QueryOutput::Rows { batches, .. } = s.query(inner, params).await? else {
+    let QueryOutput::Rows { batches, .. } = s.query(stmt, params).await? else {
         return Err(thunderdb_common::ThunderError::internal(
             "EXPLAIN returned no rows",
         ));

@@ -18,59 +18,76 @@ pub(crate) fn auto_increment_counter(table: thunderdb_common::TableId) -> String
     format!("auto_increment:{}", table.0)
 }
 
-/// Takes `n` consecutive values of counter `name`, none below `at_least`; returns the first.
-/// With `n == 0` it only moves the counter past `at_least - 1` (an explicit value was
-/// inserted), so later values stay above it.
-pub(crate) async fn allocate(engine: &Engine, name: &str, n: u64, at_least: i64) -> Result<i64> {
-    let key = counter_key(name);
+/// Reads `key` at the latest commit and commits what `step` makes of it (`None` for no
+/// change) as a small transaction of its own, again when another commit won the race.
+/// `None` when it kept losing.
+async fn commit_outside_txn<T>(
+    engine: &Engine,
+    key: &[u8],
+    mut step: impl FnMut(Option<&[u8]>) -> Result<(T, Option<Vec<u8>>)>,
+) -> Result<Option<T>> {
     for _ in 0..MAX_ATTEMPTS {
         let lsn = engine.wal.last_committed_lsn().await?;
-        let next = match engine.pages.get(&key, lsn).await? {
-            Some(v) => i64::from_le_bytes(
-                v.as_ref()
-                    .try_into()
-                    .map_err(|_| ThunderError::internal("corrupt counter"))?,
-            ),
-            None => 1,
+        let current = engine.pages.get(key, lsn).await?;
+        let (out, new) = step(current.as_deref())?;
+        let Some(new) = new else {
+            return Ok(Some(out));
         };
-        let first = next.max(at_least);
-        let n = i64::try_from(n).map_err(|_| out_of_values(name))?;
-        let new_next = first.checked_add(n).ok_or_else(|| out_of_values(name))?;
-        if new_next == next {
-            return Ok(first);
-        }
         let request = CommitRequest {
             txn_id: TxnId::random(),
             snapshot_lsn: lsn,
             writes: vec![KeyWrite {
-                key: key.clone(),
-                value: Some(new_next.to_le_bytes().to_vec()),
+                key: key.to_vec(),
+                value: Some(new),
             }],
             read_keys: vec![],
             read_ranges: vec![],
         };
         match engine.wal.commit(request).await? {
-            CommitOutcome::Committed(_) => return Ok(first),
+            CommitOutcome::Committed(_) => return Ok(Some(out)),
             CommitOutcome::Conflict { .. } => continue,
         }
     }
-    Err(user_error(
-        SqlState::SERIALIZATION_FAILURE,
-        "could not allocate an AUTO_INCREMENT value: too many concurrent allocations",
-    ))
+    Ok(None)
+}
+
+/// A counter's next value as stored (1 before the first allocation).
+fn decode_counter(v: Option<&[u8]>) -> Result<i64> {
+    match v {
+        Some(v) => Ok(i64::from_le_bytes(
+            v.try_into()
+                .map_err(|_| ThunderError::internal("corrupt counter"))?,
+        )),
+        None => Ok(1),
+    }
+}
+
+/// Takes `n` consecutive values of counter `name`, none below `at_least`; returns the first.
+/// With `n == 0` it only moves the counter past `at_least - 1` (an explicit value was
+/// inserted), so later values stay above it.
+pub(crate) async fn allocate(engine: &Engine, name: &str, n: u64, at_least: i64) -> Result<i64> {
+    let n = i64::try_from(n).map_err(|_| out_of_values(name))?;
+    let taken = commit_outside_txn(engine, &counter_key(name), |current| {
+        let next = decode_counter(current)?;
+        let first = next.max(at_least);
+        let new_next = first.checked_add(n).ok_or_else(|| out_of_values(name))?;
+        let write = (new_next != next).then(|| new_next.to_le_bytes().to_vec());
+        Ok((first, write))
+    })
+    .await?;
+    taken.ok_or_else(|| {
+        user_error(
+            SqlState::SERIALIZATION_FAILURE,
+            "could not allocate an AUTO_INCREMENT value: too many concurrent allocations",
+        )
+    })
 }
 
 /// The value counter `name` hands out next.
 pub(crate) async fn counter_next(engine: &Engine, name: &str) -> Result<i64> {
     let lsn = engine.wal.last_committed_lsn().await?;
-    match engine.pages.get(&counter_key(name), lsn).await? {
-        Some(v) => Ok(i64::from_le_bytes(
-            v.as_ref()
-                .try_into()
-                .map_err(|_| ThunderError::internal("corrupt counter"))?,
-        )),
-        None => Ok(1),
-    }
+    let current = engine.pages.get(&counter_key(name), lsn).await?;
+    decode_counter(current.as_deref())
 }
 
 fn out_of_values(name: &str) -> ThunderError {
@@ -110,34 +127,21 @@ async fn update_state<T>(
     seq: &crate::catalog::SequenceDef,
     mut f: impl FnMut(i64, bool) -> Result<(T, i64, bool)>,
 ) -> Result<T> {
-    let key = state_key(seq);
-    for _ in 0..MAX_ATTEMPTS {
-        let lsn = engine.wal.last_committed_lsn().await?;
-        let current = engine.pages.get(&key, lsn).await?;
-        let (last, called) = decode_state(seq, current.as_deref())?;
+    let done = commit_outside_txn(engine, &state_key(seq), |current| {
+        let (last, called) = decode_state(seq, current)?;
         let (out, new_last, new_called) = f(last, called)?;
-        let request = CommitRequest {
-            txn_id: TxnId::random(),
-            snapshot_lsn: lsn,
-            writes: vec![KeyWrite {
-                key: key.clone(),
-                value: Some(encode_state(new_last, new_called)),
-            }],
-            read_keys: vec![],
-            read_ranges: vec![],
-        };
-        match engine.wal.commit(request).await? {
-            CommitOutcome::Committed(_) => return Ok(out),
-            CommitOutcome::Conflict { .. } => continue,
-        }
-    }
-    Err(user_error(
-        SqlState::SERIALIZATION_FAILURE,
-        format!(
-            "could not advance sequence \"{}\": too many concurrent calls",
-            seq.name
-        ),
-    ))
+        Ok((out, Some(encode_state(new_last, new_called))))
+    })
+    .await?;
+    done.ok_or_else(|| {
+        user_error(
+            SqlState::SERIALIZATION_FAILURE,
+            format!(
+                "could not advance sequence \"{}\": too many concurrent calls",
+                seq.name
+            ),
+        )
+    })
 }
 
 /// `nextval` `n` times: the values, in order. Like PostgreSQL's, they are never handed out

@@ -1374,19 +1374,11 @@ fn normalize_timezone(v: &str) -> Result<String> {
     {
         return Ok("UTC".into());
     }
-    // Other names of UTC (a JVM sends `Etc/UTC`): kept as given, as PostgreSQL shows them.
-    const UTC_NAMES: [&str; 9] = [
-        "Etc/UTC",
-        "Etc/GMT",
-        "UCT",
-        "Etc/UCT",
-        "Universal",
-        "Etc/Universal",
-        "Zulu",
-        "Etc/Zulu",
-        "Greenwich",
-    ];
-    if let Some(name) = UTC_NAMES.iter().find(|n| n.eq_ignore_ascii_case(t)) {
+    // Other names of UTC (a JVM sends `Etc/UTC`): kept as PostgreSQL spells them.
+    if let Some(name) = thunderdb_common::text_input::UTC_ZONE_NAMES
+        .iter()
+        .find(|n| n.eq_ignore_ascii_case(t))
+    {
         return Ok((*name).to_string());
     }
     let valid_offset = t.starts_with(['+', '-'])

@@ -9,7 +9,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::parser::{IsOptional, Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 use thunderdb_common::SqlState;
 
@@ -255,13 +255,7 @@ fn parse_maintenance(p: &mut Parser) -> std::result::Result<Vec<Statement>, Pars
     if !matches!(p.peek_token().token, Token::SemiColon | Token::EOF) {
         loop {
             let name = p.parse_object_name(false)?;
-            let columns = if p.consume_token(&Token::LParen) {
-                let cols = p.parse_comma_separated(|p| p.parse_identifier())?;
-                p.expect_token(&Token::RParen)?;
-                cols
-            } else {
-                vec![]
-            };
+            let columns = p.parse_parenthesized_column_list(IsOptional::Optional, false)?;
             tables.push((Some(name), columns));
             if !p.consume_token(&Token::Comma) {
                 break;
@@ -312,13 +306,7 @@ fn parse_copy(p: &mut Parser) -> std::result::Result<Statement, ParserError> {
         CopySource::Query(query)
     } else {
         let table_name = p.parse_object_name(false)?;
-        let columns = if p.consume_token(&Token::LParen) {
-            let cols = p.parse_comma_separated(|p| p.parse_identifier())?;
-            p.expect_token(&Token::RParen)?;
-            cols
-        } else {
-            vec![]
-        };
+        let columns = p.parse_parenthesized_column_list(IsOptional::Optional, false)?;
         CopySource::Table {
             table_name,
             columns,
@@ -405,10 +393,8 @@ fn copy_columns(p: &mut Parser, star: bool) -> std::result::Result<Vec<Ident>, P
     if star && p.consume_token(&Token::Mul) {
         return Ok(vec![Ident::new("*")]);
     }
-    if p.consume_token(&Token::LParen) {
-        let cols = p.parse_comma_separated(|p| p.parse_identifier())?;
-        p.expect_token(&Token::RParen)?;
-        Ok(cols)
+    if p.peek_token().token == Token::LParen {
+        p.parse_parenthesized_column_list(IsOptional::Mandatory, false)
     } else {
         p.parse_comma_separated(|p| p.parse_identifier())
     }

@@ -302,21 +302,11 @@ pub(crate) fn array_element_out(element: &str, out: &mut String) {
 /// this proxy cannot resolve (named zones would need a tz database).
 pub(crate) fn utc_offset_of_zone(zone: &str) -> Option<i32> {
     let zone = zone.trim();
-    const UTC_NAMES: [&str; 12] = [
-        "UTC",
-        "Etc/UTC",
-        "GMT",
-        "Etc/GMT",
-        "UCT",
-        "Etc/UCT",
-        "Universal",
-        "Etc/Universal",
-        "Zulu",
-        "Etc/Zulu",
-        "Z",
-        "Greenwich",
-    ];
-    if UTC_NAMES.iter().any(|n| n.eq_ignore_ascii_case(zone)) || zone.is_empty() {
+    if thunderdb_common::text_input::UTC_ZONE_NAMES
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(zone))
+        || zone.is_empty()
+    {
         return Some(0);
     }
     // A plain number is hours east of UTC (SET TIME ZONE 5, SET timezone = '-08').
