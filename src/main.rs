@@ -112,6 +112,7 @@ async fn run_dev(cfg: DevConfig) -> Result<()> {
         pages,
         EngineOptions {
             database: cfg.database.clone(),
+            superuser: cfg.user.clone(),
         },
     );
 
@@ -132,6 +133,7 @@ async fn run_dev(cfg: DevConfig) -> Result<()> {
     };
     let opts = PgFrontendOptions {
         users: vec![(cfg.user.clone(), cfg.password.clone())],
+        auth_method: thunderdb_proxy::PgAuthMethod::parse(&cfg.pg_auth_method).unwrap_or_default(),
         server_version: thunderdb_compute::SERVER_VERSION.to_string(),
         tls: tls.clone(),
     };

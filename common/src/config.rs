@@ -42,7 +42,11 @@ pub struct DevConfig {
     /// Whether RESP clients must `AUTH` before other commands (Redis's `requirepass`). Off by
     /// default in `dev`, as a fresh Redis is; `AUTH` always checks the SQL users.
     pub resp_require_auth: bool,
-    /// PEM certificate chain and private key for TLS (MySQL clients today); both empty: no
+    /// How PostgreSQL clients prove their password, as a `pg_hba.conf` method: `md5` (the
+    /// default) answers with an MD5 challenge for roles whose password is stored as an MD5
+    /// hash and with SCRAM-SHA-256 for the rest; `scram-sha-256` allows SCRAM only.
+    pub pg_auth_method: String,
+    /// PEM certificate chain and private key for TLS (PostgreSQL and MySQL); both empty: no
     /// TLS.
     pub tls_cert: String,
     pub tls_key: String,
@@ -65,6 +69,7 @@ impl Default for DevConfig {
             password: "thunder".into(),
             database: "thunderdb".into(),
             resp_require_auth: false,
+            pg_auth_method: "md5".into(),
             tls_cert: String::new(),
             tls_key: String::new(),
             worker_threads: 0,
@@ -107,6 +112,15 @@ impl DevConfig {
             return Err(ConfigError::BadValue {
                 key: "database".into(),
                 reason: "must not be empty".into(),
+            });
+        }
+        if !matches!(self.pg_auth_method.as_str(), "md5" | "scram-sha-256") {
+            return Err(ConfigError::BadValue {
+                key: "pg_auth_method".into(),
+                reason: format!(
+                    "\"{}\" is not one of md5, scram-sha-256",
+                    self.pg_auth_method
+                ),
             });
         }
         if self.wal.group_commit_max == 0 {

@@ -48,6 +48,10 @@ impl SqlState {
     pub const INVALID_SCHEMA_NAME: SqlState = SqlState("3F000");
     pub const WRONG_OBJECT_TYPE: SqlState = SqlState("42809");
     pub const INSUFFICIENT_PRIVILEGE: SqlState = SqlState("42501");
+    pub const RESERVED_NAME: SqlState = SqlState("42939");
+    pub const OBJECT_IN_USE: SqlState = SqlState("55006");
+    pub const INVALID_DATETIME_FORMAT: SqlState = SqlState("22007");
+    pub const DUPLICATE_SCHEMA: SqlState = SqlState("42P06");
     pub const CONFIG_FILE_ERROR: SqlState = SqlState("F0000");
 
     pub fn code(&self) -> &'static str {

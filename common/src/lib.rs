@@ -7,6 +7,7 @@ pub mod datum;
 pub mod error;
 pub mod ids;
 pub mod keys;
+pub mod password;
 pub mod row;
 pub mod text_input;
 pub mod types;

@@ -16,6 +16,9 @@ const TABLES: IndexId = IndexId(1);
 const COUNTERS: IndexId = IndexId(2);
 const SEQUENCES: IndexId = IndexId(3);
 const VIEWS: IndexId = IndexId(4);
+const ROLES: IndexId = IndexId(5);
+/// Version of a stored [`RoleDef`].
+const ROLE_FORMAT: u8 = 1;
 /// Version of a stored [`ViewDef`].
 const VIEW_FORMAT: u8 = 1;
 /// Version of a stored [`SequenceDef`].
@@ -274,12 +277,44 @@ pub struct ViewDef {
     pub columns: Vec<(String, i64)>,
 }
 
-/// All tables visible at one snapshot.
+/// A role (`CREATE ROLE`), keyed by name. Its password is kept only in a stored form.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RoleDef {
+    pub oid: i64,
+    pub name: String,
+    pub superuser: bool,
+    pub inherit: bool,
+    pub create_role: bool,
+    pub create_db: bool,
+    pub login: bool,
+    pub replication: bool,
+    pub bypass_rls: bool,
+    /// -1 for no limit.
+    pub connection_limit: i32,
+    /// Microseconds since the Unix epoch after which the password no longer works.
+    pub valid_until: Option<i64>,
+    /// `pg_authid.rolpassword`: a SCRAM-SHA-256 verifier or an MD5 hash.
+    pub password: Option<String>,
+    /// MySQL's SHA1(SHA1(password)), when the password was given in clear.
+    pub mysql_native: Option<Vec<u8>>,
+}
+
+impl RoleDef {
+    /// The stored password, if any.
+    pub fn secret(&self) -> Option<thunderdb_common::password::Secret> {
+        self.password
+            .as_deref()
+            .and_then(thunderdb_common::password::Secret::parse)
+    }
+}
+
+/// All tables, sequences, views and roles visible at one snapshot.
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
     pub tables: BTreeMap<String, Arc<TableDef>>,
     pub sequences: BTreeMap<String, Arc<SequenceDef>>,
     pub views: BTreeMap<String, Arc<ViewDef>>,
+    pub roles: BTreeMap<String, Arc<RoleDef>>,
 }
 
 pub(crate) fn table_key(name: &str) -> Vec<u8> {
@@ -304,30 +339,14 @@ impl Catalog {
             let def = decode_table(&value)?;
             tables.insert(def.name.clone(), Arc::new(def));
         }
-        let start = index_prefix(TableId::CATALOG, SEQUENCES);
-        let end = prefix_end(&start).expect("catalog prefix");
-        let mut sequences = BTreeMap::new();
-        for (_, value) in view.scan(&start, &end, None).await? {
-            let def: SequenceDef = match value.split_first() {
-                Some((&SEQUENCE_FORMAT, body)) => bincode::deserialize(body).map_err(corrupt)?,
-                _ => return Err(corrupt("unknown sequence format")),
-            };
-            sequences.insert(def.name.clone(), Arc::new(def));
-        }
-        let start = index_prefix(TableId::CATALOG, VIEWS);
-        let end = prefix_end(&start).expect("catalog prefix");
-        let mut views = BTreeMap::new();
-        for (_, value) in view.scan(&start, &end, None).await? {
-            let def: ViewDef = match value.split_first() {
-                Some((&VIEW_FORMAT, body)) => bincode::deserialize(body).map_err(corrupt)?,
-                _ => return Err(corrupt("unknown view format")),
-            };
-            views.insert(def.name.clone(), Arc::new(def));
-        }
         Ok(Catalog {
             tables,
-            sequences,
-            views,
+            sequences: load_entries(view, SEQUENCES, SEQUENCE_FORMAT, |d: &SequenceDef| {
+                d.name.clone()
+            })
+            .await?,
+            views: load_entries(view, VIEWS, VIEW_FORMAT, |d: &ViewDef| d.name.clone()).await?,
+            roles: load_entries(view, ROLES, ROLE_FORMAT, |d: &RoleDef| d.name.clone()).await?,
         })
     }
 
@@ -384,6 +403,26 @@ fn decode_table(bytes: &[u8]) -> Result<TableDef> {
     }
 }
 
+/// The entries of one catalog key space stored as `format` byte + bincode, by name.
+async fn load_entries<T: serde::de::DeserializeOwned>(
+    view: &ReadView,
+    space: IndexId,
+    format: u8,
+    name: impl Fn(&T) -> String,
+) -> Result<BTreeMap<String, Arc<T>>> {
+    let start = index_prefix(TableId::CATALOG, space);
+    let end = prefix_end(&start).expect("catalog prefix");
+    let mut out = BTreeMap::new();
+    for (_, value) in view.scan(&start, &end, None).await? {
+        let def: T = match value.split_first() {
+            Some((f, body)) if *f == format => bincode::deserialize(body).map_err(corrupt)?,
+            _ => return Err(corrupt("unknown entry format")),
+        };
+        out.insert(name(&def), Arc::new(def));
+    }
+    Ok(out)
+}
+
 /// Writes (or replaces) a table definition in the transaction.
 pub fn put_table(view: &ReadView, def: &TableDef) -> Result<()> {
     let mut bytes = vec![CATALOG_FORMAT];
@@ -418,6 +457,30 @@ pub fn put_view(view: &ReadView, def: &ViewDef) -> Result<()> {
     bytes.extend(bincode::serialize(def).map_err(corrupt)?);
     view.put(view_key(&def.name), bytes);
     Ok(())
+}
+
+pub(crate) fn role_key(name: &str) -> Vec<u8> {
+    encode_key(TableId::CATALOG, ROLES, &[Datum::Text(name.to_string())])
+}
+
+/// Writes (or replaces) a role in the transaction.
+pub fn put_role(view: &ReadView, def: &RoleDef) -> Result<()> {
+    let mut bytes = vec![ROLE_FORMAT];
+    bytes.extend(bincode::serialize(def).map_err(corrupt)?);
+    view.put(role_key(&def.name), bytes);
+    Ok(())
+}
+
+pub fn delete_role(view: &ReadView, name: &str) {
+    view.delete(role_key(name));
+}
+
+/// Decodes a stored role (the frontends' login lookup reads it outside any session).
+pub fn decode_role(bytes: &[u8]) -> Result<RoleDef> {
+    match bytes.split_first() {
+        Some((&ROLE_FORMAT, body)) => bincode::deserialize(body).map_err(corrupt),
+        _ => Err(corrupt("unknown role format")),
+    }
 }
 
 pub fn delete_view(view: &ReadView, name: &str) {

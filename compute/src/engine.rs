@@ -1,5 +1,6 @@
 //! The engine: what every session of one compute node shares.
 
+use crate::catalog::RoleDef;
 use crate::error::{Result, user_error};
 use crate::session::Session;
 use std::sync::Arc;
@@ -12,6 +13,8 @@ use thunderdb_walservice::WalService;
 pub struct EngineOptions {
     /// The database sessions may connect to.
     pub database: String,
+    /// The bootstrap superuser, named in the configuration (OID 10).
+    pub superuser: String,
 }
 
 /// Shared state of a compute node: the services it reads from and commits to.
@@ -43,5 +46,19 @@ impl Engine {
 
     pub fn database(&self) -> &str {
         &self.opts.database
+    }
+
+    pub fn superuser(&self) -> &str {
+        &self.opts.superuser
+    }
+
+    /// The role called `name` as last committed, for a frontend checking a login. The
+    /// bootstrap superuser has no entry until `ALTER ROLE` gives it one; `None` then.
+    pub async fn role(&self, name: &str) -> Result<Option<RoleDef>> {
+        let lsn = self.wal.last_committed_lsn().await?;
+        match self.pages.get(&crate::catalog::role_key(name), lsn).await? {
+            Some(bytes) => crate::catalog::decode_role(&bytes).map(Some),
+            None => Ok(None),
+        }
     }
 }

@@ -26,6 +26,7 @@ mod pg_arith;
 mod pg_catalog;
 mod provider;
 pub mod redis;
+pub mod roles;
 mod scalar_fns;
 mod sequence;
 mod sequence_sql;
@@ -37,6 +38,7 @@ mod types;
 mod utility;
 mod views;
 
+pub use catalog::RoleDef;
 pub use copy::CopyInTarget;
 pub use engine::{Engine, EngineOptions};
 pub use mysql::MySqlStatus;

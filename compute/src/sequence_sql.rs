@@ -34,7 +34,7 @@ fn type_bounds(ty: &SqlType) -> (i64, i64) {
     }
 }
 
-fn option_number(e: &Expr, what: &str) -> Result<i64> {
+pub(crate) fn option_number(e: &Expr, what: &str) -> Result<i64> {
     let text = e.to_string().replace([' ', '(', ')'], "");
     text.parse().map_err(|_| {
         user_error(

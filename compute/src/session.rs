@@ -146,6 +146,8 @@ pub struct Session {
     /// Isolation requested by `SET TRANSACTION` for the current block.
     cancel: CancelHandle,
     pub(crate) database: String,
+    /// The role the session runs as.
+    pub(crate) user: String,
     /// Statements prepared with SQL `PREPARE`, by name.
     sql_prepared: std::collections::HashMap<String, PreparedStatement>,
     /// The MySQL side of a session opened by the MySQL frontend.
@@ -166,6 +168,7 @@ fn default_vars() -> BTreeMap<String, String> {
         ("is_superuser", "on"),
         ("lc_messages", "C"),
         ("max_identifier_length", "63"),
+        ("password_encryption", "scram-sha-256"),
         ("search_path", "\"$user\", public"),
         ("server_encoding", "UTF8"),
         ("server_version", crate::pg_catalog::SERVER_VERSION),
@@ -178,6 +181,19 @@ fn default_vars() -> BTreeMap<String, String> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
+}
+
+/// Settings a client cannot change (PostgreSQL's `internal` context), which RESET ALL keeps.
+fn is_read_only(name: &str) -> bool {
+    matches!(
+        name,
+        "integer_datetimes"
+            | "is_superuser"
+            | "max_identifier_length"
+            | "server_encoding"
+            | "server_version"
+            | "server_version_num"
+    )
 }
 
 /// Display names of settings whose PostgreSQL spelling is not lower case.
@@ -261,6 +277,7 @@ impl Session {
             default_isolation: Isolation::RepeatableRead,
             cancel: CancelHandle::default(),
             database: database.to_string(),
+            user: user.to_string(),
             sql_prepared: Default::default(),
             mysql: None,
         }
@@ -865,6 +882,16 @@ impl Session {
                 )
                 .await
             }
+            Statement::CreateRole(cr) => crate::roles::create_role(self, cr).await,
+            Statement::AlterRole { name, operation } => {
+                crate::roles::alter_role(self, &name, operation).await
+            }
+            Statement::Drop {
+                object_type: ast::ObjectType::Role | ast::ObjectType::User,
+                if_exists,
+                names,
+                ..
+            } => crate::roles::drop_roles(self, if_exists, &names).await,
             Statement::Drop {
                 object_type,
                 if_exists,
@@ -1172,6 +1199,19 @@ impl Session {
                 }
                 self.vars.insert(name, iso.name().into());
             }
+            "password_encryption" => {
+                let Some(e) = thunderdb_common::password::Encryption::parse(&value) else {
+                    return Err(user_error(
+                        SqlState::INVALID_PARAMETER_VALUE,
+                        format!("invalid value for parameter \"{name}\": \"{value}\""),
+                    ));
+                };
+                let canonical = match e {
+                    thunderdb_common::password::Encryption::Md5 => "md5",
+                    thunderdb_common::password::Encryption::ScramSha256 => "scram-sha-256",
+                };
+                self.vars.insert(name, canonical.into());
+            }
             "timezone" => {
                 let tz = normalize_timezone(&value)?;
                 self.vars.insert(name, tz);
@@ -1202,6 +1242,30 @@ impl Session {
                     return self.set_var(&name, d);
                 }
                 self.set_var(&name, value)
+            }
+            Statement::Reset(r) => {
+                let names: Vec<String> = match &r.reset {
+                    ast::Reset::ALL => self.vars.keys().cloned().collect(),
+                    ast::Reset::ConfigurationParameter(n) => vec![n.to_string().to_lowercase()],
+                };
+                let defaults = default_vars();
+                for name in names {
+                    match defaults.get(&name) {
+                        // Read-only settings keep their value.
+                        Some(_) if is_read_only(&name) => {}
+                        Some(d) => {
+                            self.set_var(&name, d.clone())?;
+                        }
+                        None if self.vars.remove(&name).is_some() => {}
+                        None => {
+                            return Err(user_error(
+                                SqlState::UNDEFINED_OBJECT,
+                                format!("unrecognized configuration parameter \"{name}\""),
+                            ));
+                        }
+                    }
+                }
+                Ok(Some(QueryOutput::Command(CommandTag::new("RESET"))))
             }
             Statement::Set(ast::Set::SetTimeZone { value, .. }) => {
                 self.set_var("timezone", setting_value(value))

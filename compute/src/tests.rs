@@ -33,6 +33,7 @@ impl TestDb {
             pages,
             EngineOptions {
                 database: "db".into(),
+                superuser: "u".into(),
             },
         );
         TestDb { engine, _dir: dir }

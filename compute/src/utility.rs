@@ -48,7 +48,22 @@ fn parse_all(sql: &str) -> std::result::Result<Vec<Statement>, ParserError> {
             && (1..=2).any(|n| {
                 matches!(&parser.peek_nth_token(n).token, Token::Word(w) if w.keyword == Keyword::SEQUENCE)
             });
+        let on_user = matches!(&parser.peek_nth_token(1).token, Token::Word(w) if w.keyword == Keyword::USER)
+            && !matches!(&parser.peek_nth_token(2).token, Token::Word(w) if w.value.eq_ignore_ascii_case("mapping"));
         match keyword {
+            // PostgreSQL's CREATE USER is CREATE ROLE with LOGIN; sqlparser reads Snowflake's.
+            Keyword::CREATE if on_user => {
+                parser.next_token();
+                parser.next_token();
+                let mut role = parser.parse_create_role()?;
+                role.login.get_or_insert(true);
+                out.push(Statement::CreateRole(role));
+            }
+            Keyword::ALTER if on_user => {
+                parser.next_token();
+                parser.next_token();
+                out.push(parser.parse_alter_role()?);
+            }
             Keyword::CREATE if creates_sequence => out.push(parse_create_sequence(&mut parser)?),
             Keyword::VACUUM | Keyword::ANALYZE => out.extend(parse_maintenance(&mut parser)?),
             Keyword::COPY => out.push(parse_copy(&mut parser)?),

@@ -2,6 +2,7 @@
 //! them and hands their statements to a compute session.
 
 mod accept;
+mod credentials;
 mod error;
 mod mysql;
 mod pg;
@@ -10,6 +11,6 @@ mod tls;
 
 pub use error::{Error, Result};
 pub use mysql::{MySqlFrontendOptions, serve_mysql};
-pub use pg::{PgFrontendOptions, serve_postgres};
+pub use pg::{AuthMethod as PgAuthMethod, PgFrontendOptions, serve_postgres};
 pub use resp::{RespFrontendOptions, serve_resp};
 pub use tls::server_config as tls_server_config;

@@ -10,6 +10,7 @@ mod foreign_keys;
 mod locking;
 mod pgbench;
 mod point_reads;
+mod roles;
 mod savepoints;
 mod sequences;
 mod tls;

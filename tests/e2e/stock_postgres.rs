@@ -104,7 +104,9 @@ impl StockPostgres {
             .arg(root.path().join("pgdata"))
             .arg("-U")
             .arg(&opts.user)
-            .arg("--auth=scram-sha-256")
+            // md5 as ThunderDB's default `pg_auth_method`: SCRAM for SCRAM verifiers, an MD5
+            // challenge for MD5 hashes.
+            .arg("--auth=md5")
             .arg(format!("--pwfile={}", pwfile.display()))
             .args(["--no-locale", "-E", "UTF8", "--no-sync"])
             .stdin(Stdio::null());
@@ -175,7 +177,10 @@ impl StockPostgres {
                 "unix_socket_directories={}",
                 self.root.path().display()
             ))
-            .args(["-c", "fsync=on", "-c", "synchronous_commit=on"]);
+            .args(["-c", "fsync=on", "-c", "synchronous_commit=on"])
+            // `initdb --auth=md5` also made MD5 the stored form; new passwords are SCRAM as in
+            // a default PostgreSQL (and ThunderDB).
+            .args(["-c", "password_encryption=scram-sha-256"]);
         for (name, value) in &self.opts.settings {
             cmd.arg("-c").arg(format!("{name}={value}"));
         }

@@ -35,6 +35,8 @@ pub const SERVER_VERSION_NUM: &str = "150000";
 pub(crate) struct Shared {
     public: Arc<PublicSchema>,
     user: String,
+    /// The bootstrap superuser's name.
+    superuser: String,
     database: String,
 }
 
@@ -46,7 +48,7 @@ impl Shared {
             .env()
             .map(|e| e.catalog.clone())
             .unwrap_or_else(|| Arc::new(Catalog::default()));
-        CatalogView::new(catalog, &self.user, &self.database)
+        CatalogView::new(catalog, &self.superuser, &self.user, &self.database)
     }
 }
 
@@ -60,6 +62,7 @@ pub fn schema(
         shared: Arc::new(Shared {
             public,
             user: user.to_string(),
+            superuser: engine.superuser().to_string(),
             database: engine.database().to_string(),
         }),
     })
@@ -106,6 +109,7 @@ fn shared_of(ctx: &SessionContext, user: &str, database: &str) -> Arc<Shared> {
             Arc::new(Shared {
                 public: Arc::new(PublicSchema::default()),
                 user: user.to_string(),
+                superuser: user.to_string(),
                 database: database.to_string(),
             })
         })

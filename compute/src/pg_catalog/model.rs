@@ -2,7 +2,7 @@
 //! namespaces, relations, constraints and defaults, and the text `pg_get_indexdef` and
 //! `pg_get_constraintdef` print.
 
-use crate::catalog::{Catalog, TableDef};
+use crate::catalog::{Catalog, RoleDef, TableDef};
 use std::collections::HashMap;
 use std::sync::Arc;
 use thunderdb_common::TableId;
@@ -233,27 +233,25 @@ pub fn table_oid(table: &TableDef) -> i64 {
     table_block(table.id)
 }
 
-/// A role `pg_authid` lists.
-#[derive(Clone, Debug)]
-pub struct Role {
-    pub oid: i64,
-    pub name: String,
-    pub superuser: bool,
-    pub login: bool,
-}
-
 /// The catalog of one statement, numbered the way PostgreSQL's system catalogs are.
 pub struct CatalogView {
     pub catalog: Arc<Catalog>,
     pub database: String,
-    pub roles: Vec<Role>,
+    pub roles: Vec<RoleDef>,
+    /// Whether the session's role may read `pg_authid.rolpassword`.
+    pub viewer_is_superuser: bool,
     pub relations: Vec<(i64, Relation)>,
     pub constraints: Vec<ConstraintInfo>,
     by_oid: HashMap<i64, usize>,
 }
 
 impl CatalogView {
-    pub fn new(catalog: Arc<Catalog>, user: &str, database: &str) -> CatalogView {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        superuser: &str,
+        viewer: &str,
+        database: &str,
+    ) -> CatalogView {
         let mut relations = Vec::new();
         let mut constraints = Vec::new();
         for spec in super::tables::TABLES {
@@ -342,23 +340,13 @@ impl CatalogView {
             .enumerate()
             .map(|(i, (oid, _))| (*oid, i))
             .collect();
+        let roles = roles(&catalog, superuser);
+        let viewer_is_superuser = roles.iter().any(|r| r.name == viewer && r.superuser);
         CatalogView {
+            roles,
+            viewer_is_superuser,
             catalog,
             database: database.to_string(),
-            roles: vec![
-                Role {
-                    oid: SUPERUSER_OID,
-                    name: user.to_string(),
-                    superuser: true,
-                    login: true,
-                },
-                Role {
-                    oid: DATABASE_OWNER_ROLE_OID,
-                    name: DATABASE_OWNER_ROLE.to_string(),
-                    superuser: false,
-                    login: false,
-                },
-            ],
             relations,
             constraints,
             by_oid,
@@ -415,6 +403,27 @@ impl CatalogView {
     pub fn role_oid(&self, name: &str) -> Option<i64> {
         self.roles.iter().find(|r| r.name == name).map(|r| r.oid)
     }
+}
+
+/// The roles `pg_authid` lists: the bootstrap superuser (unless the catalog has its entry), the
+/// catalog's roles and `pg_database_owner`.
+fn roles(catalog: &Catalog, superuser: &str) -> Vec<RoleDef> {
+    let mut out = Vec::with_capacity(catalog.roles.len() + 2);
+    if !catalog.roles.contains_key(superuser) {
+        out.push(crate::roles::bootstrap_role(superuser));
+    }
+    out.extend(catalog.roles.values().map(|r| r.as_ref().clone()));
+    let mut owner = crate::roles::bootstrap_role(DATABASE_OWNER_ROLE);
+    owner.oid = DATABASE_OWNER_ROLE_OID;
+    (
+        owner.superuser,
+        owner.create_role,
+        owner.create_db,
+        owner.login,
+    ) = (false, false, false, false);
+    (owner.replication, owner.bypass_rls) = (false, false);
+    out.push(owner);
+    out
 }
 
 /// The namespaces: `pg_catalog`, `public`, `information_schema`, `pg_toast`.

@@ -3,6 +3,7 @@
 use super::model::{self as m, CatalogView, Relation};
 use super::tables::{N, TABLES, V, b, i, o, spec, t};
 use super::types as ty;
+use crate::catalog::RoleDef;
 
 /// A table ThunderDB has nothing for.
 pub fn none(_: &CatalogView) -> Vec<Vec<V>> {
@@ -487,24 +488,30 @@ pub fn databases(v: &CatalogView) -> Vec<Vec<V>> {
     ]]
 }
 
+fn valid_until(r: &RoleDef) -> V {
+    r.valid_until.map_or(N, i)
+}
+
 pub fn authids(v: &CatalogView) -> Vec<Vec<V>> {
     v.roles
         .iter()
         .map(|r| {
-            let s = r.superuser;
             vec![
                 o(r.oid),
                 t(r.name.clone()),
-                b(s),
-                b(true),
-                b(s),
-                b(s),
+                b(r.superuser),
+                b(r.inherit),
+                b(r.create_role),
+                b(r.create_db),
                 b(r.login),
-                b(s),
-                b(s),
-                i(-1),
-                N,
-                N,
+                b(r.replication),
+                b(r.bypass_rls),
+                i(r.connection_limit),
+                match &r.password {
+                    Some(p) if v.viewer_is_superuser => t(p.clone()),
+                    _ => N,
+                },
+                valid_until(r),
             ]
         })
         .collect()
@@ -514,19 +521,18 @@ pub fn roles(v: &CatalogView) -> Vec<Vec<V>> {
     v.roles
         .iter()
         .map(|r| {
-            let s = r.superuser;
             vec![
                 t(r.name.clone()),
-                b(s),
-                b(true),
-                b(s),
-                b(s),
+                b(r.superuser),
+                b(r.inherit),
+                b(r.create_role),
+                b(r.create_db),
                 b(r.login),
-                b(s),
-                i(-1),
+                b(r.replication),
+                i(r.connection_limit),
                 t("********"),
-                N,
-                b(s),
+                valid_until(r),
+                b(r.bypass_rls),
                 N,
                 o(r.oid),
             ]
@@ -539,16 +545,15 @@ pub fn users(v: &CatalogView) -> Vec<Vec<V>> {
         .iter()
         .filter(|r| r.login)
         .map(|r| {
-            let s = r.superuser;
             vec![
                 t(r.name.clone()),
                 o(r.oid),
-                b(s),
-                b(s),
-                b(s),
-                b(s),
+                b(r.create_db),
+                b(r.superuser),
+                b(r.replication),
+                b(r.bypass_rls),
                 t("********"),
-                N,
+                valid_until(r),
                 N,
             ]
         })

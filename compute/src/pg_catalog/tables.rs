@@ -686,7 +686,7 @@ mod tests {
 
     #[test]
     fn every_table_builds_with_its_declared_columns() {
-        let view = CatalogView::new(Arc::new(Catalog::default()), "u", "db");
+        let view = CatalogView::new(Arc::new(Catalog::default()), "u", "u", "db");
         for spec in TABLES {
             let batch = spec.batch(&view).expect(spec.name);
             assert_eq!(batch.num_columns(), spec.columns().len(), "{}", spec.name);

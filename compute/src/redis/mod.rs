@@ -232,6 +232,11 @@ impl Unblock {
 }
 
 impl RedisEngine {
+    /// The SQL engine underneath (the frontends check logins against its roles).
+    pub fn sql_engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
     pub fn new(engine: Arc<Engine>) -> Arc<RedisEngine> {
         Arc::new_cyclic(|this| RedisEngine {
             this: this.clone(),

@@ -178,6 +178,17 @@ pub fn expected_response(plugin: &str, password: &str, scramble: &[u8]) -> Vec<u
     }
 }
 
+/// Whether `answer` to `scramble` under `mysql_native_password` proves the password whose
+/// SHA1(SHA1(password)) is `hash2` (the server's stored form): the answer is
+/// SHA1(pw) XOR SHA1(scramble ‖ hash2), so XOR-ing it back must give a SHA1(pw) hashing to hash2.
+pub fn native_hash_matches(hash2: &[u8], scramble: &[u8], answer: &[u8]) -> bool {
+    if answer.len() != 20 || hash2.len() != 20 {
+        return false;
+    }
+    let h1 = xor(answer, &sha1(&[scramble, hash2]));
+    same(&sha1(&[&h1]), hash2)
+}
+
 /// Compares in time independent of where the first difference is.
 pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -186,6 +197,17 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn native_hash_checks_the_answer() {
+        let scramble = b"0123456789abcdefghij";
+        let answer = expected_response(NATIVE_PASSWORD, "secret", scramble);
+        let hash2 = thunderdb_common::password::mysql_native_hash("secret");
+        assert!(native_hash_matches(&hash2, scramble, &answer));
+        let wrong = expected_response(NATIVE_PASSWORD, "secreT", scramble);
+        assert!(!native_hash_matches(&hash2, scramble, &wrong));
+        assert!(!native_hash_matches(&hash2, scramble, &[]));
+    }
 
     #[test]
     fn native_password_matches_mysql() {

@@ -6,6 +6,7 @@ use super::errors::MySqlError;
 use super::packet::{MAX_ALLOWED_PACKET, PacketIo, ReadError, Reader};
 use super::params::{BoundType, read_params};
 use super::results::{self, ColumnDef, binary_row, eof_packet, err_packet, ok_packet, text_row};
+use crate::credentials::Credential;
 use crate::tls::MaybeTls;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -179,8 +180,16 @@ async fn authenticate(
         io.write(&err_packet(1043, "08S01", "Bad handshake"));
         return Ok((io, None));
     };
-    let password = shared.password_of(&response.user);
     let host = peer.ip().to_string();
+    let credential =
+        match crate::credentials::lookup(&shared.engine, &shared.users, &response.user).await {
+            Ok(c) => c,
+            Err(e) => {
+                let e = MySqlError::from_engine(&e, "");
+                io.write(&err_packet(e.code, e.sqlstate, &e.message));
+                return Ok((io, None));
+            }
+        };
     let mut plugin = response.plugin.as_str();
     let mut answer = response.auth_response.clone();
     if plugin.is_empty() {
@@ -190,10 +199,24 @@ async fn authenticate(
         plugin = NATIVE_PASSWORD;
         answer.clear();
     }
+    // A catalog role keeps only SHA1(SHA1(password)), which checks a mysql_native_password
+    // answer but not a caching_sha2_password one: such a client is asked to switch.
+    let native_hash = match &credential {
+        Some(Credential::Role { native, .. }) => native.clone(),
+        _ => None,
+    };
+    if native_hash.is_some() && plugin == CACHING_SHA2 {
+        plugin = NATIVE_PASSWORD;
+        answer.clear();
+    }
+    let password = match &credential {
+        Some(Credential::Cleartext(p)) => Some(p.as_str()),
+        _ => None,
+    };
     // A client whose first answer was for another plugin than the greeting's sends nothing and
     // waits to be asked again (Protocol::AuthSwitchRequest) for its plugin's answer.
     let answer_len = if plugin == CACHING_SHA2 { 32 } else { 20 };
-    let has_password = password.as_deref().is_some_and(|p| !p.is_empty());
+    let has_password = native_hash.is_some() || password.is_some_and(|p| !p.is_empty());
     if has_password && answer.len() != answer_len {
         let mut p = vec![0xFE];
         p.extend_from_slice(plugin.as_bytes());
@@ -211,9 +234,11 @@ async fn authenticate(
     if !has_password && answer == [0] {
         answer.clear();
     }
-    let accepted = password
-        .as_deref()
-        .is_some_and(|pw| auth::same(&answer, &auth::expected_response(plugin, pw, scramble)));
+    let accepted = match (&native_hash, password) {
+        (Some(hash2), _) => auth::native_hash_matches(hash2, scramble, &answer),
+        (None, Some(pw)) => auth::same(&answer, &auth::expected_response(plugin, pw, scramble)),
+        (None, None) => false,
+    };
     if !accepted {
         let e = MySqlError::access_denied(&response.user, &host, !answer.is_empty());
         io.write(&err_packet(e.code, e.sqlstate, &e.message));

@@ -37,7 +37,7 @@ pub(crate) struct Shared {
     pub engine: Arc<Engine>,
     pub server_version: String,
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    users: Vec<(String, String)>,
+    pub(crate) users: Vec<(String, String)>,
     next_id: AtomicU32,
     connected: AtomicU64,
     questions: AtomicU64,
@@ -47,13 +47,6 @@ pub(crate) struct Shared {
 impl Shared {
     fn next_connection_id(&self) -> u32 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    fn password_of(&self, user: &str) -> Option<String> {
-        self.users
-            .iter()
-            .find(|(u, _)| u == user)
-            .map(|(_, p)| p.clone())
     }
 
     fn connections(&self) -> u64 {

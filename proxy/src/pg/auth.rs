@@ -7,7 +7,9 @@ use std::hash::BuildHasher;
 
 use async_trait::async_trait;
 use futures::sink::Sink;
-use pgwire::api::auth::sasl::scram::{ScramSecret, gen_salted_password};
+use pgwire::api::auth::md5pass::Md5PasswordAuth;
+use pgwire::api::auth::mechanism::{AuthMechanism, AuthMechanismFactory};
+use pgwire::api::auth::sasl::scram::{ScramAuth, ScramSecret};
 use pgwire::api::auth::{
     AuthOutcome, AuthSource, LoginInfo, Password, ServerParameterProvider, StartupHandler,
     protocol_negotiation, save_startup_parameters_to_metadata,
@@ -16,23 +18,49 @@ use pgwire::api::{ClientInfo, METADATA_APPLICATION_NAME, METADATA_DATABASE, META
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult, SEVERITY_FATAL};
 use pgwire::messages::startup::PasswordMessageFamily;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use std::sync::Arc;
+use thunderdb_common::ThunderError;
+use thunderdb_common::password::{SCRAM_ITERATIONS, ScramVerifier, Secret};
 
+use super::backend::SessionFactory;
 use super::handler::Connection;
 use crate::error::Error;
 
-/// PBKDF2 iterations of the SCRAM verifiers, PostgreSQL's default.
-const SCRAM_ITERATIONS: usize = 4096;
-
-/// A user's SCRAM verifier, derived once at start-up so that a login costs no PBKDF2.
-struct Verifier {
-    salt: Vec<u8>,
-    stored_key: Vec<u8>,
-    server_key: Vec<u8>,
+/// How PostgreSQL clients prove their password: the method of a `pg_hba.conf` line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// MD5 challenge for roles whose password is stored as an MD5 hash, SCRAM-SHA-256 for the
+    /// rest (PostgreSQL's `md5`).
+    #[default]
+    Md5,
+    /// SCRAM-SHA-256 only: roles with an MD5 hash cannot log in.
+    ScramSha256,
 }
 
-/// The users allowed to log in, as SCRAM verifiers.
+impl AuthMethod {
+    pub fn parse(s: &str) -> Option<AuthMethod> {
+        match s {
+            "md5" => Some(AuthMethod::Md5),
+            "scram-sha-256" => Some(AuthMethod::ScramSha256),
+            _ => None,
+        }
+    }
+}
+
+/// What the server knows of a role trying to log in.
+#[derive(Clone, Debug)]
+pub(crate) struct Login {
+    secret: Option<Secret>,
+    pub(crate) can_login: bool,
+    /// Past `VALID UNTIL`: the password no longer works.
+    expired: bool,
+}
+
+/// The users allowed to log in: roles in the catalog, and the configured superuser, whose
+/// verifier is derived once at start-up so that a login costs no PBKDF2.
 pub(crate) struct Users {
-    verifiers: HashMap<String, Verifier>,
+    configured: HashMap<String, ScramVerifier>,
+    method: AuthMethod,
     /// Keys the made-up salt of unknown users, so it is stable per name like a real one.
     mock_salt_key: std::collections::hash_map::RandomState,
 }
@@ -40,85 +68,120 @@ pub(crate) struct Users {
 impl Debug for Users {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Users")
-            .field("count", &self.verifiers.len())
+            .field("configured", &self.configured.len())
+            .field("method", &self.method)
             .finish()
     }
 }
 
 impl Users {
-    pub(crate) fn new(users: &[(String, String)]) -> Self {
-        let verifiers = users
+    pub(crate) fn new(users: &[(String, String)], method: AuthMethod) -> Self {
+        let configured = users
             .iter()
-            .map(|(user, password)| {
-                let salt = rand::random::<[u8; 16]>().to_vec();
-                let salted = gen_salted_password(password, &salt, SCRAM_ITERATIONS);
-                let verifier = match ScramSecret::verifier_from_salted_password(
-                    salt,
-                    salted,
-                    SCRAM_ITERATIONS,
-                ) {
-                    ScramSecret::Verifier {
-                        salt,
-                        stored_key,
-                        server_key,
-                        ..
-                    } => Verifier {
-                        salt,
-                        stored_key,
-                        server_key,
-                    },
-                    ScramSecret::SaltedPassword { salt, .. } => {
-                        // verifier_from_salted_password always returns a verifier; keep the user
-                        // unable to log in rather than trusting an unexpected shape.
-                        Verifier {
-                            salt,
-                            stored_key: Vec::new(),
-                            server_key: Vec::new(),
-                        }
-                    }
-                };
-                (user.clone(), verifier)
-            })
+            .map(|(user, password)| (user.clone(), ScramVerifier::new(password)))
             .collect();
         Users {
-            verifiers,
+            configured,
+            method,
             mock_salt_key: Default::default(),
         }
     }
-}
 
-#[async_trait]
-impl AuthSource for Users {
-    async fn get_password(&self, _login: &LoginInfo) -> PgWireResult<Password> {
-        // Only SCRAM is offered, which asks for `get_scram_secret`; no password is ever stored.
-        Err(PgWireError::InvalidSASLState)
+    /// The login record of `user`: its catalog role if it has one, else a configured user.
+    pub(crate) async fn login(
+        &self,
+        factory: &dyn SessionFactory,
+        user: &str,
+    ) -> Result<Option<Login>, ThunderError> {
+        if let Some(role) = factory.role(user).await? {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            return Ok(Some(Login {
+                secret: role.secret(),
+                can_login: role.login,
+                expired: role.valid_until.is_some_and(|t| t < now),
+            }));
+        }
+        Ok(self.configured.get(user).map(|v| Login {
+            secret: Some(Secret::Scram(v.clone())),
+            can_login: true,
+            expired: false,
+        }))
     }
 
-    async fn get_scram_secret(&self, login: &LoginInfo) -> PgWireResult<(ScramSecret, Option<()>)> {
-        let user = login.user().unwrap_or_default();
-        if let Some(v) = self.verifiers.get(user) {
-            return Ok((
-                ScramSecret::Verifier {
-                    salt: v.salt.clone(),
-                    iterations: SCRAM_ITERATIONS,
-                    stored_key: v.stored_key.clone(),
-                    server_key: v.server_key.clone(),
-                },
-                None,
-            ));
+    /// The mechanism that checks `login`, and whether it is SASL. Whatever cannot succeed (an
+    /// unknown user, no password, an expired one, an MD5 hash under `scram-sha-256`) runs a
+    /// SCRAM exchange to the end against keys no proof matches, as PostgreSQL does, so a
+    /// failure does not tell which names exist.
+    pub(crate) fn mechanism(
+        &self,
+        user: &str,
+        login: Option<&Login>,
+    ) -> (Box<dyn AuthMechanism>, bool) {
+        let usable = login.filter(|l| !l.expired).and_then(|l| l.secret.clone());
+        match usable {
+            Some(secret @ Secret::Md5(_)) if self.method == AuthMethod::Md5 => (
+                Md5PasswordAuth::new(Arc::new(LoginSecret::Md5(secret))).create(),
+                false,
+            ),
+            Some(Secret::Scram(v)) => (
+                ScramAuth::new(Arc::new(LoginSecret::Scram(v))).create(),
+                true,
+            ),
+            _ => (
+                ScramAuth::new(Arc::new(LoginSecret::Scram(self.mock_verifier(user)))).create(),
+                true,
+            ),
         }
-        // Like PostgreSQL, run the exchange to the end for an unknown user with a stable made-up
-        // salt and keys no proof can match, so failures do not reveal which names exist.
+    }
+
+    fn mock_verifier(&self, user: &str) -> ScramVerifier {
         let mut salt = Vec::with_capacity(16);
         for part in 0u8..2 {
             salt.extend_from_slice(&self.mock_salt_key.hash_one((user, part)).to_be_bytes());
         }
+        ScramVerifier {
+            iterations: SCRAM_ITERATIONS,
+            salt,
+            stored_key: rand::random::<[u8; 32]>().to_vec(),
+            server_key: rand::random::<[u8; 32]>().to_vec(),
+        }
+    }
+}
+
+/// One login's stored password, handed to pgwire's SCRAM or MD5 mechanism.
+#[derive(Debug)]
+enum LoginSecret {
+    Scram(ScramVerifier),
+    Md5(Secret),
+}
+
+#[async_trait]
+impl AuthSource for LoginSecret {
+    async fn get_password(&self, _login: &LoginInfo) -> PgWireResult<Password> {
+        let LoginSecret::Md5(secret) = self else {
+            return Err(PgWireError::InvalidSASLState);
+        };
+        let salt = rand::random::<[u8; 4]>();
+        // No response can match a missing one; the exchange still runs to the end.
+        let expected = secret.md5_response(&salt).unwrap_or_default();
+        Ok(Password::new(Some(salt.to_vec()), expected.into_bytes()))
+    }
+
+    async fn get_scram_secret(
+        &self,
+        _login: &LoginInfo,
+    ) -> PgWireResult<(ScramSecret, Option<()>)> {
+        let LoginSecret::Scram(v) = self else {
+            return Err(PgWireError::InvalidSASLState);
+        };
         Ok((
             ScramSecret::Verifier {
-                salt,
-                iterations: SCRAM_ITERATIONS,
-                stored_key: rand::random::<[u8; 32]>().to_vec(),
-                server_key: rand::random::<[u8; 32]>().to_vec(),
+                salt: v.salt.clone(),
+                iterations: usize::try_from(v.iterations).unwrap_or(usize::MAX),
+                stored_key: v.stored_key.clone(),
+                server_key: v.server_key.clone(),
             },
             None,
         ))
@@ -213,16 +276,25 @@ impl StartupHandler for Connection {
                         "no PostgreSQL user name specified in startup packet".into(),
                     ));
                 }
-                let mechanism = pgwire::api::auth::mechanism::AuthMechanismFactory::create(
-                    &self.shared().scram,
-                );
+                let user = client_user(client);
+                let login = self
+                    .shared()
+                    .users
+                    .login(self.shared().factory.as_ref(), &user)
+                    .await
+                    .map_err(|e| Error::Sql(e).into_pgwire_fatal())?;
+                let (mechanism, sasl) = self.shared().users.mechanism(&user, login.as_ref());
+                self.set_login(login, sasl);
                 self.shared()
                     .auth
                     .begin_authentication(client, mechanism)
                     .await
             }
             PgWireFrontendMessage::PasswordMessageFamily(message) => {
-                if !self.sasl_started() && !is_well_formed_sasl_initial_response(&message) {
+                if self.expects_sasl()
+                    && !self.sasl_started()
+                    && !is_well_formed_sasl_initial_response(&message)
+                {
                     return Err(fatal("08P01", "malformed SASL message".into()));
                 }
                 self.set_sasl_started();
@@ -237,6 +309,12 @@ impl StartupHandler for Connection {
             AuthOutcome::InProgress => Ok(()),
             AuthOutcome::Authenticated { final_message, .. } => {
                 let user = client_user(client);
+                if !self.login_allowed() {
+                    return Err(fatal(
+                        "28000",
+                        format!("role \"{user}\" is not permitted to log in"),
+                    ));
+                }
                 // PostgreSQL connects to the database named like the user when none is given.
                 let database = client
                     .metadata()

@@ -10,7 +10,7 @@ use thunderdb_common::ThunderError;
 use thunderdb_compute::arrow::array::RecordBatch;
 use thunderdb_compute::arrow::datatypes::DataType;
 use thunderdb_compute::{
-    CopyInTarget, Engine, PreparedStatement, QueryOutput, ScalarValue, Session, TxnStatus,
+    CopyInTarget, Engine, PreparedStatement, QueryOutput, RoleDef, ScalarValue, Session, TxnStatus,
 };
 
 /// Makes the running statement of a session fail with SQLSTATE 57014.
@@ -45,14 +45,22 @@ pub(crate) trait SqlSession: Send {
     ) -> Result<u64, ThunderError>;
 }
 
-/// Opens sessions for authenticated users.
+/// Opens sessions for authenticated users, and finds the roles that log in.
+#[async_trait]
 pub(crate) trait SessionFactory: Send + Sync + 'static {
     fn new_session(&self, user: &str, database: &str) -> Result<Box<dyn SqlSession>, ThunderError>;
+    /// The catalog's role called `name`, as last committed.
+    async fn role(&self, name: &str) -> Result<Option<RoleDef>, ThunderError>;
 }
 
+#[async_trait]
 impl SessionFactory for Arc<Engine> {
     fn new_session(&self, user: &str, database: &str) -> Result<Box<dyn SqlSession>, ThunderError> {
         Ok(Box::new(Engine::new_session(self, user, database)?))
+    }
+
+    async fn role(&self, name: &str) -> Result<Option<RoleDef>, ThunderError> {
+        Engine::role(self, name).await
     }
 }
 

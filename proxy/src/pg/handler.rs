@@ -40,6 +40,9 @@ pub(crate) struct Connection {
     shared: Arc<Shared>,
     session: OnceLock<tokio::sync::Mutex<Box<dyn SqlSession>>>,
     sasl_started: AtomicBool,
+    /// Whether the login runs SCRAM (else MD5), and whether its role may log in.
+    expects_sasl: AtomicBool,
+    login_allowed: AtomicBool,
     canceller: parking_lot::Mutex<Option<Canceller>>,
     cancel_key: parking_lot::Mutex<Option<(i32, Bytes)>>,
     /// Last value seen of each parameter in [`TRACKED_PARAMETERS`], to report changes.
@@ -69,6 +72,8 @@ impl Connection {
             shared,
             session: OnceLock::new(),
             sasl_started: AtomicBool::new(false),
+            expects_sasl: AtomicBool::new(true),
+            login_allowed: AtomicBool::new(false),
             canceller: parking_lot::Mutex::new(None),
             cancel_key: parking_lot::Mutex::new(None),
             tracked: parking_lot::Mutex::new(HashMap::new()),
@@ -87,6 +92,22 @@ impl Connection {
 
     pub(crate) fn set_sasl_started(&self) {
         self.sasl_started.store(true, Ordering::Relaxed);
+    }
+
+    /// Notes the login being authenticated: which mechanism checks it, and whether its role
+    /// has LOGIN (an unknown user never gets that far).
+    pub(crate) fn set_login(&self, login: Option<super::auth::Login>, sasl: bool) {
+        self.expects_sasl.store(sasl, Ordering::Relaxed);
+        self.login_allowed
+            .store(login.is_some_and(|l| l.can_login), Ordering::Relaxed);
+    }
+
+    pub(crate) fn expects_sasl(&self) -> bool {
+        self.expects_sasl.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn login_allowed(&self) -> bool {
+        self.login_allowed.load(Ordering::Relaxed)
     }
 
     /// Installs the authenticated session and returns the parameters to report at startup.

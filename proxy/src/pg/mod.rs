@@ -21,6 +21,8 @@ mod tests;
 
 use std::sync::Arc;
 
+pub use auth::AuthMethod;
+
 use thunderdb_compute::Engine;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -28,8 +30,10 @@ use tokio_util::sync::CancellationToken;
 /// Settings of the PostgreSQL frontend.
 #[derive(Clone, Debug)]
 pub struct PgFrontendOptions {
-    /// Users allowed to log in, as (user, password); authenticated with SCRAM-SHA-256.
+    /// Users allowed to log in besides the catalog's roles, as (user, password).
     pub users: Vec<(String, String)>,
+    /// How clients prove their password.
+    pub auth_method: AuthMethod,
     /// Reported as `server_version`, e.g. "15.0"; drivers pick features by it.
     pub server_version: String,
     /// With a TLS configuration an SSLRequest is accepted (`sslmode=require`/`verify-full`);
@@ -57,7 +61,13 @@ async fn serve_with(
 ) -> std::io::Result<()> {
     // Deriving SCRAM verifiers costs a few milliseconds per user; keep it off the runtime.
     let shared = tokio::task::spawn_blocking(move || {
-        server::Shared::new(factory, &opts.users, opts.server_version, opts.tls)
+        server::Shared::new(
+            factory,
+            &opts.users,
+            opts.auth_method,
+            opts.server_version,
+            opts.tls,
+        )
     })
     .await
     .map_err(std::io::Error::other)?;

@@ -8,7 +8,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use pgwire::api::auth::AuthDriver;
-use pgwire::api::auth::sasl::scram::ScramAuth;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::{ClientInfo, DefaultClient, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError, SEVERITY_FATAL};
@@ -20,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
-use super::auth::{ReportedParameters, Users};
+use super::auth::{AuthMethod, ReportedParameters, Users};
 use super::backend::{Canceller, SessionFactory};
 use super::extended::PgStatement;
 use super::framing::CheckedStream;
@@ -35,7 +34,7 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) struct Shared {
     pub(crate) factory: Arc<dyn SessionFactory>,
     pub(crate) server_version: String,
-    pub(crate) scram: ScramAuth,
+    pub(crate) users: Users,
     pub(crate) auth: AuthDriver<ReportedParameters>,
     /// The session canceller behind each (pid, secret key) handed out in `BackendKeyData`.
     pub(crate) cancels: parking_lot::Mutex<HashMap<(i32, Bytes), Canceller>>,
@@ -46,6 +45,7 @@ impl Shared {
     pub(crate) fn new(
         factory: Arc<dyn SessionFactory>,
         users: &[(String, String)],
+        auth_method: AuthMethod,
         server_version: String,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Self {
@@ -53,7 +53,7 @@ impl Shared {
             factory,
             server_version,
             tls,
-            scram: ScramAuth::new(Arc::new(Users::new(users))),
+            users: Users::new(users, auth_method),
             auth: AuthDriver::new(ReportedParameters),
             cancels: parking_lot::Mutex::new(HashMap::new()),
         }

@@ -47,12 +47,14 @@ async fn start() -> TestServer {
         pages,
         EngineOptions {
             database: DATABASE.into(),
+            superuser: USER.into(),
         },
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let opts = PgFrontendOptions {
         users: vec![(USER.into(), PASSWORD.into())],
+        auth_method: Default::default(),
         server_version: "15.0".into(),
         tls: None,
     };
@@ -396,6 +398,7 @@ fn serve_for_manual_clients() {
             pages,
             EngineOptions {
                 database: DATABASE.into(),
+                superuser: USER.into(),
             },
         );
         let port = env("THUNDERDB_PG_TEST_PORT", 55_433);
@@ -404,6 +407,7 @@ fn serve_for_manual_clients() {
             .expect("bind");
         let opts = PgFrontendOptions {
             users: vec![(USER.into(), PASSWORD.into())],
+            auth_method: Default::default(),
             server_version: "15.0".into(),
             tls: None,
         };

@@ -291,8 +291,8 @@ impl Connection {
             return arity_error(name);
         }
         match name {
-            "auth" => self.auth(&args),
-            "hello" => self.hello(&args),
+            "auth" => self.auth(&args).await,
+            "hello" => self.hello(&args).await,
             "ping" => match (args.len(), self.proto == 2 && self.subscriptions() > 0) {
                 (1, false) => Reply::Simple("PONG".into()),
                 (2, false) => Reply::Bulk(args[1].clone()),
@@ -404,28 +404,33 @@ impl Connection {
         }
     }
 
-    /// Checks a user and password against the SQL users; `AUTH password` is the default
-    /// user, which is the first configured one.
-    fn check_password(&self, user: Option<&[u8]>, password: &[u8]) -> Option<String> {
+    /// Checks a user and password against the SQL roles and configured users; `AUTH
+    /// password` is the default user, which is the first configured one.
+    async fn check_password(&self, user: Option<&[u8]>, password: &[u8]) -> Option<String> {
         let users = &self.shared.opts.users;
-        let found = match user {
-            None => users.first(),
-            Some(u) if u == b"default" => users.first(),
-            Some(u) => users.iter().find(|(name, _)| name.as_bytes() == u),
-        }?;
-        (found.1.as_bytes() == password).then(|| match user {
-            Some(u) => String::from_utf8_lossy(u).into_owned(),
-            None => "default".into(),
-        })
+        let name = match user {
+            None | Some(b"default") => users.first()?.0.clone(),
+            Some(u) => String::from_utf8(u.to_vec()).ok()?,
+        };
+        let credential = crate::credentials::lookup(self.shared.engine.sql_engine(), users, &name)
+            .await
+            .ok()
+            .flatten()?;
+        credential
+            .matches_cleartext(&name, password)
+            .then(|| match user {
+                Some(u) => String::from_utf8_lossy(u).into_owned(),
+                None => "default".into(),
+            })
     }
 
-    fn auth(&mut self, args: &[Vec<u8>]) -> Reply {
+    async fn auth(&mut self, args: &[Vec<u8>]) -> Reply {
         let (user, password) = match args.len() {
             2 => (None, &args[1]),
             3 => (Some(args[1].as_slice()), &args[2]),
             _ => return err("syntax error"),
         };
-        match self.check_password(user, password) {
+        match self.check_password(user, password).await {
             Some(u) => {
                 self.user = Some(u);
                 Reply::ok()
@@ -437,7 +442,7 @@ impl Connection {
     }
 
     /// HELLO [protover [AUTH user pass] [SETNAME name]]
-    fn hello(&mut self, args: &[Vec<u8>]) -> Reply {
+    async fn hello(&mut self, args: &[Vec<u8>]) -> Reply {
         let mut proto = self.proto;
         if let Some(v) = args.get(1) {
             match std::str::from_utf8(v)
@@ -457,7 +462,7 @@ impl Connection {
         while i < args.len() {
             let opt = lower(&args[i]);
             if opt == "auth" && i + 2 < args.len() {
-                match self.check_password(Some(&args[i + 1]), &args[i + 2]) {
+                match self.check_password(Some(&args[i + 1]), &args[i + 2]).await {
                     Some(u) => self.user = Some(u),
                     None => {
                         return Reply::Error(
