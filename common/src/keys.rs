@@ -199,7 +199,12 @@ pub fn decode_datum(input: &mut &[u8], ty: &SqlType) -> Result<Datum, ThunderErr
             (u128::from_be_bytes(take(input)?) ^ (1 << 127)) as i128,
             *scale,
         ),
-        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Json | SqlType::Uuid => {
+        SqlType::Text
+        | SqlType::Varchar(_)
+        | SqlType::Char(_)
+        | SqlType::Json
+        | SqlType::JsonText
+        | SqlType::Uuid => {
             let bytes = decode_bytes(input)?;
             Datum::Text(String::from_utf8(bytes).map_err(|_| corrupt())?)
         }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod datum;
 pub mod error;
 pub mod ids;
+pub mod json;
 pub mod keys;
 pub mod password;
 pub mod row;

@@ -88,3 +88,70 @@ mod tests {
         assert_eq!(parse_bytea("a\\9").unwrap_err().state.code(), "22P02");
     }
 }
+
+/// A uuid as PostgreSQL's `uuid_in` reads it (32 hex digits, optionally in braces, with a
+/// hyphen after any group of four), spelled canonically: lower case, 8-4-4-4-12.
+pub fn parse_uuid(s: &str) -> Option<String> {
+    let inner = match s.strip_prefix('{') {
+        Some(rest) => rest.strip_suffix('}')?,
+        None => s,
+    };
+    let mut hex = String::with_capacity(32);
+    let mut run = 0;
+    for (i, c) in inner.chars().enumerate() {
+        if c == '-' {
+            // A hyphen may follow a group of four digits, never lead or double.
+            if i == 0 || run % 4 != 0 || run == 0 || hex.len() == 32 {
+                return None;
+            }
+            run = 0;
+            continue;
+        }
+        if !c.is_ascii_hexdigit() || hex.len() == 32 {
+            return None;
+        }
+        hex.push(c.to_ascii_lowercase());
+        run += 1;
+    }
+    if hex.len() != 32 || inner.ends_with('-') {
+        return None;
+    }
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}
+
+#[cfg(test)]
+mod uuid_tests {
+    use super::parse_uuid;
+
+    #[test]
+    fn uuid_input_forms() {
+        let canonical = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+        for input in [
+            "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+            "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
+            "a0eebc999c0b4ef8bb6d6bb9bd380a11",
+            "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11",
+            "{a0eebc99-9c0b4ef8-bb6d6bb9-bd380a11}",
+        ] {
+            assert_eq!(parse_uuid(input).as_deref(), Some(canonical), "{input}");
+        }
+        for bad in [
+            "abc",
+            "",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1",
+            "-a0eebc999c0b4ef8bb6d6bb9bd380a11",
+            "a0eebc999c0b4ef8bb6d6bb9bd380a11-",
+            "{a0eebc999c0b4ef8bb6d6bb9bd380a11",
+            "g0eebc999c0b4ef8bb6d6bb9bd380a11",
+        ] {
+            assert_eq!(parse_uuid(bad), None, "{bad}");
+        }
+    }
+}

@@ -26,10 +26,27 @@ pub enum SqlType {
     TimestampTz,
     Interval,
     Uuid,
+    /// jsonb: stored in canonical text form.
     Json,
+    /// json: the text as given, checked to be JSON.
+    JsonText,
 }
 
+/// The Arrow field metadata key naming the PostgreSQL type of a text column whose type Arrow
+/// cannot tell apart from text (`jsonb`, `json`, `uuid`), so the frontends send its real OID.
+pub const PG_TYPE_METADATA: &str = "thunderdb.pg_type";
+
 impl SqlType {
+    /// The [`PG_TYPE_METADATA`] value of a column of this type, if it needs one.
+    pub fn text_subtype(&self) -> Option<&'static str> {
+        match self {
+            SqlType::Json => Some("jsonb"),
+            SqlType::JsonText => Some("json"),
+            SqlType::Uuid => Some("uuid"),
+            _ => None,
+        }
+    }
+
     /// smallint, integer or bigint: what AUTO_INCREMENT, identity columns and sequences take.
     pub fn is_integer(&self) -> bool {
         matches!(self, SqlType::Int16 | SqlType::Int32 | SqlType::Int64)
@@ -63,6 +80,7 @@ impl SqlType {
             SqlType::Interval => "interval".into(),
             SqlType::Uuid => "uuid".into(),
             SqlType::Json => "jsonb".into(),
+            SqlType::JsonText => "json".into(),
         }
     }
 }

@@ -3,7 +3,6 @@
 
 use crate::error::{Result, user_error};
 use crate::txn::ReadView;
-use crate::types::arrow_type;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -224,7 +223,7 @@ impl TableDef {
         let mut fields: Vec<Field> = self
             .columns
             .iter()
-            .map(|c| Field::new(&c.name, arrow_type(&c.ty), !c.not_null))
+            .map(|c| crate::types::field(&c.name, &c.ty, !c.not_null))
             .collect();
         if with_key {
             fields.push(Field::new(KEY_COLUMN, DataType::Binary, false));

@@ -13,6 +13,15 @@ use thunderdb_common::{Datum, SqlState, SqlType};
 /// enforcing length limits of varchar(n)/char(n).
 pub fn cast_to(array: &ArrayRef, ty: &SqlType, column: &str) -> Result<ArrayRef> {
     let cast = cast_array(array, &arrow_type(ty))?;
+    if matches!(ty, SqlType::Json | SqlType::JsonText | SqlType::Uuid)
+        && let Some(strings) = cast.as_any().downcast_ref::<StringArray>()
+    {
+        let checked: Vec<Option<String>> = strings
+            .iter()
+            .map(|v| v.map(|v| typed_text_input(ty, v)).transpose())
+            .collect::<Result<_>>()?;
+        return Ok(Arc::new(StringArray::from(checked)));
+    }
     if let SqlType::Varchar(Some(n)) | SqlType::Char(n) = ty
         && let Some(strings) = cast.as_any().downcast_ref::<StringArray>()
     {
@@ -31,6 +40,41 @@ pub fn cast_to(array: &ArrayRef, ty: &SqlType, column: &str) -> Result<ArrayRef>
         }
     }
     Ok(cast)
+}
+
+/// A value of a type stored as text (jsonb, json, uuid) as its input function reads it: jsonb
+/// in canonical form, json checked and kept as given, uuid in its canonical spelling.
+pub fn typed_text_input(ty: &SqlType, v: &str) -> Result<String> {
+    match ty {
+        SqlType::Json | SqlType::JsonText => {
+            let parsed = if *ty == SqlType::Json {
+                thunderdb_common::json::jsonb_text(v)
+            } else {
+                thunderdb_common::json::parse(v, false).map(|_| v.to_string())
+            };
+            parsed.map_err(|e| json_input_error(&e))
+        }
+        SqlType::Uuid => thunderdb_common::text_input::parse_uuid(v).ok_or_else(|| {
+            user_error(
+                SqlState::INVALID_TEXT_REPRESENTATION,
+                format!("invalid input syntax for type uuid: \"{v}\""),
+            )
+        }),
+        _ => Ok(v.to_string()),
+    }
+}
+
+/// PostgreSQL's error for text that is not JSON.
+pub fn json_input_error(e: &thunderdb_common::json::JsonError) -> thunderdb_common::ThunderError {
+    if e.unsupported_escape {
+        return user_error(SqlState("22P05"), "unsupported Unicode escape sequence")
+            .with_detail(e.detail.clone());
+    }
+    user_error(
+        SqlState::INVALID_TEXT_REPRESENTATION,
+        "invalid input syntax for type json",
+    )
+    .with_detail(e.detail.clone())
 }
 
 /// Casts like SQL's CAST, failing on values that do not fit; text becomes bytea through
@@ -86,9 +130,12 @@ pub fn datum_at(array: &ArrayRef, row: usize, ty: &SqlType) -> Result<Datum> {
         SqlType::Float32 => Datum::Float32(get!(Float32Array)),
         SqlType::Float64 => Datum::Float64(get!(Float64Array)),
         SqlType::Numeric { scale, .. } => Datum::Decimal(get!(Decimal128Array), *scale),
-        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Uuid | SqlType::Json => {
-            Datum::Text(get!(StringArray).to_string())
-        }
+        SqlType::Text
+        | SqlType::Varchar(_)
+        | SqlType::Char(_)
+        | SqlType::Uuid
+        | SqlType::Json
+        | SqlType::JsonText => Datum::Text(get!(StringArray).to_string()),
         SqlType::Bytea => Datum::Bytes(get!(BinaryArray).to_vec()),
         SqlType::Date => Datum::Date(get!(Date32Array)),
         SqlType::Time => Datum::Time(get!(Time64MicrosecondArray)),
@@ -141,17 +188,20 @@ pub fn build_array(ty: &SqlType, datums: &[Datum]) -> ArrayRef {
                     .expect("catalog precision and scale are valid"),
             )
         }
-        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Uuid | SqlType::Json => {
-            Arc::new(
-                datums
-                    .iter()
-                    .map(|d| match d {
-                        Datum::Text(s) => Some(s.as_str()),
-                        _ => None,
-                    })
-                    .collect::<StringArray>(),
-            )
-        }
+        SqlType::Text
+        | SqlType::Varchar(_)
+        | SqlType::Char(_)
+        | SqlType::Uuid
+        | SqlType::Json
+        | SqlType::JsonText => Arc::new(
+            datums
+                .iter()
+                .map(|d| match d {
+                    Datum::Text(s) => Some(s.as_str()),
+                    _ => None,
+                })
+                .collect::<StringArray>(),
+        ),
         SqlType::Bytea => Arc::new(
             datums
                 .iter()

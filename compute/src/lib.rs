@@ -18,6 +18,7 @@ mod error;
 mod explain;
 mod fastpath;
 mod foreign_key;
+mod json;
 mod locking;
 mod mysql;
 mod naming;

@@ -246,6 +246,7 @@ impl Session {
         ctx.register_catalog(database, Arc::new(catalog));
         pg_catalog::register_functions(&ctx, user, database);
         crate::scalar_fns::register(&ctx);
+        crate::json::register(&ctx);
         crate::temporal::register_functions(&ctx);
         crate::sequence_sql::register(
             &ctx,
@@ -917,6 +918,7 @@ impl Session {
         if let Some(env) = self.public.env() {
             crate::views::expand(&mut stmt, &env.catalog)?;
         }
+        crate::json::rewrite_casts(&mut stmt);
         // MySQL integer literals are BIGINT; PostgreSQL's are int4 where they fit.
         if self.mysql.is_none() {
             crate::sql::type_integer_literals(&mut stmt);

@@ -19,15 +19,34 @@ pub fn arrow_type(ty: &SqlType) -> DataType {
         SqlType::Float32 => DataType::Float32,
         SqlType::Float64 => DataType::Float64,
         SqlType::Numeric { precision, scale } => DataType::Decimal128(*precision, *scale),
-        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Uuid | SqlType::Json => {
-            DataType::Utf8
-        }
+        SqlType::Text
+        | SqlType::Varchar(_)
+        | SqlType::Char(_)
+        | SqlType::Uuid
+        | SqlType::Json
+        | SqlType::JsonText => DataType::Utf8,
         SqlType::Bytea => DataType::Binary,
         SqlType::Date => DataType::Date32,
         SqlType::Time => DataType::Time64(TimeUnit::Microsecond),
         SqlType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
         SqlType::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
         SqlType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
+    }
+}
+
+/// The Arrow field of a column of `ty`, tagged with its PostgreSQL type where Arrow's type
+/// does not tell it.
+pub fn field(name: &str, ty: &SqlType, nullable: bool) -> datafusion::arrow::datatypes::Field {
+    let f = datafusion::arrow::datatypes::Field::new(name, arrow_type(ty), nullable);
+    match ty.text_subtype() {
+        Some(t) => f.with_metadata(
+            [(
+                thunderdb_common::types::PG_TYPE_METADATA.to_string(),
+                t.to_string(),
+            )]
+            .into(),
+        ),
+        None => f,
     }
 }
 
@@ -96,7 +115,8 @@ pub fn sql_type(dt: &ast::DataType) -> Result<SqlType> {
         D::Datetime(_) => SqlType::Timestamp,
         D::Interval { .. } => SqlType::Interval,
         D::Uuid => SqlType::Uuid,
-        D::JSON | D::JSONB => SqlType::Json,
+        D::JSONB => SqlType::Json,
+        D::JSON => SqlType::JsonText,
         D::Custom(name, _) => {
             let n = name.to_string().to_lowercase();
             match n.as_str() {

@@ -7,6 +7,7 @@ mod copy;
 mod drivers;
 mod explain;
 mod foreign_keys;
+mod json;
 mod locking;
 mod pgbench;
 mod point_reads;

@@ -230,7 +230,7 @@ pub(crate) fn mysql_type_name(ty: &SqlType) -> String {
         SqlType::TimestampTz => "timestamp(6)".into(),
         SqlType::Interval => "varchar(64)".into(),
         SqlType::Uuid => "char(36)".into(),
-        SqlType::Json => "json".into(),
+        SqlType::Json | SqlType::JsonText => "json".into(),
     }
 }
 

@@ -169,19 +169,8 @@ fn json_value(array: &ArrayRef, row: usize, key: bool) -> String {
     }
     let text = array_value_to_string(array, row).unwrap_or_default();
     let quoted = || {
-        let mut out = String::from("\"");
-        for c in text.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        out.push('"');
+        let mut out = String::new();
+        thunderdb_common::json::quote(&text, &mut out);
         out
     };
     if key {

@@ -262,7 +262,7 @@ fn write_text(array: &dyn Array, row: usize, out: &mut String) -> Result<(), Err
             let (digits, scale) = numeric_value(array, row).ok_or_else(|| unexpected(array))?;
             text::numeric_out(&digits, scale, out);
         }
-        Some(PgScalar::Text) => {
+        Some(PgScalar::Text | PgScalar::Json | PgScalar::Jsonb | PgScalar::Uuid) => {
             out.push_str(str_value(array, row).ok_or_else(|| unexpected(array))?)
         }
         Some(PgScalar::Date) => {

@@ -76,6 +76,29 @@ fn write_binary_scalar(
             let (digits, scale) = numeric_value(array, row).ok_or_else(|| unexpected(array))?;
             put_raw(out, &numeric_send(&digits, scale))
         }
+        PgScalar::Json => put_raw(
+            out,
+            str_value(array, row)
+                .ok_or_else(|| unexpected(array))?
+                .as_bytes(),
+        ),
+        PgScalar::Jsonb => {
+            let text = str_value(array, row).ok_or_else(|| unexpected(array))?;
+            let mut payload = Vec::with_capacity(text.len() + 1);
+            payload.push(1);
+            payload.extend_from_slice(text.as_bytes());
+            put_raw(out, &payload)
+        }
+        PgScalar::Uuid => {
+            let text = str_value(array, row).ok_or_else(|| unexpected(array))?;
+            let bytes = uuid_bytes(text).ok_or_else(|| {
+                Error::invalid(
+                    "22P02",
+                    format!("invalid input syntax for type uuid: \"{text}\""),
+                )
+            })?;
+            put_raw(out, &bytes)
+        }
         PgScalar::Text => put_binary!(
             out,
             str_value(array, row).ok_or_else(|| unexpected(array))?,
@@ -251,4 +274,15 @@ pub(crate) fn numeric_send(unscaled: &str, scale: i8) -> BytesMut {
         buf.put_i16(g);
     }
     buf
+}
+
+/// The 16 bytes of a uuid's text.
+fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
+    let canonical = thunderdb_common::text_input::parse_uuid(text)?;
+    let hex: Vec<u8> = canonical.bytes().filter(|b| *b != b'-').collect();
+    let mut out = [0u8; 16];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(out)
 }

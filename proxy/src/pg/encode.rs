@@ -18,7 +18,9 @@ use thunderdb_compute::arrow::util::display::{
 
 use super::binary::write_binary;
 use super::text;
-use super::types::{PgColumnType, PgScalar, list_element, pg_column_type, pg_scalar};
+use super::types::{
+    PgColumnType, PgScalar, list_element, pg_column_type, pg_field_type, pg_scalar,
+};
 use super::values::*;
 use crate::error::{Error, Result};
 
@@ -81,12 +83,14 @@ pub(crate) fn normalize_columns(batch: &RecordBatch) -> Result<Vec<Column>> {
     batch
         .columns()
         .iter()
-        .map(|array| {
+        .zip(batch.schema().fields())
+        .map(|(array, field)| {
             let decoded = match array.data_type() {
                 DataType::Dictionary(_, value) => Some(value.as_ref().clone()),
                 DataType::RunEndEncoded(_, values) => Some(values.data_type().clone()),
                 _ => None,
             };
+            let decoded_type_changed = decoded.is_some();
             let array = match decoded {
                 Some(value_type) => {
                     cast(array, &value_type).map_err(|e| Error::invalid("XX000", e.to_string()))?
@@ -95,7 +99,10 @@ pub(crate) fn normalize_columns(batch: &RecordBatch) -> Result<Vec<Column>> {
             };
             Ok(Column {
                 nulls: array.logical_nulls(),
-                pg: pg_column_type(array.data_type()),
+                pg: match decoded_type_changed {
+                    false => pg_field_type(field),
+                    true => pg_column_type(array.data_type()),
+                },
                 array,
             })
         })
@@ -212,7 +219,7 @@ pub(crate) fn write_text(
             let (digits, scale) = numeric_value(array, row).ok_or_else(|| unexpected(array))?;
             text::numeric_out(&digits, scale, out);
         }
-        Some(PgScalar::Text) => {
+        Some(PgScalar::Text | PgScalar::Json | PgScalar::Jsonb | PgScalar::Uuid) => {
             out.push_str(str_value(array, row).ok_or_else(|| unexpected(array))?)
         }
         Some(PgScalar::Bytea) => text::bytea_out(

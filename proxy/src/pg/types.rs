@@ -68,6 +68,10 @@ pub(crate) enum PgScalar {
     Timestamp,
     TimestampTz,
     Interval,
+    /// Text columns the engine tags with their PostgreSQL type.
+    Json,
+    Jsonb,
+    Uuid,
 }
 
 impl PgScalar {
@@ -87,6 +91,9 @@ impl PgScalar {
             PgScalar::Timestamp => oid::TIMESTAMP,
             PgScalar::TimestampTz => oid::TIMESTAMPTZ,
             PgScalar::Interval => oid::INTERVAL,
+            PgScalar::Json => oid::JSON,
+            PgScalar::Jsonb => oid::JSONB,
+            PgScalar::Uuid => oid::UUID,
         }
     }
 
@@ -106,6 +113,9 @@ impl PgScalar {
             PgScalar::Timestamp => oid::TIMESTAMP_ARRAY,
             PgScalar::TimestampTz => oid::TIMESTAMPTZ_ARRAY,
             PgScalar::Interval => oid::INTERVAL_ARRAY,
+            PgScalar::Json => oid::JSON_ARRAY,
+            PgScalar::Jsonb => oid::JSONB_ARRAY,
+            PgScalar::Uuid => oid::UUID_ARRAY,
         }
     }
 
@@ -120,8 +130,12 @@ impl PgScalar {
             | PgScalar::Time
             | PgScalar::Timestamp
             | PgScalar::TimestampTz => 8,
-            PgScalar::Interval => 16,
-            PgScalar::Numeric | PgScalar::Text | PgScalar::Bytea => -1,
+            PgScalar::Interval | PgScalar::Uuid => 16,
+            PgScalar::Numeric
+            | PgScalar::Text
+            | PgScalar::Bytea
+            | PgScalar::Json
+            | PgScalar::Jsonb => -1,
         }
     }
 }
@@ -215,6 +229,24 @@ pub(crate) fn pg_column_type(dt: &DataType) -> PgColumnType {
     PgColumnType::Display
 }
 
+/// The wire type of a result field: its Arrow type, unless the engine tagged a text field with
+/// its PostgreSQL type (jsonb, json, uuid).
+pub(crate) fn pg_field_type(field: &Field) -> PgColumnType {
+    let tagged = field
+        .metadata()
+        .get(thunderdb_common::types::PG_TYPE_METADATA)
+        .and_then(|t| match t.as_str() {
+            "jsonb" => Some(PgScalar::Jsonb),
+            "json" => Some(PgScalar::Json),
+            "uuid" => Some(PgScalar::Uuid),
+            _ => None,
+        });
+    match (tagged, pg_column_type(field.data_type())) {
+        (Some(t), PgColumnType::Scalar(PgScalar::Text)) => PgColumnType::Scalar(t),
+        (_, other) => other,
+    }
+}
+
 /// `pg_attribute.atttypmod` for a column: `numeric(p, s)` carries its precision and scale so
 /// that JDBC and friends report the right scale; everything else has none.
 fn typmod(dt: &DataType) -> i32 {
@@ -235,7 +267,7 @@ fn typmod(dt: &DataType) -> i32 {
 /// The `RowDescription` entry for an Arrow field sent in `format`.
 pub(crate) fn field_info(field: &Field, format: FieldFormat) -> FieldInfo {
     let dt = field.data_type();
-    let column = pg_column_type(dt);
+    let column = pg_field_type(field);
     let pg_type = Type::from_oid(column.oid()).unwrap_or(Type::TEXT);
     FieldInfo::new(field.name().clone(), None, None, pg_type, format)
         .with_type_size(column.typlen())

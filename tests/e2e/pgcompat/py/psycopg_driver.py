@@ -126,4 +126,37 @@ def errors_carry_sqlstate_classes():
         eq(c.execute("SELECT v FROM t WHERE id = 1").fetchone(), (1,))
 
 
+@case
+def json_jsonb_and_uuid_arrive_as_python_values():
+    import uuid
+
+    from psycopg.types.json import Json, Jsonb
+
+    with connect() as c:
+        c.execute("CREATE TABLE t (id UUID PRIMARY KEY, doc JSONB, raw JSON)")
+        key = uuid.uuid4()
+        c.execute(
+            "INSERT INTO t VALUES (%s, %s, %s)",
+            (key, Jsonb({"b": [1, 2], "a": None}), Json({"x": "y"})),
+        )
+        for binary in (False, True):
+            cur = c.cursor(binary=binary)
+            row = cur.execute("SELECT id, doc, raw, doc -> 'b' FROM t").fetchone()
+            eq(row, (key, {"a": None, "b": [1, 2]}, {"x": "y"}, [1, 2]))
+        eq(
+            c.execute("SELECT doc ->> 'a', doc @> %s FROM t", (Jsonb({"b": [2]}),)).fetchone(),
+            (None, True),
+        )
+        eq(
+            c.execute("SELECT jsonb_agg(doc) FROM t").fetchone(),
+            ([{"a": None, "b": [1, 2]}],),
+        )
+        try:
+            c.execute("SELECT '{oops'::jsonb")
+        except errors.InvalidTextRepresentation:
+            pass
+        else:
+            raise AssertionError("bad json accepted")
+
+
 run_cases(reset_tables("t"))
