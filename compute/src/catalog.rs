@@ -16,6 +16,9 @@ const COUNTERS: IndexId = IndexId(2);
 const SEQUENCES: IndexId = IndexId(3);
 const VIEWS: IndexId = IndexId(4);
 const ROLES: IndexId = IndexId(5);
+const SCHEMAS: IndexId = IndexId(6);
+/// Version of a stored [`SchemaDef`].
+const SCHEMA_FORMAT: u8 = 1;
 /// Version of a stored [`RoleDef`].
 const ROLE_FORMAT: u8 = 1;
 /// Version of a stored [`ViewDef`].
@@ -307,13 +310,37 @@ impl RoleDef {
     }
 }
 
-/// All tables, sequences, views and roles visible at one snapshot.
+/// A schema (`CREATE SCHEMA`) besides `public`. Relations in it are keyed `schema.name`
+/// ([`relation_key`]); `public`'s keep their bare names.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SchemaDef {
+    pub oid: i64,
+    pub name: String,
+    pub owner: String,
+}
+
+/// The catalog key of relation `name` in `schema`.
+pub fn relation_key(schema: &str, name: &str) -> String {
+    if schema == "public" {
+        name.to_string()
+    } else {
+        format!("{schema}.{name}")
+    }
+}
+
+/// The schema and bare name of a relation key.
+pub fn split_relation_key(key: &str) -> (&str, &str) {
+    key.split_once('.').unwrap_or(("public", key))
+}
+
+/// All tables, sequences, views, roles and schemas visible at one snapshot.
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
     pub tables: BTreeMap<String, Arc<TableDef>>,
     pub sequences: BTreeMap<String, Arc<SequenceDef>>,
     pub views: BTreeMap<String, Arc<ViewDef>>,
     pub roles: BTreeMap<String, Arc<RoleDef>>,
+    pub schemas: BTreeMap<String, Arc<SchemaDef>>,
 }
 
 pub(crate) fn table_key(name: &str) -> Vec<u8> {
@@ -346,7 +373,14 @@ impl Catalog {
             .await?,
             views: load_entries(view, VIEWS, VIEW_FORMAT, |d: &ViewDef| d.name.clone()).await?,
             roles: load_entries(view, ROLES, ROLE_FORMAT, |d: &RoleDef| d.name.clone()).await?,
+            schemas: load_entries(view, SCHEMAS, SCHEMA_FORMAT, |d: &SchemaDef| d.name.clone())
+                .await?,
         })
+    }
+
+    /// Whether `name` is `public` or a schema made with `CREATE SCHEMA`.
+    pub fn schema_exists(&self, name: &str) -> bool {
+        name == "public" || self.schemas.contains_key(name)
     }
 
     /// Whether a table, key, index or sequence is called `name`.
@@ -424,10 +458,7 @@ async fn load_entries<T: serde::de::DeserializeOwned>(
 
 /// Writes (or replaces) a table definition in the transaction.
 pub fn put_table(view: &ReadView, def: &TableDef) -> Result<()> {
-    let mut bytes = vec![CATALOG_FORMAT];
-    bytes.extend(bincode::serialize(def).map_err(corrupt)?);
-    view.put(table_key(&def.name), bytes);
-    Ok(())
+    put_entry(view, table_key(&def.name), CATALOG_FORMAT, def)
 }
 
 fn sequence_key(name: &str) -> Vec<u8> {
@@ -438,12 +469,17 @@ fn sequence_key(name: &str) -> Vec<u8> {
     )
 }
 
+/// Writes (or replaces) one catalog entry as its format byte and bincode.
+fn put_entry<T: Serialize>(view: &ReadView, key: Vec<u8>, format: u8, def: &T) -> Result<()> {
+    let mut bytes = vec![format];
+    bytes.extend(bincode::serialize(def).map_err(corrupt)?);
+    view.put(key, bytes);
+    Ok(())
+}
+
 /// Writes (or replaces) a sequence definition in the transaction.
 pub fn put_sequence(view: &ReadView, def: &SequenceDef) -> Result<()> {
-    let mut bytes = vec![SEQUENCE_FORMAT];
-    bytes.extend(bincode::serialize(def).map_err(corrupt)?);
-    view.put(sequence_key(&def.name), bytes);
-    Ok(())
+    put_entry(view, sequence_key(&def.name), SEQUENCE_FORMAT, def)
 }
 
 fn view_key(name: &str) -> Vec<u8> {
@@ -452,10 +488,7 @@ fn view_key(name: &str) -> Vec<u8> {
 
 /// Writes (or replaces) a view definition in the transaction.
 pub fn put_view(view: &ReadView, def: &ViewDef) -> Result<()> {
-    let mut bytes = vec![VIEW_FORMAT];
-    bytes.extend(bincode::serialize(def).map_err(corrupt)?);
-    view.put(view_key(&def.name), bytes);
-    Ok(())
+    put_entry(view, view_key(&def.name), VIEW_FORMAT, def)
 }
 
 pub(crate) fn role_key(name: &str) -> Vec<u8> {
@@ -464,10 +497,7 @@ pub(crate) fn role_key(name: &str) -> Vec<u8> {
 
 /// Writes (or replaces) a role in the transaction.
 pub fn put_role(view: &ReadView, def: &RoleDef) -> Result<()> {
-    let mut bytes = vec![ROLE_FORMAT];
-    bytes.extend(bincode::serialize(def).map_err(corrupt)?);
-    view.put(role_key(&def.name), bytes);
-    Ok(())
+    put_entry(view, role_key(&def.name), ROLE_FORMAT, def)
 }
 
 pub fn delete_role(view: &ReadView, name: &str) {
@@ -480,6 +510,19 @@ pub fn decode_role(bytes: &[u8]) -> Result<RoleDef> {
         Some((&ROLE_FORMAT, body)) => bincode::deserialize(body).map_err(corrupt),
         _ => Err(corrupt("unknown role format")),
     }
+}
+
+pub(crate) fn schema_key(name: &str) -> Vec<u8> {
+    encode_key(TableId::CATALOG, SCHEMAS, &[Datum::Text(name.to_string())])
+}
+
+/// Writes (or replaces) a schema in the transaction.
+pub fn put_schema(view: &ReadView, def: &SchemaDef) -> Result<()> {
+    put_entry(view, schema_key(&def.name), SCHEMA_FORMAT, def)
+}
+
+pub fn delete_schema(view: &ReadView, name: &str) {
+    view.delete(schema_key(name));
 }
 
 pub fn delete_view(view: &ReadView, name: &str) {

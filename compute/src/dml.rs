@@ -160,7 +160,10 @@ fn duplicate(
     let values: Vec<String> = cols.iter().map(|&i| datum_text(&row[i])).collect();
     user_error(
         SqlState::UNIQUE_VIOLATION,
-        format!("duplicate key value violates unique constraint \"{constraint}\""),
+        format!(
+            "duplicate key value violates unique constraint \"{}\"",
+            crate::catalog::split_relation_key(constraint).1
+        ),
     )
     .with_detail(format!(
         "Key ({})=({}) already exists.",

@@ -4,6 +4,7 @@
 //! clears). Every check reads at the statement's snapshot and makes the commit depend on what
 //! it read, so a concurrent change to the other side fails one of the two commits (40001).
 
+use crate::catalog::split_relation_key;
 use crate::catalog::{Catalog, FkAction, ForeignKeyDef, TableDef};
 use crate::convert::datum_text;
 use crate::error::{Result, user_error};
@@ -241,14 +242,15 @@ pub(crate) async fn check_references(
                     SqlState::FOREIGN_KEY_VIOLATION,
                     format!(
                         "insert or update on table \"{}\" violates foreign key constraint \"{}\"",
-                        def.name, fk.name
+                        bare(&def.name),
+                        bare(&fk.name)
                     ),
                 )
                 .with_detail(format!(
                     "Key ({})=({}) is not present in table \"{}\".",
                     names.join(", "),
                     shown.join(", "),
-                    fk.ref_table
+                    bare(&fk.ref_table)
                 )));
             }
         }
@@ -393,7 +395,9 @@ pub(crate) async fn on_parent_change(
                         SqlState::FOREIGN_KEY_VIOLATION,
                         format!(
                             "update or delete on table \"{}\" violates foreign key constraint \"{}\" on table \"{}\"",
-                            parent.name, fk.name, child.name
+                            bare(&parent.name),
+                            bare(&fk.name),
+                            bare(&child.name)
                         ),
                     )
                     .with_detail(format!(
@@ -437,4 +441,9 @@ pub(crate) async fn on_parent_change(
         }
     }
     Ok(())
+}
+
+/// A relation's name as PostgreSQL's messages show it: without its schema.
+fn bare(key: &str) -> &str {
+    split_relation_key(key).1
 }

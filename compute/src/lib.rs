@@ -29,6 +29,7 @@ mod provider;
 pub mod redis;
 pub mod roles;
 mod scalar_fns;
+mod schemas;
 mod sequence;
 mod sequence_sql;
 mod session;

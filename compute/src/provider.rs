@@ -35,9 +35,11 @@ pub struct StatementEnv {
 }
 
 /// The session's `public` schema; its tables follow the current statement's environment.
+/// It also carries the session's `search_path`, for the catalog functions.
 #[derive(Debug, Default)]
 pub struct PublicSchema {
     env: RwLock<Option<Arc<StatementEnv>>>,
+    search_path: RwLock<Vec<String>>,
 }
 
 impl std::fmt::Debug for StatementEnv {
@@ -53,6 +55,15 @@ impl PublicSchema {
 
     pub(crate) fn env(&self) -> Option<Arc<StatementEnv>> {
         self.env.read().clone()
+    }
+
+    pub(crate) fn set_search_path(&self, path: Vec<String>) {
+        *self.search_path.write() = path;
+    }
+
+    /// The schemas of the session's `search_path` (`$user` resolved), existing or not.
+    pub(crate) fn search_path(&self) -> Vec<String> {
+        self.search_path.read().clone()
     }
 }
 

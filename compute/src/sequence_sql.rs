@@ -245,7 +245,7 @@ pub(crate) fn serial_type(dt: &ast::DataType) -> Option<SqlType> {
 pub(crate) fn nextval_default(seq: &SequenceDef) -> String {
     format!(
         "nextval('{}'::regclass)",
-        crate::pg_catalog::quote_ident(&seq.name).replace('\'', "''")
+        crate::schemas::quote_key(&seq.name).replace('\'', "''")
     )
 }
 
@@ -389,11 +389,7 @@ impl SequenceFunction {
             ScalarValue::Utf8(Some(t)) => t.clone(),
             other => other.to_string(),
         };
-        let name = text.strip_prefix("public.").unwrap_or(&text);
-        let name = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
-            Some(quoted) => quoted.replace("\"\"", "\""),
-            None => name.to_lowercase(),
-        };
+        let name = crate::schemas::resolve_text_name(catalog, &self.public.search_path(), &text);
         if let Some(seq) = catalog.sequences.get(&name) {
             return Ok(seq.clone());
         }

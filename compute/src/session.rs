@@ -263,6 +263,7 @@ impl Session {
                 planner,
             );
         }
+        public.set_search_path(crate::schemas::search_path("\"$user\", public", user));
         let state = Arc::new(ctx.state());
         let task = state.task_ctx();
         Session {
@@ -578,6 +579,9 @@ impl Session {
         if let Some(out) = self.settings(&stmt)? {
             return Ok(out);
         }
+        if self.mysql.is_none() {
+            self.qualify_names(&mut stmt).await?;
+        }
         match stmt {
             Statement::Prepare {
                 name,
@@ -602,6 +606,23 @@ impl Session {
             _ => {}
         }
         self.run_in_block(stmt, params).await
+    }
+
+    /// Rewrites the relation names of `stmt` to catalog keys through `search_path` (see
+    /// `schemas`); statements that name no user schema under the default path skip it.
+    pub(crate) async fn qualify_names(&mut self, stmt: &mut Statement) -> Result<()> {
+        let path = crate::schemas::search_path(
+            self.vars
+                .get("search_path")
+                .map_or("public", String::as_str),
+            &self.user,
+        );
+        if !crate::schemas::needs_qualify(stmt, &path, &self.user) {
+            return Ok(());
+        }
+        let (env, _) = self.statement_env(None).await?;
+        let mut resolver = crate::schemas::Resolver::new(&env.catalog, &path);
+        crate::schemas::qualify(stmt, &mut resolver)
     }
 
     /// Runs a statement inside the open block, or in its own implicit transaction.
@@ -884,6 +905,18 @@ impl Session {
                 .await
             }
             Statement::CreateRole(cr) => crate::roles::create_role(self, cr).await,
+            Statement::CreateSchema {
+                schema_name,
+                if_not_exists,
+                ..
+            } => crate::schemas::create_schema(self, &schema_name, if_not_exists).await,
+            Statement::Drop {
+                object_type: ast::ObjectType::Schema,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => crate::schemas::drop_schemas(self, &names, if_exists, cascade).await,
             Statement::AlterRole { name, operation } => {
                 crate::roles::alter_role(self, &name, operation).await
             }
@@ -1213,6 +1246,11 @@ impl Session {
                     thunderdb_common::password::Encryption::ScramSha256 => "scram-sha-256",
                 };
                 self.vars.insert(name, canonical.into());
+            }
+            "search_path" => {
+                self.public
+                    .set_search_path(crate::schemas::search_path(&value, &self.user));
+                self.vars.insert(name, value);
             }
             "timezone" => {
                 let tz = normalize_timezone(&value)?;

@@ -13,6 +13,7 @@ mod pgbench;
 mod point_reads;
 mod roles;
 mod savepoints;
+mod schemas;
 mod sequences;
 mod tls;
 mod views;

@@ -222,9 +222,7 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
         boolean.clone(),
         |s, a, n| {
             let v = s.view();
-            bools(n, |r| {
-                int_at(&a[0], r).and_then(|o| v.relation(o).map(|_| true))
-            })
+            bools(n, |r| int_at(&a[0], r).map(|o| v.is_visible(o)))
         },
     );
     register(
@@ -397,8 +395,9 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
             DataType::Utf8,
             true,
         )))),
-        |_, a, n| {
+        |s, a, n| {
             let implicit = a[0].as_boolean();
+            let path = s.effective_search_path();
             let mut lb = ListBuilder::new(StringBuilder::new());
             for r in 0..n {
                 if implicit.is_null(r) {
@@ -408,10 +407,24 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
                 if implicit.value(r) {
                     lb.values().append_value("pg_catalog");
                 }
-                lb.values().append_value("public");
+                for schema in &path {
+                    lb.values().append_value(schema);
+                }
                 lb.append(true);
             }
             Ok(Arc::new(lb.finish()))
+        },
+    );
+    // current_schema(): the first schema of search_path that exists.
+    register(
+        ctx,
+        shared,
+        "current_schema",
+        vec![vec![]],
+        utf8.clone(),
+        |s, _, n| {
+            let first = s.effective_search_path().into_iter().next();
+            texts(n, |_| first.clone())
         },
     );
     // Every session is a superuser: every privilege is held.
@@ -688,12 +701,13 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
         "__thunder_regnamespace",
         vec![vec![TEXT]],
         oid.clone(),
-        |_, a, n| {
+        |s, a, n| {
+            let v = s.view();
             oids(n, |r| match text_at(&a[0], r) {
                 None => Ok(None),
                 Some(t) => lookup(
                     t,
-                    |x| m::namespace_oid(&m::split_qualified(x).1),
+                    |x| v.namespace_oid(&m::split_qualified(x).1),
                     |x| {
                         Err(user_error(
                             SqlState::INVALID_SCHEMA_NAME,
@@ -710,11 +724,14 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
         "__thunder_regnamespace_name",
         vec![vec![OID]],
         utf8.clone(),
-        |_, a, n| {
+        |s, a, n| {
+            let v = s.view();
             texts(n, |r| {
                 int_at(&a[0], r).map(|o| {
-                    m::namespace_name(o)
-                        .map(m::quote_ident)
+                    v.namespaces
+                        .iter()
+                        .find(|(oid, _)| *oid == o)
+                        .map(|(_, name)| m::quote_ident(name))
                         .unwrap_or_else(|| o.to_string())
                 })
             })

@@ -41,6 +41,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The schemas of `search_path` that exist, in order.
+    fn effective_search_path(&self) -> Vec<String> {
+        let catalog = self.public.env().map(|e| e.catalog.clone());
+        self.public
+            .search_path()
+            .into_iter()
+            .filter(|s| {
+                catalog
+                    .as_ref()
+                    .map_or(s == "public", |c| c.schema_exists(s))
+            })
+            .collect()
+    }
+
     /// The catalog of the statement being planned or run (empty between statements).
     fn view(&self) -> CatalogView {
         let catalog = self
@@ -48,7 +62,8 @@ impl Shared {
             .env()
             .map(|e| e.catalog.clone())
             .unwrap_or_else(|| Arc::new(Catalog::default()));
-        CatalogView::new(catalog, &self.superuser, &self.user, &self.database)
+        let path = self.effective_search_path();
+        CatalogView::new(catalog, &self.superuser, &self.user, &self.database).with_path(path)
     }
 }
 
@@ -70,7 +85,7 @@ pub fn schema(
 
 pub use types::internal_name as type_internal_name;
 
-pub(crate) use model::quote_ident;
+pub(crate) use model::{quote_ident, split_qualified};
 pub(crate) use rewrite::{cte_names, parse_query};
 pub(crate) use types::arrow_type_oid;
 
@@ -126,7 +141,6 @@ pub fn register_functions(ctx: &SessionContext, user: &str, database: &str) {
         ),
     );
     constant_udf(ctx, "current_database", database.to_string());
-    constant_udf(ctx, "current_schema", "public".to_string());
     constant_udf(ctx, "current_user", user.to_string());
     constant_udf(ctx, "session_user", user.to_string());
     let shared = shared_of(ctx, user, database);

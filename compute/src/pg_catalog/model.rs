@@ -94,10 +94,11 @@ impl IndexInfo {
     /// `pg_get_indexdef(oid)`.
     pub fn definition(&self) -> String {
         format!(
-            "CREATE {}INDEX {} ON public.{} USING btree ({})",
+            "CREATE {}INDEX {} ON {}.{} USING btree ({})",
             if self.unique { "UNIQUE " } else { "" },
-            quote_ident(&self.name),
-            quote_ident(&self.table.name),
+            quote_ident(crate::catalog::split_relation_key(&self.name).1),
+            quote_ident(crate::catalog::split_relation_key(&self.table.name).0),
+            quote_ident(crate::catalog::split_relation_key(&self.table.name).1),
             self.column_list()
         )
     }
@@ -158,7 +159,7 @@ impl ConstraintInfo {
                 let mut out = format!(
                     "FOREIGN KEY ({}) REFERENCES {}({})",
                     cols.join(", "),
-                    quote_ident(&fk.ref_table),
+                    crate::schemas::quote_key(&fk.ref_table),
                     refs.join(", ")
                 );
                 for (on, action) in [("UPDATE", fk.on_update), ("DELETE", fk.on_delete)] {
@@ -238,6 +239,10 @@ pub struct CatalogView {
     pub catalog: Arc<Catalog>,
     pub database: String,
     pub roles: Vec<RoleDef>,
+    /// The namespaces: the system ones, then the catalog's schemas.
+    pub namespaces: Vec<(i64, String)>,
+    /// Where unqualified names are looked up: `pg_catalog`, then the session's search path.
+    lookup_path: Vec<i64>,
     /// Whether the session's role may read `pg_authid.rolpassword`.
     pub viewer_is_superuser: bool,
     pub relations: Vec<(i64, Relation)>,
@@ -342,7 +347,14 @@ impl CatalogView {
             .collect();
         let roles = roles(&catalog, superuser);
         let viewer_is_superuser = roles.iter().any(|r| r.name == viewer && r.superuser);
+        let namespaces = NAMESPACES
+            .iter()
+            .map(|(oid, n)| (*oid, n.to_string()))
+            .chain(catalog.schemas.values().map(|s| (s.oid, s.name.clone())))
+            .collect();
         CatalogView {
+            lookup_path: vec![PG_CATALOG_NAMESPACE, PUBLIC_NAMESPACE],
+            namespaces,
             roles,
             viewer_is_superuser,
             catalog,
@@ -357,35 +369,77 @@ impl CatalogView {
         self.by_oid.get(&oid).map(|&i| &self.relations[i].1)
     }
 
-    /// The relation named `name` (optionally schema-qualified), as `'name'::regclass` finds it.
-    pub fn relation_by_name(&self, name: &str) -> Option<i64> {
-        let (schema, rel) = split_qualified(name);
-        self.relations
+    /// The namespace OID and bare name of a relation: user relations are keyed
+    /// `schema.name` outside `public`; an index lives in its table's schema.
+    pub fn placed<'r>(&self, r: &'r Relation) -> (i64, &'r str) {
+        let in_schema = |key: &'r str| {
+            let (schema, bare) = crate::catalog::split_relation_key(key);
+            (self.namespace_oid(schema).unwrap_or(PUBLIC_NAMESPACE), bare)
+        };
+        match r {
+            Relation::Table(t) => in_schema(&t.name),
+            Relation::Sequence(s) => in_schema(&s.name),
+            Relation::View(v) => in_schema(&v.name),
+            Relation::Index(i) => in_schema(&i.name),
+            Relation::System { name, .. } => (PG_CATALOG_NAMESPACE, *name),
+        }
+    }
+
+    /// Looks unqualified names up through `path` (the existing schemas of `search_path`).
+    pub fn with_path(mut self, path: Vec<String>) -> CatalogView {
+        self.lookup_path = std::iter::once(PG_CATALOG_NAMESPACE)
+            .chain(path.iter().filter_map(|s| self.namespace_oid(s)))
+            .collect();
+        self
+    }
+
+    /// `pg_table_is_visible`: the relation is what its bare name finds through the path.
+    pub fn is_visible(&self, oid: i64) -> bool {
+        self.relation(oid).is_some_and(|r| {
+            let (_, bare) = self.placed(r);
+            self.relation_by_name(&quote_ident(bare)) == Some(oid)
+        })
+    }
+
+    /// The OID of a namespace: the system ones and the catalog's schemas.
+    pub fn namespace_oid(&self, name: &str) -> Option<i64> {
+        self.namespaces
             .iter()
-            .find(|(_, r)| {
-                let (nsp, n) = match r {
-                    Relation::Table(t) => (PUBLIC_NAMESPACE, t.name.as_str()),
-                    Relation::Sequence(s) => (PUBLIC_NAMESPACE, s.name.as_str()),
-                    Relation::View(v) => (PUBLIC_NAMESPACE, v.name.as_str()),
-                    Relation::Index(i) => (PUBLIC_NAMESPACE, i.name.as_str()),
-                    Relation::System { name, .. } => (PG_CATALOG_NAMESPACE, *name),
-                };
-                n == rel
-                    && schema
-                        .as_deref()
-                        .is_none_or(|s| namespace_oid(s) == Some(nsp))
-            })
+            .find(|(_, n)| n == name)
             .map(|(oid, _)| *oid)
     }
 
-    /// The name `oid::regclass` prints.
+    /// The relation named `name` (optionally schema-qualified), as `'name'::regclass` finds it.
+    pub fn relation_by_name(&self, name: &str) -> Option<i64> {
+        let (schema, rel) = split_qualified(name);
+        let find = |nsp: i64| {
+            self.relations
+                .iter()
+                .find(|(_, r)| self.placed(r) == (nsp, rel.as_str()))
+                .map(|(oid, _)| *oid)
+        };
+        match schema {
+            Some(s) => find(self.namespace_oid(&s)?),
+            None => self.lookup_path.iter().find_map(|nsp| find(*nsp)),
+        }
+    }
+
+    /// The name `oid::regclass` prints: bare when the search path finds it so, else
+    /// qualified.
     pub fn relation_name(&self, oid: i64) -> Option<String> {
-        self.relation(oid).map(|r| match r {
-            Relation::Table(t) => quote_ident(&t.name),
-            Relation::Sequence(s) => quote_ident(&s.name),
-            Relation::View(v) => quote_ident(&v.name),
-            Relation::Index(i) => quote_ident(&i.name),
-            Relation::System { name, .. } => quote_ident(name),
+        let r = self.relation(oid)?;
+        let (nsp, bare) = self.placed(r);
+        if self.is_visible(oid) {
+            return Some(quote_ident(bare));
+        }
+        let schema = self
+            .namespaces
+            .iter()
+            .find(|(o, _)| *o == nsp)
+            .map(|(_, n)| n);
+        Some(match schema {
+            Some(s) => format!("{}.{}", quote_ident(s), quote_ident(bare)),
+            None => quote_ident(bare),
         })
     }
 
@@ -433,17 +487,6 @@ pub const NAMESPACES: &[(i64, &str)] = &[
     (PUBLIC_NAMESPACE, "public"),
     (INFORMATION_SCHEMA_NAMESPACE, "information_schema"),
 ];
-
-pub fn namespace_oid(name: &str) -> Option<i64> {
-    NAMESPACES
-        .iter()
-        .find(|(_, n)| *n == name)
-        .map(|(oid, _)| *oid)
-}
-
-pub fn namespace_name(oid: i64) -> Option<&'static str> {
-    NAMESPACES.iter().find(|(o, _)| *o == oid).map(|(_, n)| *n)
-}
 
 /// `schema.name` or `name`, with PostgreSQL's identifier folding and quoting.
 pub fn split_qualified(name: &str) -> (Option<String>, String) {

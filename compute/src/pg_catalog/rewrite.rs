@@ -55,20 +55,26 @@ pub fn rewrite(stmt: &mut Statement) {
 fn show_names(items: &mut [SelectItem]) {
     for item in items {
         if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item
-            && let Expr::Function(f) = &*e
+            && let Some(shown) = reg_display(e)
         {
-            let shown = match last_name(&f.name).as_str() {
-                "__thunder_regclass" => format!("__thunder_regclass_name({e})"),
-                "__thunder_regtype" => format!("format_type({e}, NULL)"),
-                "__thunder_regnamespace" => format!("__thunder_regnamespace_name({e})"),
-                "__thunder_regrole" => format!("pg_get_userbyid({e})"),
-                _ => continue,
-            };
-            if let Some(shown) = parse_expr(&shown) {
-                *e = shown;
-            }
+            *e = shown;
         }
     }
+}
+
+/// The name a `reg*` value shows (`'t'::regclass` as text), or `None` for anything else.
+fn reg_display(e: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = e else {
+        return None;
+    };
+    let shown = match last_name(&f.name).as_str() {
+        "__thunder_regclass" => format!("__thunder_regclass_name({e})"),
+        "__thunder_regtype" => format!("format_type({e}, NULL)"),
+        "__thunder_regnamespace" => format!("__thunder_regnamespace_name({e})"),
+        "__thunder_regrole" => format!("pg_get_userbyid({e})"),
+        _ => return None,
+    };
+    parse_expr(&shown)
 }
 
 /// The select list of a statement that is a plain SELECT.
@@ -429,6 +435,12 @@ fn call_arg<'a>(e: &'a Expr, name: &str) -> Option<&'a Expr> {
 /// The type a custom type name (`oid`, `name`, `pg_catalog.int2` …) plans as, or the special
 /// handling of the `reg*` types.
 fn rewrite_cast(inner: &Expr, data_type: &DataType) -> Option<Expr> {
+    // `'t'::regclass::text` is the name.
+    if matches!(data_type, DataType::Text | DataType::Varchar(_))
+        && let Some(shown) = reg_display(inner)
+    {
+        return Some(shown);
+    }
     let custom = |t: &DataType| match t {
         DataType::Custom(name, modifiers) => Some((name.clone(), modifiers.clone())),
         DataType::Regclass => Some((ObjectName::from(vec![Ident::new("regclass")]), vec![])),

@@ -15,15 +15,15 @@ fn owner(_: &CatalogView) -> i64 {
 }
 
 pub fn namespaces(v: &CatalogView) -> Vec<Vec<V>> {
-    m::NAMESPACES
+    v.namespaces
         .iter()
         .map(|(oid, name)| {
-            let owner = if *oid == m::PUBLIC_NAMESPACE {
-                m::DATABASE_OWNER_ROLE_OID
-            } else {
-                owner(v)
+            let owner = match v.catalog.schemas.get(name) {
+                Some(s) => v.role_oid(&s.owner).unwrap_or_else(|| owner(v)),
+                None if *oid == m::PUBLIC_NAMESPACE => m::DATABASE_OWNER_ROLE_OID,
+                None => owner(v),
             };
-            vec![o(*oid), t(*name), o(owner), N]
+            vec![o(*oid), t(name.clone()), o(owner), N]
         })
         .collect()
 }
@@ -87,11 +87,12 @@ impl ClassRow<'_> {
 pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
     v.relations
         .iter()
-        .map(|(oid, rel)| match rel {
+        .map(|(oid, rel)| (oid, rel, v.placed(rel)))
+        .map(|(oid, rel, (namespace, name))| match rel {
             Relation::Table(def) => ClassRow {
                 oid: *oid,
-                name: &def.name,
-                namespace: m::PUBLIC_NAMESPACE,
+                name,
+                namespace,
                 am: m::HEAP_AM,
                 kind: "r",
                 natts: def.columns.len(),
@@ -102,8 +103,8 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
             },
             Relation::View(view) => ClassRow {
                 oid: *oid,
-                name: &view.name,
-                namespace: m::PUBLIC_NAMESPACE,
+                name,
+                namespace,
                 am: 0,
                 kind: "v",
                 natts: view.columns.len(),
@@ -111,10 +112,10 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
                 has_index: false,
                 has_triggers: false,
             },
-            Relation::Sequence(seq) => ClassRow {
+            Relation::Sequence(_) => ClassRow {
                 oid: *oid,
-                name: &seq.name,
-                namespace: m::PUBLIC_NAMESPACE,
+                name,
+                namespace,
                 am: 0,
                 kind: "S",
                 natts: 3,
@@ -124,8 +125,8 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
             },
             Relation::Index(idx) => ClassRow {
                 oid: *oid,
-                name: &idx.name,
-                namespace: m::PUBLIC_NAMESPACE,
+                name,
+                namespace,
                 am: m::BTREE_AM,
                 kind: "i",
                 natts: idx.columns.len(),
@@ -412,7 +413,7 @@ pub fn constraints(v: &CatalogView) -> Vec<Vec<V>> {
             };
             vec![
                 o(c.oid),
-                t(c.name.clone()),
+                t(crate::catalog::split_relation_key(&c.name).1),
                 o(m::PUBLIC_NAMESPACE),
                 t(c.kind),
                 b(false),
@@ -668,9 +669,10 @@ pub fn pg_tables(v: &CatalogView) -> Vec<Vec<V>> {
         ]
     };
     let user_tables = v.catalog.tables.values().map(|def| {
+        let (schema, bare) = crate::catalog::split_relation_key(&def.name);
         table(
-            "public",
-            &def.name,
+            schema,
+            bare,
             !def.primary_key.is_empty() || !def.indexes.is_empty(),
         )
     });
@@ -686,8 +688,8 @@ pub fn pg_indexes(v: &CatalogView) -> Vec<Vec<V>> {
         .iter()
         .filter_map(|(_, rel)| match rel {
             Relation::Index(idx) => Some(vec![
-                t("public"),
-                t(idx.table.name.clone()),
+                t(crate::catalog::split_relation_key(&idx.table.name).0),
+                t(crate::catalog::split_relation_key(&idx.table.name).1),
                 t(idx.name.clone()),
                 N,
                 t(idx.definition()),
@@ -725,12 +727,8 @@ pub fn views(v: &CatalogView) -> Vec<Vec<V>> {
         .views
         .values()
         .map(|view| {
-            vec![
-                t("public"),
-                t(view.name.clone()),
-                t(owner.clone()),
-                t(view.query.clone()),
-            ]
+            let (schema, bare) = crate::catalog::split_relation_key(&view.name);
+            vec![t(schema), t(bare), t(owner.clone()), t(view.query.clone())]
         })
         .collect()
 }

@@ -1,0 +1,173 @@
+//! CREATE SCHEMA / DROP SCHEMA and search_path: qualified names everywhere a table is named,
+//! unqualified names found through the path in order (shadowing), objects created in the
+//! first schema of the path, the catalog (pg_namespace, pg_tables, regclass,
+//! pg_table_is_visible, current_schema) and PostgreSQL's errors.
+
+use tokio_postgres::error::SqlState;
+
+use crate::harness::TestServer;
+use crate::sql::{check, exec, exec_count, expect_error};
+
+#[tokio::test]
+async fn schemas_and_search_path() {
+    let server = TestServer::start();
+    let c = server.connect().await;
+    exec(&c, "CREATE SCHEMA app").await;
+    exec(&c, "CREATE SCHEMA IF NOT EXISTS app").await;
+    expect_error(&c, "CREATE SCHEMA app", &SqlState::DUPLICATE_SCHEMA).await;
+    expect_error(&c, "CREATE SCHEMA pg_mine", &SqlState::RESERVED_NAME).await;
+
+    // The same names in two schemas, with their keys and sequences apart.
+    exec(
+        &c,
+        "CREATE TABLE app.users (id SERIAL PRIMARY KEY, name TEXT UNIQUE)",
+    )
+    .await;
+    exec(
+        &c,
+        "CREATE TABLE users (id SERIAL PRIMARY KEY, name TEXT UNIQUE)",
+    )
+    .await;
+    exec(&c, "CREATE INDEX by_name ON app.users (name)").await;
+    exec_count(
+        &c,
+        "INSERT INTO app.users (name) VALUES ('ann'), ('bob')",
+        2,
+    )
+    .await;
+    exec_count(&c, "INSERT INTO public.users (name) VALUES ('pub')", 1).await;
+    check(
+        &c,
+        "SELECT id, name FROM app.users ORDER BY id",
+        "1|ann\n2|bob",
+    )
+    .await;
+    check(&c, "SELECT id, name FROM users", "1|pub").await;
+    check(&c, "SELECT u.name FROM app.users u WHERE u.id = 2", "bob").await;
+    check(&c, "SELECT users.name FROM app.users WHERE id = 1", "ann").await;
+    exec_count(&c, "UPDATE app.users SET name = 'bo' WHERE id = 2", 1).await;
+    exec_count(&c, "DELETE FROM app.users WHERE name = 'ann'", 1).await;
+    check(&c, "SELECT id, name FROM app.users", "2|bo").await;
+    let err = expect_error(
+        &c,
+        "INSERT INTO app.users (name) VALUES ('bo')",
+        &SqlState::UNIQUE_VIOLATION,
+    )
+    .await;
+    assert_eq!(
+        err,
+        "duplicate key value violates unique constraint \"users_name_key\""
+    );
+
+    // search_path: the first schema holding a name wins; new objects go to the first schema.
+    exec(&c, "SET search_path TO app, public").await;
+    check(&c, "SHOW search_path", "app, public").await;
+    check(
+        &c,
+        "SELECT current_schema(), current_schemas(false)",
+        "app|{app,public}",
+    )
+    .await;
+    check(&c, "SELECT name FROM users", "bo").await;
+    exec(
+        &c,
+        "CREATE TABLE orders (id INT PRIMARY KEY, user_id INT REFERENCES users (id))",
+    )
+    .await;
+    exec_count(&c, "INSERT INTO orders VALUES (1, 2)", 1).await;
+    let err = expect_error(
+        &c,
+        "INSERT INTO orders VALUES (2, 9)",
+        &SqlState::FOREIGN_KEY_VIOLATION,
+    )
+    .await;
+    assert_eq!(
+        err,
+        "insert or update on table \"orders\" violates foreign key constraint \"orders_user_id_fkey\""
+    );
+    check(
+        &c,
+        "SELECT o.id, u.name FROM orders o JOIN users u ON u.id = o.user_id",
+        "1|bo",
+    )
+    .await;
+    check(&c, "SELECT nextval('users_id_seq')", "4").await;
+    check(&c, "SELECT nextval('public.users_id_seq')", "2").await;
+    exec(&c, "CREATE VIEW names AS SELECT name FROM users").await;
+    exec(&c, "ALTER TABLE orders ADD COLUMN note TEXT").await;
+    exec(&c, "ALTER TABLE orders RENAME TO purchases").await;
+    check(
+        &c,
+        "SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('app', 'public') \
+         ORDER BY 1, 2",
+        "app|purchases\napp|users\npublic|users",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'app' AND c.relkind = 'i' ORDER BY 1",
+        "by_name\norders_pkey\nusers_name_key\nusers_pkey",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT 'users'::regclass::text, 'public.users'::regclass::text, \
+         pg_table_is_visible('public.users'::regclass), pg_table_is_visible('users'::regclass)",
+        "users|public.users|f|t",
+    )
+    .await;
+    exec(&c, "RESET search_path").await;
+    check(&c, "SELECT name FROM users", "pub").await;
+    check(&c, "SELECT * FROM app.names", "bo").await;
+    check(&c, "SELECT id, note FROM app.purchases", "1|NULL").await;
+    check(
+        &c,
+        "SELECT nspname FROM pg_namespace WHERE nspname IN ('app', 'public') ORDER BY 1",
+        "app\npublic",
+    )
+    .await;
+    // A CTE shadows every table of its name.
+    check(
+        &c,
+        "WITH users AS (SELECT 42 AS id) SELECT id FROM users",
+        "42",
+    )
+    .await;
+
+    // Errors.
+    expect_error(&c, "SELECT * FROM nope.t", &SqlState::UNDEFINED_TABLE).await;
+    expect_error(
+        &c,
+        "CREATE TABLE nope.t (a INT)",
+        &SqlState::INVALID_SCHEMA_NAME,
+    )
+    .await;
+    expect_error(&c, "SELECT * FROM app.missing", &SqlState::UNDEFINED_TABLE).await;
+    exec(&c, "SET search_path TO nowhere").await;
+    expect_error(&c, "CREATE TABLE t (a INT)", &SqlState::INVALID_SCHEMA_NAME).await;
+    exec(&c, "RESET search_path").await;
+    expect_error(
+        &c,
+        "DROP SCHEMA app",
+        &SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+    )
+    .await;
+    expect_error(&c, "DROP SCHEMA ghost", &SqlState::INVALID_SCHEMA_NAME).await;
+    exec(&c, "DROP SCHEMA IF EXISTS ghost").await;
+
+    // DROP … CASCADE takes the schema's tables, views and sequences with it.
+    exec(&c, "DROP SCHEMA app CASCADE").await;
+    expect_error(&c, "SELECT * FROM app.users", &SqlState::UNDEFINED_TABLE).await;
+    check(&c, "SELECT name FROM users", "pub").await;
+    check(
+        &c,
+        "SELECT count(*) FROM pg_class WHERE relname IN ('purchases', 'names', 'by_name')",
+        "0",
+    )
+    .await;
+    // The schema can be made again, empty.
+    exec(&c, "CREATE SCHEMA app").await;
+    exec(&c, "CREATE TABLE app.users (id INT)").await;
+    check(&c, "SELECT count(*) FROM app.users", "0").await;
+}
