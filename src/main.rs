@@ -115,6 +115,15 @@ async fn run_dev(cfg: DevConfig) -> Result<()> {
             superuser: cfg.user.clone(),
         },
     );
+    // Temporary tables of sessions that ended with an earlier run of the process.
+    match engine.new_session(&cfg.user, &cfg.database) {
+        Ok(mut s) => match s.drop_leftover_temp_schemas().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(schemas = n, "dropped temporary schemas of an earlier run"),
+            Err(e) => tracing::warn!(error = %e.message, "dropping leftover temporary schemas"),
+        },
+        Err(e) => tracing::warn!(error = %e.message, "dropping leftover temporary schemas"),
+    }
 
     let listener = TcpListener::bind((cfg.listen.as_str(), cfg.pg_port))
         .await

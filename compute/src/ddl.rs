@@ -85,18 +85,23 @@ pub(crate) fn check_name(def: &TableDef, expr: &Expr) -> String {
         .expect("an unused name exists")
 }
 
-pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<QueryOutput> {
+pub async fn create_table(s: &mut Session, mut ct: ast::CreateTable) -> Result<QueryOutput> {
     let done = || Ok(QueryOutput::Command(CommandTag::new("CREATE TABLE")));
-    if ct.temporary || ct.or_replace || ct.query.is_some() {
+    if ct.or_replace {
         return Err(user_error(
-            SqlState::FEATURE_NOT_SUPPORTED,
-            "CREATE TEMPORARY / OR REPLACE / AS SELECT is not supported yet",
+            SqlState::SYNTAX_ERROR,
+            "syntax error at or near \"TABLE\"",
         ));
     }
-    check_schema(&ct.name)?;
     let name = object_name(&ct.name);
     let (env, _) = s.statement_env(None).await?;
     s.use_env(&env);
+    if let Some(query) = ct.query.take() {
+        if env.catalog.relation_exists(&name) && ct.if_not_exists {
+            return done();
+        }
+        return create_table_as(s, ct, *query).await;
+    }
     if env.catalog.relation_exists(&name) {
         if ct.if_not_exists {
             return done();
@@ -104,6 +109,14 @@ pub async fn create_table(s: &mut Session, ct: ast::CreateTable) -> Result<Query
         return Err(user_error(
             SqlState::DUPLICATE_TABLE,
             format!("relation \"{name}\" already exists"),
+        ));
+    }
+    if ct.temporary {
+        crate::schemas::prepare_temp_table(s, &env, &name, ct.on_commit).await?;
+    } else if ct.on_commit.is_some() {
+        return Err(user_error(
+            SqlState("42P16"),
+            "ON COMMIT can only be used on temporary tables",
         ));
     }
     let mut def = TableDef {
@@ -530,6 +543,62 @@ pub async fn drop(
 /// `TRUNCATE t, …`: each table gets a fresh storage id, so its rows and index entries are left
 /// behind at once (as PostgreSQL gives the table a new file); transactional like any DDL, and a
 /// concurrent writer to the table fails its commit (its writes depend on the old definition).
+/// `CREATE TABLE name [(columns)] AS query`: a table with the query's columns, filled with
+/// its rows; the tag is `SELECT n` as PostgreSQL's.
+async fn create_table_as(
+    s: &mut Session,
+    mut ct: ast::CreateTable,
+    query: ast::Query,
+) -> Result<QueryOutput> {
+    let plan = s
+        .plan(ast::Statement::Query(Box::new(query.clone())), &[])
+        .await?;
+    let names: Vec<String> = ct.columns.iter().map(|c| ident_name(&c.name)).collect();
+    let fields = plan.schema().fields().clone();
+    if names.len() > fields.len() {
+        return Err(user_error(
+            SqlState::SYNTAX_ERROR,
+            "CREATE TABLE AS specifies too many column names",
+        ));
+    }
+    let mut columns = Vec::with_capacity(fields.len());
+    for (i, f) in fields.iter().enumerate() {
+        let ty = crate::types::sql_type_of_field(f).ok_or_else(|| {
+            user_error(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                format!(
+                    "column \"{}\" has type {} which a table cannot store yet",
+                    f.name(),
+                    f.data_type()
+                ),
+            )
+        })?;
+        let data_type = crate::types::parse_data_type(&ty.pg_name())?;
+        let name = names.get(i).cloned().unwrap_or_else(|| f.name().clone());
+        columns.push(ast::ColumnDef {
+            name: ast::Ident::with_quote('"', name),
+            data_type,
+            options: vec![],
+        });
+    }
+    ct.columns = columns;
+    let target = ct.name.clone();
+    Box::pin(create_table(s, ct)).await?;
+    let insert = ast::Statement::Query(Box::new(query)).to_string();
+    let mut statements = crate::session::parse_sql(&format!("INSERT INTO {target} {insert}"))?;
+    let Some(ast::Statement::Insert(insert)) = statements.pop() else {
+        return Err(thunderdb_common::ThunderError::internal(
+            "CREATE TABLE AS insert",
+        ));
+    };
+    let out = Box::pin(crate::dml::insert(s, insert, &[])).await?;
+    let rows = match out {
+        QueryOutput::Command(tag) => tag.rows.unwrap_or(0),
+        _ => 0,
+    };
+    Ok(QueryOutput::Command(CommandTag::with_rows("SELECT", rows)))
+}
+
 pub async fn truncate(s: &mut Session, t: ast::Truncate) -> Result<QueryOutput> {
     let (env, _) = s.statement_env(None).await?;
     s.use_env(&env);

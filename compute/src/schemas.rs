@@ -111,20 +111,23 @@ pub(crate) fn resolve_text_name(catalog: &Catalog, path: &[String], text: &str) 
 /// Resolves relation names against one catalog and search path.
 pub(crate) struct Resolver<'a> {
     catalog: &'a Catalog,
-    /// The schemas of `search_path` that exist, in order.
+    /// The schemas of `search_path` that exist, in order; the session's temporary schema
+    /// first when it has one, as PostgreSQL looks there first.
     path: Vec<String>,
+    /// The session's temporary schema (which `pg_temp` names).
+    temp: String,
     ctes: HashSet<String>,
 }
 
 impl<'a> Resolver<'a> {
-    pub(crate) fn new(catalog: &'a Catalog, path: &[String]) -> Self {
+    pub(crate) fn new(catalog: &'a Catalog, path: &[String], temp: &str) -> Self {
         Resolver {
             catalog,
-            path: path
-                .iter()
+            path: std::iter::once(temp.to_string())
+                .chain(path.iter().filter(|s| *s != "pg_temp").cloned())
                 .filter(|s| catalog.schema_exists(s))
-                .cloned()
                 .collect(),
+            temp: temp.to_string(),
             ctes: HashSet::new(),
         }
     }
@@ -144,9 +147,12 @@ impl<'a> Resolver<'a> {
         if parts.len() == 1 {
             return Ok(Some((None, bare)));
         }
-        let schema = part(&parts[parts.len() - 2]);
+        let mut schema = part(&parts[parts.len() - 2]);
         if SYSTEM_SCHEMAS.contains(&schema.as_str()) {
             return Ok(None);
+        }
+        if schema == "pg_temp" {
+            schema = self.temp.clone();
         }
         if must_exist && !self.catalog.schema_exists(&schema) {
             return Err(user_error(
@@ -176,7 +182,7 @@ impl<'a> Resolver<'a> {
                 return Ok(Some(key));
             }
         }
-        Ok(match self.path.first() {
+        Ok(match self.path.iter().find(|s| **s != self.temp) {
             Some(first) if !self.path.iter().any(|s| s == "public") => {
                 Some(catalog::relation_key(first, &bare))
             }
@@ -191,15 +197,58 @@ impl<'a> Resolver<'a> {
         };
         let schema = match schema {
             Some(s) => s,
-            None => self.path.first().cloned().ok_or_else(|| {
-                user_error(
-                    SqlState::INVALID_SCHEMA_NAME,
-                    "no schema has been selected to create in",
-                )
-            })?,
+            // Only temporary tables go to the temporary schema.
+            None => self
+                .path
+                .iter()
+                .find(|s| **s != self.temp)
+                .cloned()
+                .ok_or_else(|| {
+                    user_error(
+                        SqlState::INVALID_SCHEMA_NAME,
+                        "no schema has been selected to create in",
+                    )
+                })?,
         };
         Ok(Some(catalog::relation_key(&schema, &bare)))
     }
+}
+
+fn temp_in_schema() -> thunderdb_common::ThunderError {
+    user_error(
+        SqlState("42P16"),
+        "cannot create temporary relation in non-temporary schema",
+    )
+}
+
+/// Readies the session's temporary schema for a new temporary table `key` (made in the same
+/// transaction when this is its first), and notes what happens to it at commit.
+pub(crate) async fn prepare_temp_table(
+    s: &mut Session,
+    env: &crate::provider::StatementEnv,
+    key: &str,
+    on_commit: Option<ast::OnCommit>,
+) -> Result<()> {
+    let (schema, _) = catalog::split_relation_key(key);
+    if !schema.starts_with("pg_temp_") {
+        // MySQL sessions do not resolve names through a temporary schema.
+        return Err(user_error(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "temporary tables are supported over the PostgreSQL protocol only",
+        ));
+    }
+    if !env.catalog.schema_exists(schema) {
+        catalog::put_schema(
+            &env.view,
+            &SchemaDef {
+                oid: crate::pg_catalog::relation_oid(catalog::allocate_table_id(&env.view).await?),
+                name: schema.to_string(),
+                owner: s.user.clone(),
+            },
+        )?;
+    }
+    s.note_temp_table(key, on_commit);
+    Ok(())
 }
 
 fn key_name(key: &str) -> ObjectName {
@@ -226,6 +275,15 @@ fn rename_new(r: &Resolver, name: &mut ObjectName) -> Result<()> {
 pub(crate) fn qualify(stmt: &mut Statement, resolver: &mut Resolver) -> Result<()> {
     resolver.ctes = crate::pg_catalog::cte_names(stmt).into_iter().collect();
     match stmt {
+        Statement::CreateTable(ct) if ct.temporary => {
+            let Some((schema, bare)) = resolver.split(&ct.name, false)? else {
+                return Err(temp_in_schema());
+            };
+            if schema.is_some_and(|s| s != resolver.temp) {
+                return Err(temp_in_schema());
+            }
+            ct.name = key_name(&catalog::relation_key(&resolver.temp, &bare));
+        }
         Statement::CreateTable(ct) => {
             rename_new(resolver, &mut ct.name)?;
             for c in &mut ct.columns {

@@ -1,7 +1,7 @@
 //! A client session: its DataFusion context, settings and transaction state, and the dispatch
 //! of each statement to the query, DML, DDL or transaction-control path.
 
-use crate::catalog::Catalog;
+use crate::catalog::{self, Catalog};
 use crate::engine::Engine;
 use crate::error::{DfResultExt, Result, user_error};
 use crate::provider::{DatabaseCatalog, PublicSchema, SCRATCH_SCHEMA, StatementEnv};
@@ -148,6 +148,12 @@ pub struct Session {
     pub(crate) database: String,
     /// The role the session runs as.
     pub(crate) user: String,
+    /// The schema of this session's temporary tables (`pg_temp_…`), made with the first.
+    temp_schema: String,
+    /// Whether the session has made temporary tables (then names resolve through them).
+    has_temp: bool,
+    /// Temporary tables with an ON COMMIT action (DROP, DELETE ROWS), by key.
+    temp_on_commit: Vec<(String, ast::OnCommit)>,
     /// Statements prepared with SQL `PREPARE`, by name.
     sql_prepared: std::collections::HashMap<String, PreparedStatement>,
     /// The MySQL side of a session opened by the MySQL frontend.
@@ -263,7 +269,12 @@ impl Session {
                 planner,
             );
         }
-        public.set_search_path(crate::schemas::search_path("\"$user\", public", user));
+        let temp_schema = format!("pg_temp_{:08x}", rand::random::<u32>());
+        public.set_search_path(
+            std::iter::once(temp_schema.clone())
+                .chain(crate::schemas::search_path("\"$user\", public", user))
+                .collect(),
+        );
         let state = Arc::new(ctx.state());
         let task = state.task_ctx();
         Session {
@@ -280,6 +291,9 @@ impl Session {
             cancel: CancelHandle::default(),
             database: database.to_string(),
             user: user.to_string(),
+            temp_schema,
+            has_temp: false,
+            temp_on_commit: Vec::new(),
             sql_prepared: Default::default(),
             mysql: None,
         }
@@ -617,12 +631,83 @@ impl Session {
                 .map_or("public", String::as_str),
             &self.user,
         );
-        if !crate::schemas::needs_qualify(stmt, &path, &self.user) {
+        let creates_temp = matches!(stmt, Statement::CreateTable(ct) if ct.temporary);
+        if !self.has_temp
+            && !creates_temp
+            && !crate::schemas::needs_qualify(stmt, &path, &self.user)
+        {
             return Ok(());
         }
         let (env, _) = self.statement_env(None).await?;
-        let mut resolver = crate::schemas::Resolver::new(&env.catalog, &path);
+        let mut resolver = crate::schemas::Resolver::new(&env.catalog, &path, &self.temp_schema);
         crate::schemas::qualify(stmt, &mut resolver)
+    }
+
+    /// Notes a temporary table made in the current transaction.
+    pub(crate) fn note_temp_table(&mut self, key: &str, on_commit: Option<ast::OnCommit>) {
+        self.has_temp = true;
+        if let Some(action @ (ast::OnCommit::Drop | ast::OnCommit::DeleteRows)) = on_commit {
+            self.temp_on_commit.push((key.to_string(), action));
+        }
+    }
+
+    /// ON COMMIT DROP and DELETE ROWS, as writes of the committing transaction.
+    async fn temp_commit_actions(&mut self) -> Result<()> {
+        let (env, _) = self.statement_env(None).await?;
+        let mut kept = Vec::new();
+        for (key, action) in std::mem::take(&mut self.temp_on_commit) {
+            let Some(def) = env.catalog.tables.get(&key) else {
+                continue;
+            };
+            match action {
+                ast::OnCommit::Drop => catalog::delete_table(&env.view, &key),
+                _ => {
+                    let mut emptied = def.as_ref().clone();
+                    emptied.id = catalog::allocate_table_id(&env.view).await?;
+                    catalog::put_table(&env.view, &emptied)?;
+                    kept.push((key, action));
+                }
+            }
+        }
+        self.temp_on_commit = kept;
+        Ok(())
+    }
+
+    /// Drops every temporary schema in the catalog: at start-up of the single-process server
+    /// none is live, so these are what sessions of an earlier run left behind.
+    pub async fn drop_leftover_temp_schemas(&mut self) -> Result<usize> {
+        let (env, _) = self.statement_env(None).await?;
+        let names: Vec<String> = env
+            .catalog
+            .schemas
+            .keys()
+            .filter(|n| n.starts_with("pg_temp_"))
+            .cloned()
+            .collect();
+        for name in &names {
+            let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(name));
+            if let Some(Err(e)) = self.execute_batch(&sql).await.pop() {
+                return Err(e);
+            }
+        }
+        Ok(names.len())
+    }
+
+    /// Ends the session: its temporary tables go (PostgreSQL drops them at disconnect).
+    pub async fn close(&mut self) {
+        if !self.has_temp {
+            return;
+        }
+        self.rollback_block();
+        let drop = format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            quote_ident(&self.temp_schema)
+        );
+        for result in self.execute_batch(&drop).await {
+            if let Err(e) = result {
+                tracing::warn!(schema = %self.temp_schema, error = %e.message, "dropping temporary tables");
+            }
+        }
     }
 
     /// Runs a statement inside the open block, or in its own implicit transaction.
@@ -1155,6 +1240,9 @@ impl Session {
 
     /// Sends the transaction's writes to the WAL service; read-only transactions commit locally.
     async fn commit(&mut self) -> Result<()> {
+        if !self.temp_on_commit.is_empty() && self.txn.is_some() {
+            self.temp_commit_actions().await?;
+        }
         let Some(txn) = self.txn.take() else {
             return Ok(());
         };
@@ -1248,8 +1336,12 @@ impl Session {
                 self.vars.insert(name, canonical.into());
             }
             "search_path" => {
-                self.public
-                    .set_search_path(crate::schemas::search_path(&value, &self.user));
+                let path = crate::schemas::search_path(&value, &self.user);
+                self.public.set_search_path(
+                    std::iter::once(self.temp_schema.clone())
+                        .chain(path)
+                        .collect(),
+                );
                 self.vars.insert(name, value);
             }
             "timezone" => {

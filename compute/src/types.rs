@@ -50,6 +50,60 @@ pub fn field(name: &str, ty: &SqlType, nullable: bool) -> datafusion::arrow::dat
     }
 }
 
+/// The catalog type of a query's result column (`CREATE TABLE … AS`), or `None` for types no
+/// column stores (lists, structs).
+pub fn sql_type_of_field(f: &datafusion::arrow::datatypes::Field) -> Option<SqlType> {
+    match f
+        .metadata()
+        .get(thunderdb_common::types::PG_TYPE_METADATA)
+        .map(String::as_str)
+    {
+        Some("jsonb") => return Some(SqlType::Json),
+        Some("json") => return Some(SqlType::JsonText),
+        Some("uuid") => return Some(SqlType::Uuid),
+        _ => {}
+    }
+    Some(match f.data_type() {
+        DataType::Boolean => SqlType::Bool,
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => SqlType::Int16,
+        DataType::Int32 | DataType::UInt16 => SqlType::Int32,
+        DataType::Int64 | DataType::UInt32 => SqlType::Int64,
+        DataType::UInt64 => SqlType::Numeric {
+            precision: NUMERIC_MAX_PRECISION,
+            scale: 0,
+        },
+        DataType::Float16 | DataType::Float32 => SqlType::Float32,
+        DataType::Float64 => SqlType::Float64,
+        DataType::Decimal128(p, s) => SqlType::Numeric {
+            precision: (*p).min(NUMERIC_MAX_PRECISION),
+            scale: *s,
+        },
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => SqlType::Text,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => SqlType::Bytea,
+        DataType::Date32 | DataType::Date64 => SqlType::Date,
+        DataType::Time32(_) | DataType::Time64(_) => SqlType::Time,
+        DataType::Timestamp(_, None) => SqlType::Timestamp,
+        DataType::Timestamp(_, Some(_)) => SqlType::TimestampTz,
+        DataType::Interval(_) => SqlType::Interval,
+        _ => return None,
+    })
+}
+
+/// A type name (`numeric(10,2)`, `timestamp with time zone` …) as the parser reads it.
+pub fn parse_data_type(name: &str) -> Result<ast::DataType> {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(name)
+        .and_then(|mut p| p.parse_data_type())
+        .map_err(|e| {
+            user_error(
+                SqlState::INTERNAL_ERROR,
+                format!("type name {name} does not parse: {e}"),
+            )
+        })
+}
+
 /// The catalog type for a column declared as `dt`.
 pub fn sql_type(dt: &ast::DataType) -> Result<SqlType> {
     use ast::DataType as D;

@@ -397,7 +397,11 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
         )))),
         |s, a, n| {
             let implicit = a[0].as_boolean();
-            let path = s.effective_search_path();
+            let path: Vec<String> = s
+                .effective_search_path()
+                .into_iter()
+                .filter(|n| !n.starts_with("pg_temp_"))
+                .collect();
             let mut lb = ListBuilder::new(StringBuilder::new());
             for r in 0..n {
                 if implicit.is_null(r) {
@@ -423,7 +427,10 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
         vec![vec![]],
         utf8.clone(),
         |s, _, n| {
-            let first = s.effective_search_path().into_iter().next();
+            let first = s
+                .effective_search_path()
+                .into_iter()
+                .find(|n| !n.starts_with("pg_temp_"));
             texts(n, |_| first.clone())
         },
     );

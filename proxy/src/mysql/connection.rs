@@ -88,38 +88,48 @@ pub async fn serve(
     };
     let ok = ok_packet(0, 0, 0, conn.status(), 0, "");
     conn.io.write(&ok);
-    conn.io.flush().await?;
-    loop {
-        let request = tokio::select! {
-            r = conn.io.read() => r,
-            _ = cancel.cancelled() => {
-                let e = MySqlError::new(1053, "08S01", "Server shutdown in progress");
-                conn.io.reset_seq();
-                conn.io.write(&err_packet(e.code, e.sqlstate, &e.message));
-                return conn.io.flush().await;
-            }
-        };
-        let payload = match request {
-            Ok(Some(p)) => p,
-            Ok(None) => return Ok(()),
-            Err(ReadError::TooLarge) => {
-                let e = MySqlError::new(
-                    1153,
-                    "08S01",
-                    format!(
-                        "Got a packet bigger than 'max_allowed_packet' bytes ({MAX_ALLOWED_PACKET})"
-                    ),
-                );
-                conn.error(&e);
-                return conn.io.flush().await;
-            }
-            Err(ReadError::Io(e)) => return Err(e),
-        };
-        if !conn.command(&payload).await {
-            conn.io.flush().await?;
-            return Ok(());
-        }
+    let result = conn.serve_commands(&cancel).await;
+    // However the connection ended, its session ends too (temporary tables go).
+    conn.session.close().await;
+    result
+}
+
+impl Connection {
+    async fn serve_commands(&mut self, cancel: &CancellationToken) -> std::io::Result<()> {
+        let conn = self;
         conn.io.flush().await?;
+        loop {
+            let request = tokio::select! {
+                r = conn.io.read() => r,
+                _ = cancel.cancelled() => {
+                    let e = MySqlError::new(1053, "08S01", "Server shutdown in progress");
+                    conn.io.reset_seq();
+                    conn.io.write(&err_packet(e.code, e.sqlstate, &e.message));
+                    return conn.io.flush().await;
+                }
+            };
+            let payload = match request {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(()),
+                Err(ReadError::TooLarge) => {
+                    let e = MySqlError::new(
+                        1153,
+                        "08S01",
+                        format!(
+                            "Got a packet bigger than 'max_allowed_packet' bytes ({MAX_ALLOWED_PACKET})"
+                        ),
+                    );
+                    conn.error(&e);
+                    return conn.io.flush().await;
+                }
+                Err(ReadError::Io(e)) => return Err(e),
+            };
+            if !conn.command(&payload).await {
+                conn.io.flush().await?;
+                return Ok(());
+            }
+            conn.io.flush().await?;
+        }
     }
 }
 

@@ -37,6 +37,8 @@ pub(crate) trait SqlSession: Send {
     fn fail_transaction(&mut self);
     /// Applies a startup-packet setting.
     fn set_parameter(&mut self, name: &str, value: &str) -> Result<(), ThunderError>;
+    /// Ends the session (its temporary tables are dropped).
+    async fn close(&mut self);
     /// Inserts the rows of a `COPY … FROM STDIN`; returns how many.
     async fn copy_in(
         &mut self,
@@ -66,6 +68,10 @@ impl SessionFactory for Arc<Engine> {
 
 #[async_trait]
 impl SqlSession for Session {
+    async fn close(&mut self) {
+        Session::close(self).await
+    }
+
     async fn execute_batch(&mut self, sql: &str) -> Vec<Result<QueryOutput, ThunderError>> {
         Session::execute_batch(self, sql).await
     }

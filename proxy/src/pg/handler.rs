@@ -86,6 +86,13 @@ impl Connection {
         &self.shared
     }
 
+    /// Ends the compute session, if one was opened.
+    pub(crate) async fn close_session(&self) {
+        if let Some(session) = self.session.get() {
+            session.lock().await.close().await;
+        }
+    }
+
     pub(crate) fn sasl_started(&self) -> bool {
         self.sasl_started.load(Ordering::Relaxed)
     }

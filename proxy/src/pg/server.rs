@@ -135,14 +135,27 @@ async fn run_connection(
     cancel_requests: Arc<CancelRequests>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
+    let connection = Arc::new(Connection::new(shared));
+    let result = serve_connection(tcp, &connection, cancel_requests, cancel).await;
+    // However the connection ended, its session ends too (temporary tables go).
+    connection.close_session().await;
+    result
+}
+
+async fn serve_connection(
+    tcp: TcpStream,
+    connection: &Arc<Connection>,
+    cancel_requests: Arc<CancelRequests>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
     let peer = tcp.peer_addr()?;
     tcp.set_nodelay(true)?;
     let mut socket: Socket = Framed::new(
         CheckedStream::new(MaybeTls::Plain(tcp)),
         PgWireMessageServerCodec::new(DefaultClient::new(peer, false)),
     );
-    let tls = shared.tls.clone();
-    let connection = Arc::new(Connection::new(shared));
+    let tls = connection.shared().tls.clone();
+    let connection = connection.clone();
     let startup_deadline = tokio::time::sleep(STARTUP_TIMEOUT);
     tokio::pin!(startup_deadline);
 

@@ -171,3 +171,101 @@ async fn schemas_and_search_path() {
     exec(&c, "CREATE TABLE app.users (id INT)").await;
     check(&c, "SELECT count(*) FROM app.users", "0").await;
 }
+
+#[tokio::test]
+async fn temporary_tables_and_create_table_as() {
+    let server = TestServer::start();
+    let c = server.connect().await;
+    exec(&c, "CREATE TABLE t (a INT PRIMARY KEY, b TEXT)").await;
+    exec_count(&c, "INSERT INTO t VALUES (1, 'kept')", 1).await;
+
+    // A temporary table shadows the permanent one, for its own session only.
+    exec(&c, "CREATE TEMP TABLE t (a INT, note TEXT)").await;
+    exec_count(&c, "INSERT INTO t VALUES (5, 'temp')", 1).await;
+    check(&c, "SELECT a, note FROM t", "5|temp").await;
+    check(&c, "SELECT a, note FROM pg_temp.t", "5|temp").await;
+    check(&c, "SELECT a, b FROM public.t", "1|kept").await;
+    check(
+        &c,
+        "SELECT n.nspname LIKE 'pg_temp%' FROM pg_class c JOIN pg_namespace n \
+         ON n.oid = c.relnamespace WHERE c.relname = 't' AND pg_table_is_visible(c.oid)",
+        "t",
+    )
+    .await;
+    let other = server.connect().await;
+    check(&other, "SELECT a, b FROM t", "1|kept").await;
+    expect_error(
+        &c,
+        "CREATE TEMP TABLE public.x (a INT)",
+        &SqlState::INVALID_TABLE_DEFINITION,
+    )
+    .await;
+
+    // ON COMMIT DROP and DELETE ROWS.
+    exec(&c, "BEGIN").await;
+    exec(&c, "CREATE TEMP TABLE gone (x INT) ON COMMIT DROP").await;
+    exec_count(&c, "INSERT INTO gone VALUES (1)", 1).await;
+    check(&c, "SELECT count(*) FROM gone", "1").await;
+    exec(&c, "COMMIT").await;
+    expect_error(&c, "SELECT * FROM gone", &SqlState::UNDEFINED_TABLE).await;
+    exec(
+        &c,
+        "CREATE TEMP TABLE emptied (x INT) ON COMMIT DELETE ROWS",
+    )
+    .await;
+    exec(&c, "BEGIN").await;
+    exec_count(&c, "INSERT INTO emptied VALUES (1), (2)", 2).await;
+    check(&c, "SELECT count(*) FROM emptied", "2").await;
+    exec(&c, "COMMIT").await;
+    check(&c, "SELECT count(*) FROM emptied", "0").await;
+    expect_error(
+        &c,
+        "CREATE TABLE p (x INT) ON COMMIT DROP",
+        &SqlState::INVALID_TABLE_DEFINITION,
+    )
+    .await;
+
+    // CREATE TABLE AS: the query's columns and rows; a permanent table even while the
+    // session has temporary ones.
+    exec_count(
+        &c,
+        "CREATE TABLE copied AS SELECT a, b, a * 2 AS doubled, 1.50 AS n FROM public.t",
+        1,
+    )
+    .await;
+    check(&c, "SELECT a, b, doubled, n FROM copied", "1|kept|2|1.50").await;
+    check(
+        &c,
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute \
+         WHERE attrelid = 'copied'::regclass AND attnum BETWEEN 1 AND 3 ORDER BY attnum",
+        "a|integer\nb|text\ndoubled|integer",
+    )
+    .await;
+    exec_count(
+        &c,
+        "CREATE TEMP TABLE tmp_copy AS SELECT * FROM public.t",
+        1,
+    )
+    .await;
+    check(&other, "SELECT count(*) FROM copied", "1").await;
+    expect_error(&other, "SELECT * FROM tmp_copy", &SqlState::UNDEFINED_TABLE).await;
+
+    // Temporary tables end with their session.
+    drop(c);
+    let mut gone = false;
+    for _ in 0..50 {
+        let left = crate::sql::query_value(
+            &other,
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pg\\_temp\\_%' \
+             AND EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = pg_namespace.oid)",
+        )
+        .await;
+        if left == "0" {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the temporary tables outlived their session");
+    check(&other, "SELECT a, b FROM t", "1|kept").await;
+}
