@@ -102,6 +102,7 @@ impl SchemaProvider for PublicSchema {
 pub struct DatabaseCatalog {
     pub public: Arc<PublicSchema>,
     pub pg_catalog: Arc<dyn SchemaProvider>,
+    pub information_schema: Option<Arc<dyn SchemaProvider>>,
     /// Redis data as read-only tables.
     pub redis: Arc<dyn SchemaProvider>,
     /// Statement-scoped in-memory tables (RETURNING, ON CONFLICT, CHECK evaluation).
@@ -112,13 +113,19 @@ pub const SCRATCH_SCHEMA: &str = "__thunder";
 
 impl CatalogProvider for DatabaseCatalog {
     fn schema_names(&self) -> Vec<String> {
-        vec!["public".into(), "pg_catalog".into(), "redis".into()]
+        vec![
+            "public".into(),
+            "pg_catalog".into(),
+            "information_schema".into(),
+            "redis".into(),
+        ]
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         match name {
             "public" => Some(self.public.clone()),
             "pg_catalog" => Some(self.pg_catalog.clone()),
+            "information_schema" => self.information_schema.clone(),
             crate::redis::sql::SCHEMA => Some(self.redis.clone()),
             SCRATCH_SCHEMA => Some(self.scratch.clone()),
             _ => None,

@@ -219,7 +219,7 @@ impl Session {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(database, "public")
             .with_create_default_catalog_and_schema(false)
-            .with_information_schema(true)
+            .with_information_schema(false)
             .with_target_partitions(2);
         config.options_mut().sql_parser.map_string_types_to_utf8view = false;
         config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
@@ -245,6 +245,7 @@ impl Session {
         let pg = pg_catalog::schema(engine.clone(), public.clone(), user);
         let catalog = DatabaseCatalog {
             public: public.clone(),
+            information_schema: pg_catalog::information_schema(&pg),
             pg_catalog: pg,
             redis: Arc::new(crate::redis::sql::RedisSchema::new(public.clone())),
             scratch: scratch.clone(),

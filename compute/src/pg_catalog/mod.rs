@@ -3,6 +3,7 @@
 //! PostgreSQL-only syntax in their queries (psql's `\d` family, drivers' metadata probes).
 
 mod functions;
+mod info_schema;
 mod model;
 mod planner;
 mod rewrite;
@@ -80,7 +81,21 @@ pub fn schema(
             superuser: engine.superuser().to_string(),
             database: engine.database().to_string(),
         }),
+        tables: tables::TABLES,
     })
+}
+
+/// The `information_schema` of a session: its views over what `pg_catalog` (`pg`) reads.
+pub fn information_schema(pg: &Arc<dyn SchemaProvider>) -> Option<Arc<dyn SchemaProvider>> {
+    let any: &dyn std::any::Any = pg.as_ref();
+    let shared = any
+        .downcast_ref::<tables::PgCatalogSchema>()?
+        .shared
+        .clone();
+    Some(Arc::new(tables::PgCatalogSchema {
+        shared,
+        tables: info_schema::INFO_TABLES,
+    }))
 }
 
 pub use types::internal_name as type_internal_name;

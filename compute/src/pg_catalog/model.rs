@@ -137,13 +137,18 @@ impl ConstraintInfo {
     /// `pg_get_constraintdef(oid)`.
     pub fn definition(&self) -> String {
         match self.kind {
-            "p" => {
+            "p" | "u" => {
                 let cols: Vec<String> = self
                     .columns
                     .iter()
                     .map(|&c| quote_ident(&self.table.columns[c].name))
                     .collect();
-                format!("PRIMARY KEY ({})", cols.join(", "))
+                let kind = if self.kind == "p" {
+                    "PRIMARY KEY"
+                } else {
+                    "UNIQUE"
+                };
+                format!("{kind} ({})", cols.join(", "))
             }
             "f" => {
                 let fk = self
@@ -297,6 +302,19 @@ impl CatalogView {
             }
             for idx in &table.indexes {
                 let oid = base + INDEX_SLOTS + i64::from(idx.id.0);
+                // A unique index is how a UNIQUE constraint is kept: list it as one.
+                if idx.unique {
+                    constraints.push(ConstraintInfo {
+                        oid,
+                        name: idx.name.clone(),
+                        table: table.clone(),
+                        kind: "u",
+                        index: Some(oid),
+                        columns: idx.columns.clone(),
+                        check: None,
+                        foreign: None,
+                    });
+                }
                 relations.push((
                     oid,
                     Relation::Index(IndexInfo {

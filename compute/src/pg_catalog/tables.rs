@@ -146,12 +146,13 @@ pub(super) const N: V = V::Null;
 
 /// A catalog table: its name, OID (PostgreSQL's where it has one), kind, columns (as
 /// `name type, …` with PostgreSQL's type names) and rows.
+#[derive(Debug)]
 pub struct TableSpec {
     pub name: &'static str,
     pub oid: i64,
     pub view: bool,
-    columns: &'static str,
-    rows: fn(&CatalogView) -> Vec<Vec<V>>,
+    pub(super) columns: &'static str,
+    pub(super) rows: fn(&CatalogView) -> Vec<Vec<V>>,
 }
 
 use super::rows::*;
@@ -645,16 +646,18 @@ impl TableProvider for CatalogTable {
 #[derive(Debug)]
 pub struct PgCatalogSchema {
     pub(super) shared: Arc<Shared>,
+    /// `pg_catalog`'s tables, or `information_schema`'s views.
+    pub(super) tables: &'static [TableSpec],
 }
 
 #[async_trait]
 impl SchemaProvider for PgCatalogSchema {
     fn table_names(&self) -> Vec<String> {
-        TABLES.iter().map(|s| s.name.to_string()).collect()
+        self.tables.iter().map(|s| s.name.to_string()).collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let Some(spec) = spec(name) else {
+        let Some(spec) = self.tables.iter().find(|s| s.name == name) else {
             return Ok(None);
         };
         let view = self.shared.view();
@@ -675,7 +678,7 @@ impl SchemaProvider for PgCatalogSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        spec(name).is_some()
+        self.tables.iter().any(|s| s.name == name)
     }
 }
 

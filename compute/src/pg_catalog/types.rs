@@ -301,6 +301,11 @@ pub struct PgTypeRow {
     pub array: i64,
 }
 
+/// `pg_type.typname` of a type.
+pub fn type_name(oid: i64) -> Option<&'static str> {
+    base_type(oid).map(|t| t.name)
+}
+
 fn base_type(oid: i64) -> Option<&'static PgType> {
     BASE_TYPES.iter().find(|t| t.oid == oid)
 }

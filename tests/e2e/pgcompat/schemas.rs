@@ -269,3 +269,99 @@ async fn temporary_tables_and_create_table_as() {
     assert!(gone, "the temporary tables outlived their session");
     check(&other, "SELECT a, b FROM t", "1|kept").await;
 }
+
+#[tokio::test]
+async fn information_schema_reflects_the_catalog() {
+    let server = TestServer::start();
+    let c = server.connect().await;
+    exec(&c, "CREATE SCHEMA shop").await;
+    exec(
+        &c,
+        "CREATE TABLE shop.parent (id SERIAL PRIMARY KEY, code VARCHAR(10) UNIQUE, \
+         price NUMERIC(10,2), ts TIMESTAMPTZ, doc JSONB)",
+    )
+    .await;
+    exec(
+        &c,
+        "CREATE TABLE shop.child (id INT PRIMARY KEY, \
+         pid INT REFERENCES shop.parent (id) ON DELETE CASCADE, CHECK (id > 0))",
+    )
+    .await;
+    exec(
+        &c,
+        "CREATE VIEW shop.codes AS SELECT id, code FROM shop.parent",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT schema_name FROM information_schema.schemata \
+         WHERE schema_name IN ('public', 'shop', 'pg_catalog') ORDER BY 1",
+        "pg_catalog\npublic\nshop",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT table_name, table_type FROM information_schema.tables \
+         WHERE table_schema = 'shop' ORDER BY 1",
+        "child|BASE TABLE\ncodes|VIEW\nparent|BASE TABLE",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT column_name, ordinal_position, column_default, is_nullable, data_type, \
+         character_maximum_length, numeric_precision, numeric_scale, udt_name \
+         FROM information_schema.columns WHERE table_schema = 'shop' \
+         AND table_name = 'parent' ORDER BY ordinal_position",
+        "id|1|nextval('shop.parent_id_seq'::regclass)|NO|integer|NULL|32|0|int4\n\
+         code|2|NULL|YES|character varying|10|NULL|NULL|varchar\n\
+         price|3|NULL|YES|numeric|NULL|10|2|numeric\n\
+         ts|4|NULL|YES|timestamp with time zone|NULL|NULL|NULL|timestamptz\n\
+         doc|5|NULL|YES|jsonb|NULL|NULL|NULL|jsonb",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT table_name, constraint_name, constraint_type \
+         FROM information_schema.table_constraints WHERE table_schema = 'shop' \
+         AND constraint_type <> 'CHECK' ORDER BY 1, 2",
+        "child|child_pid_fkey|FOREIGN KEY\nchild|child_pkey|PRIMARY KEY\n\
+         parent|parent_code_key|UNIQUE\nparent|parent_pkey|PRIMARY KEY",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT constraint_name, column_name, ordinal_position, position_in_unique_constraint \
+         FROM information_schema.key_column_usage WHERE table_schema = 'shop' ORDER BY 1",
+        "child_pid_fkey|pid|1|1\nchild_pkey|id|1|NULL\nparent_code_key|code|1|NULL\n\
+         parent_pkey|id|1|NULL",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT constraint_name, unique_constraint_schema, unique_constraint_name, \
+         update_rule, delete_rule FROM information_schema.referential_constraints \
+         WHERE constraint_schema = 'shop'",
+        "child_pid_fkey|shop|parent_pkey|NO ACTION|CASCADE",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT table_name, column_name FROM information_schema.constraint_column_usage \
+         WHERE constraint_name = 'child_pid_fkey'",
+        "parent|id",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT table_name FROM information_schema.views WHERE table_schema = 'shop'",
+        "codes",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT sequence_name, data_type, start_value, increment \
+         FROM information_schema.sequences WHERE sequence_schema = 'shop'",
+        "parent_id_seq|integer|1|1",
+    )
+    .await;
+}
