@@ -83,12 +83,33 @@ pub fn alias_select_items(stmt: &mut Statement) -> HashMap<String, String> {
     let SetExpr::Select(select) = body.as_mut() else {
         return names;
     };
+    // PostgreSQL allows an output name twice (`SELECT id, id`, `x.id … x.id`); DataFusion
+    // wants each expression once, so a repeat gets an alias that carries the same name.
+    let mut seen = std::collections::HashSet::new();
     for (i, item) in select.projection.iter_mut().enumerate() {
-        if let SelectItem::UnnamedExpr(e) = item {
-            // Plain column references keep DataFusion's name, which is already right.
-            if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+        match item {
+            SelectItem::UnnamedExpr(e @ (Expr::Identifier(_) | Expr::CompoundIdentifier(_))) => {
+                if !seen.insert(pg_name(e)) {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: e.clone(),
+                        alias: named_alias(i, &pg_name(e)),
+                    };
+                }
                 continue;
             }
+            SelectItem::ExprWithAlias { expr, alias } => {
+                let name = ident_name(alias);
+                if !seen.insert(name.clone()) {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: expr.clone(),
+                        alias: named_alias(i, &name),
+                    };
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if let SelectItem::UnnamedExpr(e) = item {
             let alias = format!("{PREFIX}{i}");
             names.insert(alias.clone(), pg_name(e));
             *item = SelectItem::ExprWithAlias {

@@ -236,8 +236,20 @@ impl Session {
         let mut rules: Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> =
             datafusion::optimizer::Analyzer::new().rules;
         rules.push(Arc::new(crate::pg_arith::PgArithmetic::default()));
+        // DataFusion 55's physical filter pushdown moves a filter on the outer side of a
+        // swapped outer join into the other input with the wrong column binding (found by
+        // the differential test: `a RIGHT JOIN b … WHERE COALESCE(a.k, 0) > 12` filtered
+        // on `b.k`). Filters are pushed into scans by the logical optimizer already.
+        let physical_rules: Vec<_> = ctx
+            .state()
+            .physical_optimizers()
+            .iter()
+            .filter(|r| r.name() != "FilterPushdown")
+            .cloned()
+            .collect();
         let state = datafusion::execution::SessionStateBuilder::new_from_existing(ctx.state())
             .with_analyzer_rules(rules)
+            .with_physical_optimizer_rules(physical_rules)
             .build();
         let ctx = SessionContext::new_with_state(state);
         let public = Arc::new(PublicSchema::default());

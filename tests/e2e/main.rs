@@ -7,6 +7,7 @@
 
 mod bad_input;
 mod bank;
+mod differential;
 mod durability;
 mod harness;
 mod mysql;
