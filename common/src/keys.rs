@@ -204,6 +204,7 @@ pub fn decode_datum(input: &mut &[u8], ty: &SqlType) -> Result<Datum, ThunderErr
         | SqlType::Char(_)
         | SqlType::Json
         | SqlType::JsonText
+        | SqlType::Enum { .. }
         | SqlType::Uuid => {
             let bytes = decode_bytes(input)?;
             Datum::Text(String::from_utf8(bytes).map_err(|_| corrupt())?)

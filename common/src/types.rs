@@ -30,6 +30,13 @@ pub enum SqlType {
     Json,
     /// json: the text as given, checked to be JSON.
     JsonText,
+    /// A type made with `CREATE TYPE … AS ENUM`: its catalog key, OID and labels in order.
+    /// Values are stored as their label.
+    Enum {
+        name: String,
+        oid: i64,
+        labels: Vec<String>,
+    },
 }
 
 /// The Arrow field metadata key naming the PostgreSQL type of a text column whose type Arrow
@@ -81,6 +88,7 @@ impl SqlType {
             SqlType::Uuid => "uuid".into(),
             SqlType::Json => "jsonb".into(),
             SqlType::JsonText => "json".into(),
+            SqlType::Enum { name, .. } => name.rsplit('.').next().unwrap_or(name).to_string(),
         }
     }
 }

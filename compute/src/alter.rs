@@ -8,7 +8,6 @@ use crate::error::{Result, user_error};
 use crate::session::{CommandTag, QueryOutput, Session, quote_ident};
 use crate::sql::{ident_name, object_name};
 use crate::txn::ReadView;
-use crate::types::sql_type;
 use datafusion::sql::sqlparser::ast::{
     self, AlterColumnOperation, AlterTableOperation, ColumnOption, Expr, Ident, TableConstraint,
 };
@@ -499,7 +498,7 @@ async fn add_column(
     let mut new = ColumnDef {
         id: def.next_column_id,
         name: name.clone(),
-        ty: sql_type(&column.data_type)?,
+        ty: crate::enums::column_type(s, &s.current_catalog(), &column.data_type)?,
         not_null: false,
         default: None,
     };

@@ -17,6 +17,9 @@ const SEQUENCES: IndexId = IndexId(3);
 const VIEWS: IndexId = IndexId(4);
 const ROLES: IndexId = IndexId(5);
 const SCHEMAS: IndexId = IndexId(6);
+const TYPES: IndexId = IndexId(7);
+/// Version of a stored [`EnumDef`].
+const TYPE_FORMAT: u8 = 1;
 /// Version of a stored [`SchemaDef`].
 const SCHEMA_FORMAT: u8 = 1;
 /// Version of a stored [`RoleDef`].
@@ -319,6 +322,26 @@ pub struct SchemaDef {
     pub owner: String,
 }
 
+/// An enum type (`CREATE TYPE … AS ENUM`), keyed like a relation (`schema.name` outside
+/// `public`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EnumDef {
+    pub oid: i64,
+    pub name: String,
+    pub labels: Vec<String>,
+}
+
+impl EnumDef {
+    /// The column type of this enum.
+    pub fn sql_type(&self) -> SqlType {
+        SqlType::Enum {
+            name: self.name.clone(),
+            oid: self.oid,
+            labels: self.labels.clone(),
+        }
+    }
+}
+
 /// The catalog key of relation `name` in `schema`.
 pub fn relation_key(schema: &str, name: &str) -> String {
     if schema == "public" {
@@ -341,6 +364,7 @@ pub struct Catalog {
     pub views: BTreeMap<String, Arc<ViewDef>>,
     pub roles: BTreeMap<String, Arc<RoleDef>>,
     pub schemas: BTreeMap<String, Arc<SchemaDef>>,
+    pub types: BTreeMap<String, Arc<EnumDef>>,
 }
 
 pub(crate) fn table_key(name: &str) -> Vec<u8> {
@@ -375,6 +399,7 @@ impl Catalog {
             roles: load_entries(view, ROLES, ROLE_FORMAT, |d: &RoleDef| d.name.clone()).await?,
             schemas: load_entries(view, SCHEMAS, SCHEMA_FORMAT, |d: &SchemaDef| d.name.clone())
                 .await?,
+            types: load_entries(view, TYPES, TYPE_FORMAT, |d: &EnumDef| d.name.clone()).await?,
         })
     }
 
@@ -519,6 +544,19 @@ pub(crate) fn schema_key(name: &str) -> Vec<u8> {
 /// Writes (or replaces) a schema in the transaction.
 pub fn put_schema(view: &ReadView, def: &SchemaDef) -> Result<()> {
     put_entry(view, schema_key(&def.name), SCHEMA_FORMAT, def)
+}
+
+pub(crate) fn type_key(name: &str) -> Vec<u8> {
+    encode_key(TableId::CATALOG, TYPES, &[Datum::Text(name.to_string())])
+}
+
+/// Writes (or replaces) an enum type in the transaction.
+pub fn put_type(view: &ReadView, def: &EnumDef) -> Result<()> {
+    put_entry(view, type_key(&def.name), TYPE_FORMAT, def)
+}
+
+pub fn delete_type(view: &ReadView, name: &str) {
+    view.delete(type_key(name));
 }
 
 pub fn delete_schema(view: &ReadView, name: &str) {

@@ -13,8 +13,10 @@ use thunderdb_common::{Datum, SqlState, SqlType};
 /// enforcing length limits of varchar(n)/char(n).
 pub fn cast_to(array: &ArrayRef, ty: &SqlType, column: &str) -> Result<ArrayRef> {
     let cast = cast_array(array, &arrow_type(ty))?;
-    if matches!(ty, SqlType::Json | SqlType::JsonText | SqlType::Uuid)
-        && let Some(strings) = cast.as_any().downcast_ref::<StringArray>()
+    if matches!(
+        ty,
+        SqlType::Json | SqlType::JsonText | SqlType::Uuid | SqlType::Enum { .. }
+    ) && let Some(strings) = cast.as_any().downcast_ref::<StringArray>()
     {
         let checked: Vec<Option<String>> = strings
             .iter()
@@ -53,6 +55,19 @@ pub fn typed_text_input(ty: &SqlType, v: &str) -> Result<String> {
                 thunderdb_common::json::parse(v, false).map(|_| v.to_string())
             };
             parsed.map_err(|e| json_input_error(&e))
+        }
+        SqlType::Enum { name, labels, .. } => {
+            if labels.iter().any(|l| l == v) {
+                Ok(v.to_string())
+            } else {
+                Err(user_error(
+                    SqlState::INVALID_TEXT_REPRESENTATION,
+                    format!(
+                        "invalid input value for enum {}: \"{v}\"",
+                        crate::catalog::split_relation_key(name).1
+                    ),
+                ))
+            }
         }
         SqlType::Uuid => thunderdb_common::text_input::parse_uuid(v).ok_or_else(|| {
             user_error(
@@ -135,7 +150,8 @@ pub fn datum_at(array: &ArrayRef, row: usize, ty: &SqlType) -> Result<Datum> {
         | SqlType::Char(_)
         | SqlType::Uuid
         | SqlType::Json
-        | SqlType::JsonText => Datum::Text(get!(StringArray).to_string()),
+        | SqlType::JsonText
+        | SqlType::Enum { .. } => Datum::Text(get!(StringArray).to_string()),
         SqlType::Bytea => Datum::Bytes(get!(BinaryArray).to_vec()),
         SqlType::Date => Datum::Date(get!(Date32Array)),
         SqlType::Time => Datum::Time(get!(Time64MicrosecondArray)),
@@ -193,7 +209,8 @@ pub fn build_array(ty: &SqlType, datums: &[Datum]) -> ArrayRef {
         | SqlType::Char(_)
         | SqlType::Uuid
         | SqlType::Json
-        | SqlType::JsonText => Arc::new(
+        | SqlType::JsonText
+        | SqlType::Enum { .. } => Arc::new(
             datums
                 .iter()
                 .map(|d| match d {

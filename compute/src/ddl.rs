@@ -6,7 +6,6 @@ use crate::convert::datum_text;
 use crate::error::{Result, user_error};
 use crate::session::{CommandTag, QueryOutput, Session};
 use crate::sql::{ident_name, object_name, schema_of};
-use crate::types::sql_type;
 use datafusion::sql::sqlparser::ast::{
     self, ColumnOption, Expr, ObjectName, ObjectType, TableConstraint,
 };
@@ -149,7 +148,7 @@ pub async fn create_table(s: &mut Session, mut ct: ast::CreateTable) -> Result<Q
         let mut column = ColumnDef {
             id: def.next_column_id,
             name: cname.clone(),
-            ty: sql_type(&col.data_type)?,
+            ty: crate::enums::column_type(s, &env.catalog, &col.data_type)?,
             not_null: false,
             default: None,
         };

@@ -14,6 +14,7 @@ mod ddl;
 mod decorrelate;
 mod dml;
 mod engine;
+mod enums;
 mod error;
 mod explain;
 mod fastpath;

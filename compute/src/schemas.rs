@@ -300,6 +300,7 @@ pub(crate) fn qualify(stmt: &mut Statement, resolver: &mut Resolver) -> Result<(
             }
         }
         Statement::CreateView(cv) => rename_new(resolver, &mut cv.name)?,
+        Statement::CreateType { name, .. } => rename_new(resolver, name)?,
         Statement::CreateSequence { name, owned_by, .. } => {
             rename_new(resolver, name)?;
             if let Some(owner) = owned_by

@@ -266,6 +266,7 @@ impl Session {
         pg_catalog::register_functions(&ctx, user, database);
         crate::scalar_fns::register(&ctx);
         crate::json::register(&ctx);
+        crate::enums::register(&ctx);
         crate::temporal::register_functions(&ctx);
         crate::sequence_sql::register(
             &ctx,
@@ -656,6 +657,19 @@ impl Session {
         crate::schemas::qualify(stmt, &mut resolver)
     }
 
+    /// The catalog of the statement being run (empty between statements).
+    pub(crate) fn current_catalog(&self) -> Arc<Catalog> {
+        self.public
+            .env()
+            .map(|e| e.catalog.clone())
+            .unwrap_or_default()
+    }
+
+    /// The schemas of `search_path` (the temporary schema first), existing or not.
+    pub(crate) fn search_path(&self) -> Vec<String> {
+        self.public.search_path()
+    }
+
     /// Notes a temporary table made in the current transaction.
     pub(crate) fn note_temp_table(&mut self, key: &str, on_commit: Option<ast::OnCommit>) {
         self.has_temp = true;
@@ -1003,6 +1017,18 @@ impl Session {
                 .await
             }
             Statement::CreateRole(cr) => crate::roles::create_role(self, cr).await,
+            Statement::CreateType {
+                name,
+                representation,
+            } => crate::enums::create_type(self, &name, representation).await,
+            Statement::AlterType(alter) => crate::enums::alter_type(self, alter).await,
+            Statement::Drop {
+                object_type: ast::ObjectType::Type,
+                if_exists,
+                names,
+                cascade,
+                ..
+            } => crate::enums::drop_types(self, &names, if_exists, cascade).await,
             Statement::CreateSchema {
                 schema_name,
                 if_not_exists,
@@ -1050,6 +1076,9 @@ impl Session {
             crate::views::expand(&mut stmt, &env.catalog)?;
         }
         crate::json::rewrite_casts(&mut stmt);
+        if let Some(env) = self.public.env() {
+            crate::enums::rewrite_casts(&mut stmt, &env.catalog, &self.search_path());
+        }
         // MySQL integer literals are BIGINT; PostgreSQL's are int4 where they fit.
         if self.mysql.is_none() {
             crate::sql::type_integer_literals(&mut stmt);

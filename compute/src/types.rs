@@ -24,7 +24,8 @@ pub fn arrow_type(ty: &SqlType) -> DataType {
         | SqlType::Char(_)
         | SqlType::Uuid
         | SqlType::Json
-        | SqlType::JsonText => DataType::Utf8,
+        | SqlType::JsonText
+        | SqlType::Enum { .. } => DataType::Utf8,
         SqlType::Bytea => DataType::Binary,
         SqlType::Date => DataType::Date32,
         SqlType::Time => DataType::Time64(TimeUnit::Microsecond),

@@ -5,6 +5,7 @@
 mod alter;
 mod copy;
 mod drivers;
+mod enums;
 mod explain;
 mod foreign_keys;
 mod json;

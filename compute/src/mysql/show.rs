@@ -231,6 +231,14 @@ pub(crate) fn mysql_type_name(ty: &SqlType) -> String {
         SqlType::Interval => "varchar(64)".into(),
         SqlType::Uuid => "char(36)".into(),
         SqlType::Json | SqlType::JsonText => "json".into(),
+        SqlType::Enum { labels, .. } => format!(
+            "enum({})",
+            labels
+                .iter()
+                .map(|l| format!("'{}'", l.replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
     }
 }
 

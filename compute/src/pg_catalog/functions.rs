@@ -231,9 +231,13 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
         "pg_type_is_visible",
         vec![vec![OID]],
         boolean.clone(),
-        |_, a, n| {
+        |s, a, n| {
+            let v = s.view();
             bools(n, |r| {
-                int_at(&a[0], r).map(|o| super::types::format_type(o, None) != "???")
+                int_at(&a[0], r).map(|o| {
+                    super::types::format_type(o, None) != "???"
+                        || v.catalog.types.values().any(|e| e.oid == o)
+                })
             })
         },
     );
@@ -260,10 +264,19 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
         "format_type",
         vec![vec![OID, INT]],
         utf8.clone(),
-        |_, a, n| {
+        |s, a, n| {
+            let v = s.view();
             texts(n, |r| {
                 let typmod = int_at(&a[1], r).and_then(|t| i32::try_from(t).ok());
-                int_at(&a[0], r).map(|o| super::types::format_type(o, typmod))
+                int_at(&a[0], r).map(|o| {
+                    // An enum type of the catalog, else a built-in one.
+                    v.catalog
+                        .types
+                        .values()
+                        .find(|e| e.oid == o)
+                        .map(|e| m::quote_ident(crate::catalog::split_relation_key(&e.name).1))
+                        .unwrap_or_else(|| super::types::format_type(o, typmod))
+                })
             })
         },
     );

@@ -104,6 +104,11 @@ pub(crate) use model::{quote_ident, split_qualified};
 pub(crate) use rewrite::{cte_names, parse_query};
 pub(crate) use types::arrow_type_oid;
 
+/// The OID of a built-in type called `name`.
+pub(crate) fn type_oid_of_name(name: &str) -> Option<i64> {
+    types::type_oid(name)
+}
+
 /// The OID of the relation (table or sequence) with storage id `id`.
 pub(crate) fn relation_oid(id: thunderdb_common::TableId) -> i64 {
     model::table_oid_of(id)

@@ -279,9 +279,31 @@ pub fn attributes(v: &CatalogView) -> Vec<Vec<V>> {
 }
 
 pub fn pg_types(v: &CatalogView) -> Vec<Vec<V>> {
+    let enums = v.catalog.types.values().map(|e| {
+        let (schema, bare) = crate::catalog::split_relation_key(&e.name);
+        (
+            ty::PgTypeRow {
+                oid: e.oid,
+                name: bare.to_string(),
+                len: 4,
+                byval: true,
+                kind: "e",
+                category: "E",
+                preferred: false,
+                align: "i",
+                storage: "p",
+                collation: 0,
+                elem: 0,
+                array: 0,
+            },
+            v.namespace_oid(schema).unwrap_or(m::PUBLIC_NAMESPACE),
+        )
+    });
     ty::all_types()
         .into_iter()
-        .map(|row| {
+        .map(|row| (row, m::PG_CATALOG_NAMESPACE))
+        .chain(enums)
+        .map(|(row, namespace)| {
             let is_array = row.category == "A" && row.elem != 0;
             let proc = |suffix: &str| {
                 if is_array {
@@ -296,10 +318,18 @@ pub fn pg_types(v: &CatalogView) -> Vec<Vec<V>> {
                 "-"
             };
             let analyze = if is_array { "array_typanalyze" } else { "-" };
+            let io = if row.kind == "e" { "enum" } else { "" };
+            let proc = |suffix: &str| {
+                if io.is_empty() {
+                    proc(suffix)
+                } else {
+                    format!("{io}_{suffix}")
+                }
+            };
             vec![
                 o(row.oid),
                 t(row.name.clone()),
-                o(m::PG_CATALOG_NAMESPACE),
+                o(namespace),
                 o(owner(v)),
                 i(row.len),
                 b(row.byval),
@@ -559,6 +589,21 @@ pub fn users(v: &CatalogView) -> Vec<Vec<V>> {
             ]
         })
         .collect()
+}
+
+pub fn enums(v: &CatalogView) -> Vec<Vec<V>> {
+    let mut out = Vec::new();
+    for e in v.catalog.types.values() {
+        for (k, label) in e.labels.iter().enumerate() {
+            out.push(vec![
+                o(e.oid + 1 + k as i64),
+                o(e.oid),
+                V::Float(k as f32 + 1.0),
+                t(label.clone()),
+            ]);
+        }
+    }
+    out
 }
 
 pub fn collations(v: &CatalogView) -> Vec<Vec<V>> {

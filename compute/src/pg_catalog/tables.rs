@@ -404,7 +404,7 @@ pub const TABLES: &[TableSpec] = &[
         name: "pg_enum",
         oid: 3501,
         view: false,
-        rows: none,
+        rows: enums,
         columns: "oid oid, enumtypid oid, enumsortorder float4, enumlabel name",
     },
     TableSpec {

@@ -423,6 +423,7 @@ pub fn column_type(ty: &SqlType) -> (i64, i32) {
         SqlType::Uuid => (oids::UUID, -1),
         SqlType::Json => (oids::JSONB, -1),
         SqlType::JsonText => (oids::JSON, -1),
+        SqlType::Enum { oid, .. } => (*oid, -1),
     }
 }
 
