@@ -19,8 +19,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    self, AlterTypeAddValuePosition, AlterTypeOperation, DataType as SqlDataType, Expr, Ident,
-    ObjectName, ObjectNamePart, UserDefinedTypeRepresentation, VisitMut, VisitorMut,
+    self, AlterTypeAddValuePosition, AlterTypeOperation, DataType as SqlDataType, Expr, ObjectName,
+    ObjectNamePart, UserDefinedTypeRepresentation, VisitMut, VisitorMut,
 };
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -292,25 +292,7 @@ pub(crate) fn rewrite_casts(stmt: &mut ast::Statement, catalog: &Catalog, path: 
                     .iter()
                     .map(|l| Expr::value(ast::Value::SingleQuotedString(l.clone()))),
             );
-            *expr = Expr::Function(ast::Function {
-                name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(
-                    "__thunder_enum_in",
-                ))]),
-                uses_odbc_syntax: false,
-                parameters: ast::FunctionArguments::None,
-                args: ast::FunctionArguments::List(ast::FunctionArgumentList {
-                    duplicate_treatment: None,
-                    args: args
-                        .into_iter()
-                        .map(|e| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)))
-                        .collect(),
-                    clauses: vec![],
-                }),
-                filter: None,
-                null_treatment: None,
-                over: None,
-                within_group: vec![],
-            });
+            *expr = Expr::Function(crate::sql::function("__thunder_enum_in", args));
             ControlFlow::Continue(())
         }
     }

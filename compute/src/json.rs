@@ -20,8 +20,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    self, BinaryOperator, DataType as SqlDataType, Expr as SqlExpr, Ident, ObjectName,
-    ObjectNamePart, VisitMut, VisitorMut,
+    self, BinaryOperator, DataType as SqlDataType, Expr as SqlExpr, VisitMut, VisitorMut,
 };
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -831,20 +830,7 @@ pub fn rewrite_casts(stmt: &mut ast::Statement) {
                 },
                 _ => return ControlFlow::Continue(()),
             };
-            *expr = SqlExpr::Function(ast::Function {
-                name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(function))]),
-                uses_odbc_syntax: false,
-                parameters: ast::FunctionArguments::None,
-                args: ast::FunctionArguments::List(ast::FunctionArgumentList {
-                    duplicate_treatment: None,
-                    args: vec![ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(inner))],
-                    clauses: vec![],
-                }),
-                filter: None,
-                null_treatment: None,
-                over: None,
-                within_group: vec![],
-            });
+            *expr = SqlExpr::Function(crate::sql::function(function, vec![inner]));
             ControlFlow::Continue(())
         }
     }

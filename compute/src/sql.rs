@@ -34,6 +34,28 @@ pub fn schema_of(n: &ObjectName) -> Option<String> {
     }
 }
 
+/// A call of function `name` with positional `args`.
+pub(crate) fn function(name: &str, args: Vec<Expr>) -> datafusion::sql::sqlparser::ast::Function {
+    use datafusion::sql::sqlparser::ast;
+    ast::Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+        uses_odbc_syntax: false,
+        parameters: ast::FunctionArguments::None,
+        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    }
+}
+
 /// Qualifies bare references to `columns` with `table` (ON CONFLICT … DO UPDATE, where bare
 /// names mean the target row and `excluded.x` the proposed one).
 pub fn qualify_columns(e: &Expr, table: &str, columns: &[String]) -> Expr {

@@ -11,6 +11,7 @@
 
 use super::MySqlState;
 use crate::error::{Result, user_error};
+use crate::sql::function;
 use datafusion::sql::sqlparser::ast::{
     self, BinaryOperator, Expr, Ident, ObjectNamePart, Query, SelectItem, SetExpr, Statement,
     UnaryOperator, VisitMut, VisitorMut,
@@ -352,26 +353,6 @@ pub(crate) fn rewrite(stmt: &mut Statement, database: &str, sql: &str) -> Result
         _ => {}
     }
     Ok(())
-}
-
-fn function(name: &str, args: Vec<Expr>) -> ast::Function {
-    ast::Function {
-        name: ast::ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
-        uses_odbc_syntax: false,
-        parameters: ast::FunctionArguments::None,
-        args: ast::FunctionArguments::List(ast::FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args
-                .into_iter()
-                .map(|a| ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a)))
-                .collect(),
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    }
 }
 
 /// MySQL names a result column as written: `SELECT Name` is headed `Name`, `AS Total` is
