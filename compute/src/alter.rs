@@ -679,7 +679,109 @@ async fn alter_column(
             def.columns[pos].default = Some(text);
         }
         AlterColumnOperation::DropDefault => def.columns[pos].default = None,
+        AlterColumnOperation::SetDataType {
+            data_type, using, ..
+        } => set_data_type(s, view, def, pos, &data_type, using.as_ref()).await?,
         other => return Err(unsupported(format!("ALTER COLUMN … {other}"))),
+    }
+    Ok(())
+}
+
+/// `ALTER COLUMN c TYPE t [USING expr]`: every row's value converted in the transaction.
+/// The converted values go to a new column id (filled by an UPDATE from the old one, so the
+/// conversion is SQL's cast, or the USING expression, with its errors), which then takes the
+/// column's place; a key or index over the column is rebuilt with the rows.
+async fn set_data_type(
+    s: &mut Session,
+    view: &ReadView,
+    def: &mut TableDef,
+    pos: usize,
+    data_type: &ast::DataType,
+    using: Option<&Expr>,
+) -> Result<()> {
+    let ty = crate::enums::column_type(s, &s.current_catalog(), data_type)?;
+    if ty == def.columns[pos].ty {
+        return Ok(());
+    }
+    let name = def.columns[pos].name.clone();
+    if let Some(d) = &def.columns[pos].default {
+        // The default must still make a value of the new type.
+        s.plan_sql(&format!("SELECT CAST(({d}) AS {data_type})"), &[])
+            .await
+            .map_err(|_| {
+                user_error(
+                    SqlState::DATATYPE_MISMATCH,
+                    format!("default for column \"{name}\" cannot be cast automatically to type {data_type}"),
+                )
+            })?;
+    }
+    let staging = format!("__thunder_retype_{}", def.next_column_id);
+    let staged = ColumnDef {
+        id: def.next_column_id,
+        name: staging.clone(),
+        ty: ty.clone(),
+        not_null: false,
+        default: None,
+    };
+    def.next_column_id += 1;
+    def.schema_version += 1;
+    def.columns.push(staged);
+    view.depend_on_rows(def);
+    catalog::put_table(view, def)?;
+    let value = match using {
+        Some(e) => e.to_string(),
+        None => format!("CAST({} AS {data_type})", quote_ident(&name)),
+    };
+    let sql = format!(
+        "UPDATE {} SET {} = {value}",
+        quote_ident(&def.name),
+        quote_ident(&staging)
+    );
+    let Some(ast::Statement::Update(update)) = crate::utility::parse_sql(&sql)?.pop() else {
+        unreachable!("an UPDATE parses as one")
+    };
+    let type_name = ty.pg_name();
+    crate::dml::update(s, update, &[]).await.map_err(|mut e| {
+        let automatic = using.is_none();
+        if automatic && (e.state == SqlState::DATATYPE_MISMATCH || e.message.contains("cast")) {
+            user_error(
+                SqlState::DATATYPE_MISMATCH,
+                format!("column \"{name}\" cannot be cast automatically to type {type_name}"),
+            )
+            .with_detail(format!(
+                "You might need to specify \"USING {name}::{type_name}\"."
+            ))
+        } else {
+            // Errors about the staged column are about the column.
+            e.message = e.message.replace(&staging, &name);
+            e.detail = e.detail.map(|d| d.replace(&staging, &name));
+            e
+        }
+    })?;
+    // The staged column takes the old one's place, name and constraints.
+    let staged = def.columns.pop().expect("the staged column");
+    let before = def.clone();
+    def.columns[pos].id = staged.id;
+    def.columns[pos].ty = ty;
+    def.schema_version += 1;
+    let keyed =
+        def.primary_key.contains(&pos) || def.indexes.iter().any(|i| i.columns.contains(&pos));
+    if keyed {
+        // Keys and index entries encode the value: move every row to a fresh storage id.
+        let mut moved = def.clone();
+        moved.id = catalog::allocate_table_id(view).await?;
+        let mut staged_before = before.clone();
+        staged_before.columns[pos].id = staged.id;
+        staged_before.columns[pos].ty = staged.ty.clone();
+        let key_name = def
+            .pk_name
+            .clone()
+            .unwrap_or_else(|| format!("{}_pkey", def.name));
+        rewrite(view, &staged_before, &moved, &key_name).await?;
+        *def = moved;
+    }
+    if def.columns[pos].not_null {
+        check_no_nulls(view, def, pos).await?;
     }
     Ok(())
 }

@@ -203,3 +203,77 @@ async fn a_rebuild_racing_an_insert_fails_to_commit() {
     exec(&b, "ALTER TABLE rb ADD PRIMARY KEY (id)").await;
     check(&a, "SELECT v FROM rb WHERE id = 3", "3").await;
 }
+
+#[tokio::test]
+async fn alter_column_type_converts_every_row() {
+    let server = TestServer::start();
+    let c = server.connect().await;
+    exec(
+        &c,
+        "CREATE TABLE items (id INT PRIMARY KEY, qty INT, note VARCHAR(5), code TEXT)",
+    )
+    .await;
+    exec(&c, "CREATE INDEX items_code ON items (code)").await;
+    exec_count(
+        &c,
+        "INSERT INTO items VALUES (1, 10, 'abc', '7'), (2, NULL, 'x', '8')",
+        2,
+    )
+    .await;
+    exec(&c, "ALTER TABLE items ALTER COLUMN qty TYPE BIGINT").await;
+    exec(
+        &c,
+        "ALTER TABLE items ALTER COLUMN qty SET DATA TYPE NUMERIC(10,2)",
+    )
+    .await;
+    exec(&c, "ALTER TABLE items ALTER COLUMN note TYPE TEXT").await;
+    check(
+        &c,
+        "SELECT id, qty, note FROM items ORDER BY id",
+        "1|10.00|abc\n2|NULL|x",
+    )
+    .await;
+    // USING, on an indexed column: the index answers with the new type.
+    exec(
+        &c,
+        "ALTER TABLE items ALTER COLUMN code TYPE INT USING code::int",
+    )
+    .await;
+    check(&c, "SELECT id FROM items WHERE code = 8", "2").await;
+    // The primary key itself.
+    exec(&c, "ALTER TABLE items ALTER COLUMN id TYPE BIGINT").await;
+    check(&c, "SELECT id, code FROM items WHERE id = 2", "2|8").await;
+    exec_count(&c, "INSERT INTO items VALUES (3, 1.5, 'long text', 9)", 1).await;
+    expect_error(
+        &c,
+        "INSERT INTO items VALUES (3, 1, 'dup', 1)",
+        &SqlState::UNIQUE_VIOLATION,
+    )
+    .await;
+    check(
+        &c,
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+         WHERE attrelid = 'items'::regclass AND attnum > 0 ORDER BY attnum",
+        "bigint\nnumeric(10,2)\ntext\ninteger",
+    )
+    .await;
+    // Values that do not convert leave the table as it was.
+    expect_error(
+        &c,
+        "ALTER TABLE items ALTER COLUMN note TYPE VARCHAR(3)",
+        &SqlState::STRING_DATA_RIGHT_TRUNCATION,
+    )
+    .await;
+    expect_error(
+        &c,
+        "ALTER TABLE items ALTER COLUMN note TYPE INT USING note::int",
+        &SqlState::INVALID_TEXT_REPRESENTATION,
+    )
+    .await;
+    check(
+        &c,
+        "SELECT id, qty, note, code FROM items ORDER BY id",
+        "1|10.00|abc|7\n2|NULL|x|8\n3|1.50|long text|9",
+    )
+    .await;
+}
