@@ -173,9 +173,10 @@ impl Parser<'_> {
         }
         if self.canonical {
             // The last of duplicate keys wins; keys sort by length, then bytes.
+            let mut seen = std::collections::HashSet::with_capacity(fields.len());
             let mut kept: Vec<(String, Json)> = Vec::with_capacity(fields.len());
             for (k, v) in fields.into_iter().rev() {
-                if !kept.iter().any(|(seen, _)| *seen == k) {
+                if seen.insert(k.clone()) {
                     kept.push((k, v));
                 }
             }

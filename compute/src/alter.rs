@@ -699,11 +699,26 @@ async fn set_data_type(
     data_type: &ast::DataType,
     using: Option<&Expr>,
 ) -> Result<()> {
-    let ty = crate::enums::column_type(s, &s.current_catalog(), data_type)?;
-    if ty == def.columns[pos].ty {
+    let catalog = s.current_catalog();
+    let ty = crate::enums::column_type(s, &catalog, data_type)?;
+    if ty == def.columns[pos].ty && using.is_none() {
         return Ok(());
     }
     let name = def.columns[pos].name.clone();
+    let in_foreign_key = def.foreign_keys.iter().any(|fk| fk.columns.contains(&pos))
+        || catalog.tables.values().any(|t| {
+            t.foreign_keys
+                .iter()
+                .any(|fk| fk.ref_table == def.name && fk.ref_columns.contains(&name))
+        });
+    if in_foreign_key {
+        return Err(user_error(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            format!(
+                "cannot alter type of column \"{name}\": it is used by a foreign key constraint"
+            ),
+        ));
+    }
     if let Some(d) = &def.columns[pos].default {
         // The default must still make a value of the new type.
         s.plan_sql(&format!("SELECT CAST(({d}) AS {data_type})"), &[])
@@ -761,6 +776,9 @@ async fn set_data_type(
     // The staged column takes the old one's place, name and constraints.
     let staged = def.columns.pop().expect("the staged column");
     let before = def.clone();
+    if def.auto_increment == Some(def.columns[pos].id) {
+        def.auto_increment = Some(staged.id);
+    }
     def.columns[pos].id = staged.id;
     def.columns[pos].ty = ty;
     def.schema_version += 1;
@@ -773,15 +791,45 @@ async fn set_data_type(
         let mut staged_before = before.clone();
         staged_before.columns[pos].id = staged.id;
         staged_before.columns[pos].ty = staged.ty.clone();
+        staged_before.auto_increment = def.auto_increment;
         let key_name = def
             .pk_name
             .clone()
             .unwrap_or_else(|| format!("{}_pkey", def.name));
         rewrite(view, &staged_before, &moved, &key_name).await?;
+        if def.auto_increment.is_some() {
+            // The AUTO_INCREMENT counter belongs to the storage id: carry it over.
+            let old = crate::sequence::auto_increment_counter(def.id);
+            let next = crate::sequence::counter_next(&s.engine, &old).await?;
+            let new_counter = crate::sequence::auto_increment_counter(moved.id);
+            crate::sequence::allocate(&s.engine, &new_counter, 0, next).await?;
+        }
         *def = moved;
     }
     if def.columns[pos].not_null {
         check_no_nulls(view, def, pos).await?;
+    }
+    // CHECK constraints over the column hold for the converted values too.
+    refresh_env(s, view, def).await?;
+    for check in def.checks.clone() {
+        if !expr_mentions(&check.expr, &name)? {
+            continue;
+        }
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE NOT ({})",
+            quote_ident(&def.name),
+            check.expr
+        );
+        if count(s, &sql).await? > 0 {
+            return Err(user_error(
+                SqlState::CHECK_VIOLATION,
+                format!(
+                    "check constraint \"{}\" of relation \"{}\" is violated by some row",
+                    check.name,
+                    catalog::split_relation_key(&def.name).1
+                ),
+            ));
+        }
     }
     Ok(())
 }

@@ -111,15 +111,19 @@ pub async fn create_table(s: &mut Session, mut ct: ast::CreateTable) -> Result<Q
         ));
     }
     if ct.temporary {
-        crate::schemas::prepare_temp_table(s, &env, &name, ct.on_commit).await?;
+        crate::schemas::prepare_temp_table(s, &env, &name).await?;
     } else if ct.on_commit.is_some() {
         return Err(user_error(
             SqlState("42P16"),
             "ON COMMIT can only be used on temporary tables",
         ));
     }
+    let table_id = catalog::allocate_table_id(&env.view).await?;
+    if ct.temporary {
+        s.note_temp_table(&name, ct.on_commit);
+    }
     let mut def = TableDef {
-        id: catalog::allocate_table_id(&env.view).await?,
+        id: table_id,
         name: name.clone(),
         columns: Vec::new(),
         primary_key: Vec::new(),

@@ -324,6 +324,17 @@ impl ScalarUDFImpl for EnumIn {
             .iter()
             .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        if arrays.len() < 2 {
+            return Err(datafusion::error::DataFusionError::Plan(
+                "__thunder_enum_in takes a value, a type name and its labels".into(),
+            ));
+        }
+        if arrays[0].is_empty() {
+            return Ok(ColumnarValue::Array(Arc::new(StringArray::from(Vec::<
+                Option<String>,
+            >::new(
+            )))));
+        }
         let text = |a: &ArrayRef| datafusion::arrow::compute::cast(a, &DataType::Utf8);
         let values = text(&arrays[0])?;
         let values = values.as_string::<i32>();

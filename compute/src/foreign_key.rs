@@ -52,6 +52,13 @@ pub(crate) fn define(
     } else {
         catalog.table(ref_table)?
     };
+    let temporary = |key: &str| split_relation_key(key).0.starts_with("pg_temp_");
+    if temporary(&parent.name) && !temporary(&def.name) {
+        return Err(user_error(
+            SqlState("42P16"),
+            "constraints on permanent tables may reference only permanent tables",
+        ));
+    }
     let ref_positions: Vec<usize> = if ref_columns.is_empty() {
         if parent.primary_key.is_empty() {
             return Err(user_error(

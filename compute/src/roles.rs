@@ -196,7 +196,8 @@ pub(crate) async fn alter_role(
         }
         AlterRoleOperation::RenameRole { role_name } => {
             let new_name = ident_name(&role_name);
-            if !(me.superuser || me.create_role) {
+            let may_rename = me.superuser || (me.create_role && !role.superuser);
+            if !may_rename {
                 return Err(permission_denied("permission denied to rename role"));
             }
             if name == me.name || name == s.user {

@@ -182,19 +182,24 @@ impl<'a> Resolver<'a> {
                 return Ok(Some(key));
             }
         }
-        Ok(match self.path.iter().find(|s| **s != self.temp) {
-            Some(first) if !self.path.iter().any(|s| s == "public") => {
-                Some(catalog::relation_key(first, &bare))
-            }
-            _ => None,
-        })
+        // Not found: left as written (a function, a catalog table, or a 42P01 to come).
+        Ok(None)
     }
 
     /// The key a new relation called `name` gets: its schema, or the first of the path.
     fn creation(&self, name: &ObjectName) -> Result<Option<String>> {
         let Some((schema, bare)) = self.split(name, true)? else {
-            return Ok(None);
+            return Err(user_error(
+                SqlState::INSUFFICIENT_PRIVILEGE,
+                format!("permission denied to create \"{name}\""),
+            ));
         };
+        if bare.contains('.') {
+            return Err(user_error(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                format!("relation names containing \".\" are not supported: \"{bare}\""),
+            ));
+        }
         let schema = match schema {
             Some(s) => s,
             // Only temporary tables go to the temporary schema.
@@ -222,12 +227,11 @@ fn temp_in_schema() -> thunderdb_common::ThunderError {
 }
 
 /// Readies the session's temporary schema for a new temporary table `key` (made in the same
-/// transaction when this is its first), and notes what happens to it at commit.
+/// transaction when this is its first).
 pub(crate) async fn prepare_temp_table(
     s: &mut Session,
     env: &crate::provider::StatementEnv,
     key: &str,
-    on_commit: Option<ast::OnCommit>,
 ) -> Result<()> {
     let (schema, _) = catalog::split_relation_key(key);
     if !schema.starts_with("pg_temp_") {
@@ -247,7 +251,6 @@ pub(crate) async fn prepare_temp_table(
             },
         )?;
     }
-    s.note_temp_table(key, on_commit);
     Ok(())
 }
 
@@ -541,6 +544,9 @@ pub(crate) async fn drop_schemas(
         for t in &tables {
             catalog::delete_table(&env.view, t);
             env.view.depend_on_table(t);
+        }
+        for ty in keys_in(&env.catalog.types, inside) {
+            catalog::delete_type(&env.view, &ty);
         }
         catalog::delete_schema(&env.view, &name);
     }

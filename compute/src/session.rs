@@ -152,8 +152,11 @@ pub struct Session {
     temp_schema: String,
     /// Whether the session has made temporary tables (then names resolve through them).
     has_temp: bool,
-    /// Temporary tables with an ON COMMIT action (DROP, DELETE ROWS), by key.
+    /// Temporary tables with ON COMMIT DELETE ROWS, by key, emptied at every commit.
     temp_on_commit: Vec<(String, ast::OnCommit)>,
+    /// ON COMMIT actions of temporary tables made in the current transaction; they take
+    /// effect at its commit and are forgotten if it ends otherwise.
+    temp_pending: Vec<(String, ast::OnCommit)>,
     /// Statements prepared with SQL `PREPARE`, by name.
     sql_prepared: std::collections::HashMap<String, PreparedStatement>,
     /// The MySQL side of a session opened by the MySQL frontend.
@@ -308,6 +311,7 @@ impl Session {
             temp_schema,
             has_temp: false,
             temp_on_commit: Vec::new(),
+            temp_pending: Vec::new(),
             sql_prepared: Default::default(),
             mysql: None,
         }
@@ -409,7 +413,7 @@ impl Session {
                 "cannot insert multiple commands into a prepared statement",
             ));
         }
-        let Some(statement) = statements.pop() else {
+        let Some(mut statement) = statements.pop() else {
             return Ok(PreparedStatement {
                 sql: sql.into(),
                 param_types: vec![],
@@ -418,6 +422,10 @@ impl Session {
                 reread: false,
             });
         };
+        // Names resolve through search_path at Parse too (drivers prepare every statement).
+        if self.mysql.is_none() && !self.failed {
+            self.qualify_names(&mut statement).await?;
+        }
         let count = params::placeholder_count(&statement).max(declared.len());
         self.describe_statement(sql, statement, count, declared)
             .await
@@ -674,20 +682,35 @@ impl Session {
     pub(crate) fn note_temp_table(&mut self, key: &str, on_commit: Option<ast::OnCommit>) {
         self.has_temp = true;
         if let Some(action @ (ast::OnCommit::Drop | ast::OnCommit::DeleteRows)) = on_commit {
-            self.temp_on_commit.push((key.to_string(), action));
+            self.temp_pending.push((key.to_string(), action));
         }
+    }
+
+    /// A new transaction: ON COMMIT actions of one that did not commit are void.
+    fn new_txn(&mut self, isolation: Isolation) -> Txn {
+        self.temp_pending.clear();
+        Txn::new(isolation)
     }
 
     /// ON COMMIT DROP and DELETE ROWS, as writes of the committing transaction.
     async fn temp_commit_actions(&mut self) -> Result<()> {
         let (env, _) = self.statement_env(None).await?;
         let mut kept = Vec::new();
-        for (key, action) in std::mem::take(&mut self.temp_on_commit) {
+        let pending = std::mem::take(&mut self.temp_pending);
+        for (key, action) in std::mem::take(&mut self.temp_on_commit)
+            .into_iter()
+            .chain(pending)
+        {
             let Some(def) = env.catalog.tables.get(&key) else {
                 continue;
             };
             match action {
-                ast::OnCommit::Drop => catalog::delete_table(&env.view, &key),
+                ast::OnCommit::Drop => {
+                    catalog::delete_table(&env.view, &key);
+                    for seq in env.catalog.owned_sequences(&key) {
+                        catalog::delete_sequence(&env.view, &seq.name);
+                    }
+                }
                 _ => {
                     let mut emptied = def.as_ref().clone();
                     emptied.id = catalog::allocate_table_id(&env.view).await?;
@@ -711,13 +734,17 @@ impl Session {
             .filter(|n| n.starts_with("pg_temp_"))
             .cloned()
             .collect();
+        let mut dropped = 0;
         for name in &names {
             let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(name));
-            if let Some(Err(e)) = self.execute_batch(&sql).await.pop() {
-                return Err(e);
+            match self.execute_batch(&sql).await.pop() {
+                Some(Err(e)) => {
+                    tracing::warn!(schema = %name, error = %e.message, "dropping a leftover temporary schema");
+                }
+                _ => dropped += 1,
             }
         }
-        Ok(names.len())
+        Ok(dropped)
     }
 
     /// Ends the session: its temporary tables go (PostgreSQL drops them at disconnect).
@@ -748,7 +775,7 @@ impl Session {
             return self.run_autocommit(stmt, params).await;
         }
         if implicit {
-            self.txn = Some(Txn::new(self.default_isolation));
+            self.txn = Some(self.new_txn(self.default_isolation));
         }
         // MySQL undoes only the failed statement of a transaction: record what it changes.
         let undoable = self.mysql.is_some() && !implicit;
@@ -798,7 +825,7 @@ impl Session {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.txn = Some(Txn::new(self.default_isolation));
+            self.txn = Some(self.new_txn(self.default_isolation));
             let result = self.run_in_txn(stmt.clone(), params).await;
             self.public.set_env(None);
             let out = match result {
@@ -1187,7 +1214,7 @@ impl Session {
                 isolation = isolation_of(level);
             }
         }
-        self.txn = Some(Txn::new(isolation));
+        self.txn = Some(self.new_txn(isolation));
         self.in_block = true;
         self.failed = false;
         self.vars
@@ -1282,7 +1309,8 @@ impl Session {
 
     /// Sends the transaction's writes to the WAL service; read-only transactions commit locally.
     async fn commit(&mut self) -> Result<()> {
-        if !self.temp_on_commit.is_empty() && self.txn.is_some() {
+        if (!self.temp_on_commit.is_empty() || !self.temp_pending.is_empty()) && self.txn.is_some()
+        {
             self.temp_commit_actions().await?;
         }
         let Some(txn) = self.txn.take() else {
@@ -1424,9 +1452,12 @@ impl Session {
                 };
                 let defaults = default_vars();
                 for name in names {
+                    let all = matches!(r.reset, ast::Reset::ALL);
                     match defaults.get(&name) {
-                        // Read-only settings keep their value.
+                        // Read-only settings keep their value; RESET ALL leaves the running
+                        // transaction's isolation alone (PostgreSQL's GUC_NO_RESET_ALL).
                         Some(_) if is_read_only(&name) => {}
+                        Some(_) if all && name == "transaction_isolation" => {}
                         Some(d) => {
                             self.set_var(&name, d.clone())?;
                         }

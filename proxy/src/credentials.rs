@@ -27,16 +27,24 @@ pub(crate) async fn lookup(
     configured: &[(String, String)],
     user: &str,
 ) -> Result<Option<Credential>, ThunderError> {
+    let configured_password = configured.iter().find(|(u, _)| u == user).map(|(_, p)| p);
     if let Some(role) = engine.role(user).await? {
-        return Ok(usable(&role).then(|| Credential::Role {
+        if !usable(&role) {
+            return Ok(None);
+        }
+        // The configured superuser keeps its configured password until ALTER ROLE gives it
+        // one (its catalog entry may exist for other attributes only).
+        if role.password.is_none()
+            && let Some(p) = configured_password
+        {
+            return Ok(Some(Credential::Cleartext(p.clone())));
+        }
+        return Ok(Some(Credential::Role {
             native: role.mysql_native.clone(),
             secret: role.secret(),
         }));
     }
-    Ok(configured
-        .iter()
-        .find(|(u, _)| u == user)
-        .map(|(_, p)| Credential::Cleartext(p.clone())))
+    Ok(configured_password.map(|p| Credential::Cleartext(p.clone())))
 }
 
 fn usable(role: &RoleDef) -> bool {

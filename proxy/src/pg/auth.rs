@@ -97,8 +97,13 @@ impl Users {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            // The configured superuser keeps its configured password until ALTER ROLE gives
+            // it one (its catalog entry may exist for other attributes only).
+            let secret = role
+                .secret()
+                .or_else(|| self.configured.get(user).map(|v| Secret::Scram(v.clone())));
             return Ok(Some(Login {
-                secret: role.secret(),
+                secret,
                 can_login: role.login,
                 expired: role.valid_until.is_some_and(|t| t < now),
             }));

@@ -176,6 +176,18 @@ async fn roles_log_in_and_change() {
     )
     .await;
 
+    // The configured superuser keeps its password when ALTER ROLE sets something else.
+    exec(&c, "ALTER ROLE thunder CONNECTION LIMIT 50").await;
+    assert_eq!(current_user(&server, "thunder", "thunder").await, "thunder");
+    // A CREATEROLE role cannot rename a superuser.
+    exec(&c, "CREATE ROLE boss SUPERUSER").await;
+    expect_error(
+        &app,
+        "ALTER ROLE boss RENAME TO b2",
+        &SqlState::INSUFFICIENT_PRIVILEGE,
+    )
+    .await;
+
     // Role changes are transactional.
     exec(&c, "BEGIN").await;
     exec(&c, "CREATE ROLE never LOGIN PASSWORD 'n'").await;

@@ -44,6 +44,12 @@ async fn schemas_and_search_path() {
     .await;
     check(&c, "SELECT id, name FROM users", "1|pub").await;
     check(&c, "SELECT u.name FROM app.users u WHERE u.id = 2", "bob").await;
+    // Through the extended protocol (Parse/Bind), as drivers send every statement.
+    let rows = c
+        .query("SELECT name FROM app.users WHERE id = $1", &[&2i32])
+        .await
+        .expect("prepared query on a schema's table");
+    assert_eq!(rows[0].get::<_, String>(0), "bob");
     check(&c, "SELECT users.name FROM app.users WHERE id = 1", "ann").await;
     exec_count(&c, "UPDATE app.users SET name = 'bo' WHERE id = 2", 1).await;
     exec_count(&c, "DELETE FROM app.users WHERE name = 'ann'", 1).await;
@@ -183,6 +189,11 @@ async fn temporary_tables_and_create_table_as() {
     exec(&c, "CREATE TEMP TABLE t (a INT, note TEXT)").await;
     exec_count(&c, "INSERT INTO t VALUES (5, 'temp')", 1).await;
     check(&c, "SELECT a, note FROM t", "5|temp").await;
+    let rows = c
+        .query("SELECT note FROM t WHERE a = $1", &[&5i32])
+        .await
+        .expect("prepared query on a temporary table");
+    assert_eq!(rows[0].get::<_, String>(0), "temp");
     check(&c, "SELECT a, note FROM pg_temp.t", "5|temp").await;
     check(&c, "SELECT a, b FROM public.t", "1|kept").await;
     check(
@@ -208,6 +219,13 @@ async fn temporary_tables_and_create_table_as() {
     check(&c, "SELECT count(*) FROM gone", "1").await;
     exec(&c, "COMMIT").await;
     expect_error(&c, "SELECT * FROM gone", &SqlState::UNDEFINED_TABLE).await;
+    // A rolled-back ON COMMIT DROP table leaves nothing behind to act on a later one.
+    exec(&c, "BEGIN").await;
+    exec(&c, "CREATE TEMP TABLE again (x INT) ON COMMIT DROP").await;
+    exec(&c, "ROLLBACK").await;
+    exec(&c, "CREATE TEMP TABLE again (x INT)").await;
+    exec_count(&c, "INSERT INTO again VALUES (1)", 1).await;
+    check(&c, "SELECT count(*) FROM again", "1").await;
     exec(
         &c,
         "CREATE TEMP TABLE emptied (x INT) ON COMMIT DELETE ROWS",
