@@ -305,6 +305,14 @@ pub struct RoleDef {
 }
 
 impl RoleDef {
+    /// Whether `VALID UNTIL` has passed: the password no longer works.
+    pub fn expired(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        self.valid_until.is_some_and(|t| t < now)
+    }
+
     /// The stored password, if any.
     pub fn secret(&self) -> Option<thunderdb_common::password::Secret> {
         self.password

@@ -702,10 +702,11 @@ fn json_array_text(items: &[Json]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
-/// Registers the functions, the aggregates and the operator planner.
-pub fn register(ctx: &SessionContext) {
+/// The scalar functions: name, arity (`None`: variadic), result type, kernel. The operators
+/// plan as the `__thunder_json*` ones.
+const FUNCTIONS: [(&str, Option<usize>, Output, Kernel); 27] = {
     use Output::*;
-    let fns: [(&'static str, Option<usize>, Output, Kernel); 27] = [
+    [
         ("__thunder_jsonb_in", Some(1), Jsonb, jsonb_in),
         ("__thunder_json_in", Some(1), Json, json_in),
         ("__thunder_uuid_in", Some(1), Uuid, uuid_in),
@@ -733,8 +734,12 @@ pub fn register(ctx: &SessionContext) {
         ("jsonb_build_array", None, Jsonb, build_array),
         ("json_build_array", None, Json, build_array),
         ("jsonb_build_object", None, Jsonb, build_object),
-    ];
-    for (name, arity, output, kernel) in fns {
+    ]
+};
+
+/// Registers the functions, the aggregates and the operator planner.
+pub fn register(ctx: &SessionContext) {
+    for (name, arity, output, kernel) in FUNCTIONS {
         ctx.register_udf(scalar_fn(name, arity, output, kernel));
     }
     for (name, jsonb) in [("jsonb_agg", true), ("json_agg", false)] {
@@ -781,18 +786,10 @@ impl ExprPlanner for JsonOperators {
             BinaryOperator::QuestionAnd => "__thunder_jsonb_exists_all",
             _ => return Ok(PlannerResult::Original(expr)),
         };
-        let (output, kernel) = match name {
-            "__thunder_json_get" => (Output::LikeFirst, get as Kernel),
-            "__thunder_json_get_text" => (Output::Text, get_text as Kernel),
-            "__thunder_json_path" => (Output::LikeFirst, path as Kernel),
-            "__thunder_json_path_text" => (Output::Text, path_text as Kernel),
-            "__thunder_jsonb_contains" => (Output::Bool, contains as Kernel),
-            "__thunder_jsonb_contained" => (Output::Bool, contained as Kernel),
-            "__thunder_jsonb_exists" => (Output::Bool, exists as Kernel),
-            "__thunder_jsonb_exists_any" => (Output::Bool, exists_any as Kernel),
-            _ => (Output::Bool, exists_all as Kernel),
+        let Some(&(name, arity, output, kernel)) = FUNCTIONS.iter().find(|f| f.0 == name) else {
+            return Ok(PlannerResult::Original(expr));
         };
-        let udf = Arc::new(scalar_fn(name, Some(2), output, kernel));
+        let udf = Arc::new(scalar_fn(name, arity, output, kernel));
         Ok(PlannerResult::Planned(
             datafusion::logical_expr::Expr::ScalarFunction(ScalarFunction::new_udf(
                 udf,

@@ -48,10 +48,7 @@ pub(crate) async fn lookup(
 }
 
 fn usable(role: &RoleDef) -> bool {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-    role.login && role.valid_until.is_none_or(|t| t >= now)
+    role.login && !role.expired()
 }
 
 impl Credential {

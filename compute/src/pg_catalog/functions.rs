@@ -235,8 +235,7 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
             let v = s.view();
             bools(n, |r| {
                 int_at(&a[0], r).map(|o| {
-                    super::types::format_type(o, None) != "???"
-                        || v.catalog.types.values().any(|e| e.oid == o)
+                    super::types::format_type(o, None) != "???" || v.enum_type(o).is_some()
                 })
             })
         },
@@ -270,10 +269,7 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
                 let typmod = int_at(&a[1], r).and_then(|t| i32::try_from(t).ok());
                 int_at(&a[0], r).map(|o| {
                     // An enum type of the catalog, else a built-in one.
-                    v.catalog
-                        .types
-                        .values()
-                        .find(|e| e.oid == o)
+                    v.enum_type(o)
                         .map(|e| m::quote_ident(crate::catalog::split_relation_key(&e.name).1))
                         .unwrap_or_else(|| super::types::format_type(o, typmod))
                 })

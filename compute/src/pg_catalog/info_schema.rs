@@ -229,79 +229,107 @@ fn type_facts(ty: &SqlType) -> [V; 8] {
     ]
 }
 
+/// One `information_schema.columns` row: `facts` as [`type_facts`] gives them.
+struct ColumnRow<'a> {
+    schema: &'a str,
+    table: &'a str,
+    column: &'a str,
+    position: usize,
+    default: V,
+    nullable: bool,
+    facts: [V; 8],
+    updatable: bool,
+}
+
+impl ColumnRow<'_> {
+    fn cells(self, v: &CatalogView) -> Vec<V> {
+        let [
+            data_type,
+            max_len,
+            octets,
+            precision,
+            radix,
+            scale,
+            datetime,
+            udt,
+        ] = self.facts;
+        let mut row = vec![
+            t(v.database.clone()),
+            t(self.schema),
+            t(self.table),
+            t(self.column),
+            i(self.position as i64 + 1),
+            self.default,
+            yes_no(self.nullable),
+            data_type,
+            max_len,
+            octets,
+            precision,
+            radix,
+            scale,
+            datetime,
+            N,
+            N,
+        ];
+        // character set, collation and domain: catalog, schema, name each.
+        row.extend([N, N, N, N, N, N, N, N, N]);
+        row.extend([t(v.database.clone()), t("pg_catalog"), udt]);
+        // scope catalog/schema/name, maximum_cardinality.
+        row.extend([N, N, N, N]);
+        row.push(t((self.position + 1).to_string()));
+        row.extend([t("NO"), t("NO"), N, N, N, N, N, t("NO"), t("NEVER"), N]);
+        row.push(yes_no(self.updatable));
+        row
+    }
+}
+
 fn columns(v: &CatalogView) -> Vec<Vec<V>> {
     let mut out = Vec::new();
     for (_, rel) in &v.relations {
         let Relation::Table(def) = rel else {
             continue;
         };
-        let (schema, name) = split_relation_key(&def.name);
-        for (pos, c) in def.columns.iter().enumerate() {
-            let [
-                data_type,
-                max_len,
-                octets,
-                precision,
-                radix,
-                scale,
-                datetime,
-                udt,
-            ] = type_facts(&c.ty);
-            let mut row = vec![
-                t(v.database.clone()),
-                t(schema),
-                t(name),
-                t(c.name.clone()),
-                i(pos as i64 + 1),
-                c.default.clone().map_or(N, t),
-                yes_no(!c.not_null),
-                data_type,
-                max_len,
-                octets,
-                precision,
-                radix,
-                scale,
-                datetime,
-                N,
-                N,
-            ];
-            row.extend([N, N, N, N, N, N, N, N, N]);
-            row.extend([t(v.database.clone()), t("pg_catalog"), udt]);
-            row.extend([N, N, N, N]);
-            row.push(t((pos + 1).to_string()));
-            row.extend([t("NO"), t("NO"), N, N, N, N, N, t("NO"), t("NEVER"), N]);
-            row.push(t("YES"));
-            out.push(row);
+        let (schema, table) = split_relation_key(&def.name);
+        for (position, c) in def.columns.iter().enumerate() {
+            let row = ColumnRow {
+                schema,
+                table,
+                column: &c.name,
+                position,
+                default: c.default.clone().map_or(N, t),
+                nullable: !c.not_null,
+                facts: type_facts(&c.ty),
+                updatable: true,
+            };
+            out.push(row.cells(v));
         }
     }
     for (_, rel) in &v.relations {
         let Relation::View(view) = rel else {
             continue;
         };
-        let (schema, name) = split_relation_key(&view.name);
-        for (pos, (column, type_oid)) in view.columns.iter().enumerate() {
-            let mut row = vec![
-                t(v.database.clone()),
-                t(schema),
-                t(name),
-                t(column.clone()),
-                i(pos as i64 + 1),
-                N,
-                t("YES"),
-                t(ty::format_type(*type_oid, None)),
-            ];
-            row.extend([N, N, N, N, N, N, N, N]);
-            row.extend([N, N, N, N, N, N, N, N, N]);
-            row.extend([
-                t(v.database.clone()),
-                t("pg_catalog"),
-                t(ty::type_name(*type_oid).unwrap_or_default()),
-            ]);
-            row.extend([N, N, N, N]);
-            row.push(t((pos + 1).to_string()));
-            row.extend([t("NO"), t("NO"), N, N, N, N, N, t("NO"), t("NEVER"), N]);
-            row.push(t("NO"));
-            out.push(row);
+        let (schema, table) = split_relation_key(&view.name);
+        for (position, (column, type_oid)) in view.columns.iter().enumerate() {
+            let row = ColumnRow {
+                schema,
+                table,
+                column,
+                position,
+                default: N,
+                nullable: true,
+                facts: [
+                    t(ty::format_type(*type_oid, None)),
+                    N,
+                    N,
+                    N,
+                    N,
+                    N,
+                    N,
+                    t(ty::type_name(*type_oid).unwrap_or_default()),
+                ],
+                updatable: false,
+            };
+            out.push(row.cells(v));
         }
     }
     out

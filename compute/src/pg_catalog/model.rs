@@ -419,6 +419,15 @@ impl CatalogView {
         })
     }
 
+    /// The enum type of the catalog with OID `oid`.
+    pub fn enum_type(&self, oid: i64) -> Option<&crate::catalog::EnumDef> {
+        self.catalog
+            .types
+            .values()
+            .find(|e| e.oid == oid)
+            .map(|e| e.as_ref())
+    }
+
     /// The OID of a namespace: the system ones and the catalog's schemas.
     pub fn namespace_oid(&self, name: &str) -> Option<i64> {
         self.namespaces

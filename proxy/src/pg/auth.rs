@@ -94,9 +94,6 @@ impl Users {
         user: &str,
     ) -> Result<Option<Login>, ThunderError> {
         if let Some(role) = factory.role(user).await? {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
             // The configured superuser keeps its configured password until ALTER ROLE gives
             // it one (its catalog entry may exist for other attributes only).
             let secret = role
@@ -105,7 +102,7 @@ impl Users {
             return Ok(Some(Login {
                 secret,
                 can_login: role.login,
-                expired: role.valid_until.is_some_and(|t| t < now),
+                expired: role.expired(),
             }));
         }
         Ok(self.configured.get(user).map(|v| Login {
