@@ -20,7 +20,13 @@ pub enum Datum {
     Time(i64),
     Timestamp(i64),
     TimestampTz(i64),
-    Interval { months: i32, days: i32, nanos: i64 },
+    Interval {
+        months: i32,
+        days: i32,
+        nanos: i64,
+    },
+    /// The elements of a one-dimensional array, each of the element type or NULL.
+    Array(Vec<Datum>),
 }
 
 impl Datum {

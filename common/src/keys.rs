@@ -13,6 +13,12 @@ const VALUE_TAG: u8 = 0x01;
 const ESCAPE: u8 = 0x00;
 const ESCAPED_ZERO: u8 = 0xFF;
 const TERMINATOR: u8 = 0x01;
+/// Array elements: each is `ELEMENT` and its value, or `NULL_ELEMENT`; `ARRAY_END` follows the
+/// last, so a prefix of an array sorts before it and, as in PostgreSQL, a NULL element sorts
+/// after every value.
+const ARRAY_END: u8 = 0x01;
+const ELEMENT: u8 = 0x02;
+const NULL_ELEMENT: u8 = 0x03;
 
 /// The 8-byte prefix shared by every key of one index of one table.
 pub fn index_prefix(table: TableId, index: IndexId) -> Vec<u8> {
@@ -103,6 +109,17 @@ fn encode_value(out: &mut Vec<u8>, datum: &Datum) {
             out.extend_from_slice(&((*days as u32) ^ (1 << 31)).to_be_bytes());
             out.extend_from_slice(&((*nanos as u64) ^ (1 << 63)).to_be_bytes());
         }
+        Datum::Array(items) => {
+            for item in items {
+                if item.is_null() {
+                    out.push(NULL_ELEMENT);
+                } else {
+                    out.push(ELEMENT);
+                    encode_value(out, item);
+                }
+            }
+            out.push(ARRAY_END);
+        }
     }
 }
 
@@ -155,6 +172,11 @@ pub fn decode_datum(input: &mut &[u8], ty: &SqlType) -> Result<Datum, ThunderErr
     if tag != VALUE_TAG {
         return Err(corrupt());
     }
+    decode_value(input, ty)
+}
+
+/// Decodes one value (after its tag) of type `ty` from the front of `input`, advancing it.
+fn decode_value(input: &mut &[u8], ty: &SqlType) -> Result<Datum, ThunderError> {
     fn take<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], ThunderError> {
         if input.len() < N {
             return Err(corrupt());
@@ -219,6 +241,20 @@ pub fn decode_datum(input: &mut &[u8], ty: &SqlType) -> Result<Datum, ThunderErr
                 days,
                 nanos,
             }
+        }
+        SqlType::Array(element) => {
+            let mut items = Vec::new();
+            loop {
+                let (&marker, rest) = input.split_first().ok_or_else(corrupt)?;
+                *input = rest;
+                match marker {
+                    ARRAY_END => break,
+                    NULL_ELEMENT => items.push(Datum::Null),
+                    ELEMENT => items.push(decode_value(input, element)?),
+                    _ => return Err(corrupt()),
+                }
+            }
+            Datum::Array(items)
         }
     };
     Ok(datum)
@@ -318,6 +354,18 @@ mod tests {
             prop_assert_eq!(a.cmp(&b), ka.cmp(&kb));
             let types = [SqlType::Int64, SqlType::Bytea];
             prop_assert_eq!(decode_key(&ka, &types).unwrap(), vec![Datum::Int64(a.0), Datum::Bytes(a.1)]);
+        }
+
+        #[test]
+        fn text_array_order_and_round_trip(a: Vec<Option<String>>, b: Vec<Option<String>>) {
+            let arr = |v: &[Option<String>]| Datum::Array(v.iter().map(|s| s.clone().map_or(Datum::Null, Datum::Text)).collect());
+            let ka = encode_key(TableId(7), IndexId(1), &[arr(&a), Datum::Int32(1)]);
+            let kb = encode_key(TableId(7), IndexId(1), &[arr(&b), Datum::Int32(1)]);
+            // Element by element, a NULL element after every value, a shorter prefix first.
+            let pg = |v: &[Option<String>]| v.iter().map(|s| (s.is_none(), s.clone())).collect::<Vec<_>>();
+            prop_assert_eq!(pg(&a).cmp(&pg(&b)), ka.cmp(&kb));
+            let types = [SqlType::Array(Box::new(SqlType::Text)), SqlType::Int32];
+            prop_assert_eq!(decode_key(&ka, &types).unwrap(), vec![arr(&a), Datum::Int32(1)]);
         }
 
         #[test]

@@ -127,6 +127,13 @@ pub fn put_datum(out: &mut Vec<u8>, datum: &Datum) {
             out.extend_from_slice(&days.to_le_bytes());
             out.extend_from_slice(&nanos.to_le_bytes());
         }
+        Datum::Array(items) => {
+            out.push(15);
+            out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+            for item in items {
+                put_datum(out, item);
+            }
+        }
     }
 }
 
@@ -155,6 +162,15 @@ pub fn get_datum(r: &mut Reader<'_>) -> Result<Datum, ThunderError> {
             days: r.u32()? as i32,
             nanos: r.u64()? as i64,
         },
+        15 => {
+            let n = r.u32()? as usize;
+            // Every element takes at least its tag byte: a corrupt count cannot over-allocate.
+            let mut items = Vec::with_capacity(n.min(r.remaining().len()));
+            for _ in 0..n {
+                items.push(get_datum(r)?);
+            }
+            Datum::Array(items)
+        }
         _ => return Err(r.err()),
     })
 }
@@ -188,6 +204,9 @@ mod tests {
                 }
             }),
         ]
+        .prop_recursive(2, 16, 4, |inner| {
+            proptest::collection::vec(inner, 0..4).prop_map(Datum::Array)
+        })
     }
 
     proptest! {

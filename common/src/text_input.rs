@@ -1,5 +1,5 @@
 //! PostgreSQL's text input for types whose syntax both the wire frontends (parameters) and
-//! compute (casts, INSERT) must accept the same way.
+//! compute (casts, INSERT) must accept the same way, and `array_out`'s element quoting.
 
 use crate::error::{SqlState, ThunderError};
 
@@ -70,9 +70,169 @@ pub const UTC_ZONE_NAMES: [&str; 12] = [
     "Greenwich",
 ];
 
+/// Elements of an array literal `{a,"b c",NULL,{1,2}}`: unquoted elements are trimmed and
+/// unescaped, `NULL` is `None`, and a nested array is returned as its own literal.
+pub fn parse_array(s: &str) -> Option<Vec<Option<String>>> {
+    // A `[1:3]={...}` dimension decoration carries no information we keep.
+    let s = match s.find('=') {
+        Some(eq) if s.starts_with('[') => s[eq + 1..].trim(),
+        _ => s,
+    };
+    let inner = s.strip_prefix('{')?.strip_suffix('}')?;
+    let bytes: Vec<char> = inner.chars().collect();
+    let mut elements = Vec::new();
+    if inner.trim().is_empty() {
+        return Some(elements);
+    }
+    let mut i = 0;
+    loop {
+        while i < bytes.len() && bytes[i].is_whitespace() {
+            i += 1;
+        }
+        let mut element = String::new();
+        let mut quoted = false;
+        if i < bytes.len() && bytes[i] == '{' {
+            let start = i;
+            let mut depth = 0;
+            let mut in_quotes = false;
+            while i < bytes.len() {
+                match bytes[i] {
+                    '\\' if in_quotes => i += 1,
+                    '"' => in_quotes = !in_quotes,
+                    '{' if !in_quotes => depth += 1,
+                    '}' if !in_quotes => {
+                        depth -= 1;
+                        if depth == 0 {
+                            i += 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            element = bytes[start..i.min(bytes.len())].iter().collect();
+            quoted = true;
+        } else {
+            let mut in_quotes = false;
+            while i < bytes.len() {
+                let c = bytes[i];
+                match c {
+                    '\\' => {
+                        element.push(*bytes.get(i + 1)?);
+                        i += 2;
+                        continue;
+                    }
+                    '"' => {
+                        in_quotes = !in_quotes;
+                        quoted = true;
+                    }
+                    ',' if !in_quotes => break,
+                    // White space around a quoted element is not part of it.
+                    c if c.is_whitespace() && !in_quotes && quoted => {}
+                    _ => element.push(c),
+                }
+                i += 1;
+            }
+            if in_quotes {
+                return None;
+            }
+            if !quoted {
+                element = element.trim().to_owned();
+            }
+        }
+        if !quoted && element.eq_ignore_ascii_case("NULL") {
+            elements.push(None);
+        } else {
+            elements.push(Some(element));
+        }
+        while i < bytes.len() && bytes[i].is_whitespace() {
+            i += 1;
+        }
+        if i >= bytes.len() {
+            return Some(elements);
+        }
+        if bytes[i] != ',' {
+            return None;
+        }
+        i += 1;
+    }
+}
+
+/// Appends one array element as `array_out` does: double-quoted (with `"` and `\` escaped) when
+/// it is empty, spells NULL, or holds a delimiter, brace, quote, backslash or white space.
+pub fn array_element_out(element: &str, out: &mut String) {
+    let needs_quotes = element.is_empty()
+        || element.eq_ignore_ascii_case("NULL")
+        || element.bytes().any(|b| {
+            matches!(
+                b,
+                b'"' | b'\\' | b'{' | b'}' | b',' | b' ' | b'\t' | b'\n' | b'\r' | 0x0c
+            )
+        });
+    if !needs_quotes {
+        out.push_str(element);
+        return;
+    }
+    out.push('"');
+    for c in element.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// Whether an array literal has more than one dimension (`{{1,2},{3,4}}`).
+pub fn is_multidimensional_array(s: &str) -> bool {
+    let s = match s.find('=') {
+        Some(eq) if s.starts_with('[') => s[eq + 1..].trim(),
+        _ => s.trim(),
+    };
+    s.strip_prefix('{')
+        .is_some_and(|inner| inner.trim_start().starts_with('{'))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_bytea;
+    use super::{array_element_out, is_multidimensional_array, parse_array, parse_bytea};
+
+    #[test]
+    fn array_elements_are_quoted_like_array_out() {
+        let quoted = |e: &str| {
+            let mut s = String::new();
+            array_element_out(e, &mut s);
+            s
+        };
+        assert_eq!(quoted("abc"), "abc");
+        assert_eq!(quoted("a b"), "\"a b\"");
+        assert_eq!(quoted(""), "\"\"");
+        assert_eq!(quoted("NULL"), "\"NULL\"");
+        assert_eq!(quoted("null"), "\"null\"");
+        assert_eq!(quoted("x\"y"), "\"x\\\"y\"");
+        assert_eq!(quoted("\\x0102"), "\"\\\\x0102\"");
+        assert_eq!(quoted("{a,b}"), "\"{a,b}\"");
+    }
+
+    #[test]
+    fn array_literals() {
+        let s = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>();
+        assert_eq!(parse_array("{a,b}"), Some(s(&["a", "b"])));
+        assert_eq!(parse_array("{}"), Some(vec![]));
+        assert_eq!(parse_array(r#"{"a b" , c\,d }"#), Some(s(&["a b", "c,d"])));
+        assert_eq!(
+            parse_array(r#"{"c\"d","NULL"}"#),
+            Some(s(&["c\"d", "NULL"]))
+        );
+        assert_eq!(parse_array("{ x y ,z}"), Some(s(&["x y", "z"])));
+        assert_eq!(parse_array("{a,NULL}"), Some(vec![Some("a".into()), None]));
+        assert_eq!(parse_array("[1:2]={1,2}"), Some(s(&["1", "2"])));
+        assert_eq!(parse_array("a,b"), None);
+        assert_eq!(parse_array("{\"a}"), None);
+        assert!(is_multidimensional_array("{{1,2},{3,4}}"));
+        assert!(!is_multidimensional_array("{\"{1}\"}"));
+    }
 
     #[test]
     fn bytea_input_formats() {

@@ -37,6 +37,8 @@ pub enum SqlType {
         oid: i64,
         labels: Vec<String>,
     },
+    /// A one-dimensional array of the element type (`integer[]`); NULL elements allowed.
+    Array(Box<SqlType>),
 }
 
 /// The Arrow field metadata key naming the PostgreSQL type of a text column whose type Arrow
@@ -89,6 +91,7 @@ impl SqlType {
             SqlType::Json => "jsonb".into(),
             SqlType::JsonText => "json".into(),
             SqlType::Enum { name, .. } => name.rsplit('.').next().unwrap_or(name).to_string(),
+            SqlType::Array(element) => format!("{}[]", element.pg_name()),
         }
     }
 }

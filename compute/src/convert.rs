@@ -12,6 +12,9 @@ use thunderdb_common::{Datum, SqlState, SqlType};
 /// Casts `array` to the Arrow type of `ty`, failing (not nulling) on values that do not fit, and
 /// enforcing length limits of varchar(n)/char(n).
 pub fn cast_to(array: &ArrayRef, ty: &SqlType, column: &str) -> Result<ArrayRef> {
+    if let SqlType::Array(element) = ty {
+        return crate::arrays::cast_to_array(array, element, column);
+    }
     let cast = cast_array(array, &arrow_type(ty))?;
     if matches!(
         ty,
@@ -93,10 +96,21 @@ pub fn json_input_error(e: &thunderdb_common::json::JsonError) -> thunderdb_comm
 }
 
 /// Casts like SQL's CAST, failing on values that do not fit; text becomes bytea through
-/// PostgreSQL's bytea input syntax (`\x00ff`, or escapes) rather than its raw bytes.
+/// PostgreSQL's bytea input syntax (`\x00ff`, or escapes) rather than its raw bytes, and an
+/// array through `array_in`.
 pub fn cast_array(array: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
     if array.data_type() == target {
         return Ok(array.clone());
+    }
+    // Text becomes an array through `array_in`, not as a one-element list.
+    if let DataType::List(element) = target
+        && matches!(
+            array.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        )
+        && let Some(element) = crate::types::sql_type_of_field(element)
+    {
+        return crate::arrays::cast_to_array(array, &element, "");
     }
     if *target == DataType::Binary
         && let Ok(text) = cast_with_options(array, &DataType::Utf8, &CastOptions::default())
@@ -164,6 +178,15 @@ pub fn datum_at(array: &ArrayRef, row: usize, ty: &SqlType) -> Result<Datum> {
                 days: v.days,
                 nanos: v.nanoseconds,
             }
+        }
+        SqlType::Array(element) => {
+            let list = array.as_list_opt::<i32>().ok_or_else(bad)?;
+            let items = list.value(row);
+            Datum::Array(
+                (0..items.len())
+                    .map(|i| datum_at(&items, i, element))
+                    .collect::<Result<_>>()?,
+            )
         }
     })
 }
@@ -244,6 +267,28 @@ pub fn build_array(ty: &SqlType, datums: &[Datum]) -> ArrayRef {
         SqlType::Interval => {
             build!(IntervalMonthDayNanoArray, Datum::Interval { months, days, nanos } => IntervalMonthDayNano::new(*months, *days, *nanos))
         }
+        SqlType::Array(element) => {
+            let mut offsets = Vec::with_capacity(datums.len() + 1);
+            offsets.push(0i32);
+            let mut values = Vec::new();
+            let mut valid = Vec::with_capacity(datums.len());
+            for d in datums {
+                if let Datum::Array(items) = d {
+                    values.extend(items.iter().cloned());
+                }
+                valid.push(matches!(d, Datum::Array(_)));
+                offsets.push(values.len() as i32);
+            }
+            let DataType::List(field) = arrow_type(ty) else {
+                unreachable!("arrays are Arrow lists")
+            };
+            Arc::new(ListArray::new(
+                field,
+                datafusion::arrow::buffer::OffsetBuffer::new(offsets.into()),
+                build_array(element, &values),
+                Some(valid.into()),
+            ))
+        }
     }
 }
 
@@ -269,6 +314,10 @@ pub fn datum_text(d: &Datum) -> String {
             "\\x{}",
             b.iter().map(|x| format!("{x:02x}")).collect::<String>()
         ),
+        Datum::Array(items) => crate::arrays::array_text(items.iter().map(|d| match d {
+            Datum::Null => None,
+            d => Some(datum_text(d)),
+        })),
         other => {
             let ty = match other {
                 Datum::Date(_) => SqlType::Date,

@@ -398,6 +398,8 @@ pub async fn insert(
     }
     if let Some(source) = ins.source.as_mut() {
         untarget_defaults(source, &mut targets);
+        let types: Vec<&SqlType> = targets.iter().map(|t| &def.columns[*t].ty).collect();
+        crate::arrays::type_values_literals(source, &types);
     }
     check_identity_always(&env.catalog, &def, &targets, ins.source.as_deref())?;
     let projection: Vec<String> = def

@@ -57,6 +57,23 @@ pub(crate) fn find<'c>(catalog: &'c Catalog, path: &[String], name: &str) -> Opt
 
 /// The catalog type of a column declared as `dt`: an enum of the catalog, or a built-in type.
 pub(crate) fn column_type(s: &Session, catalog: &Catalog, dt: &SqlDataType) -> Result<SqlType> {
+    if let SqlDataType::Array(
+        ast::ArrayElemTypeDef::SquareBracket(element, _)
+        | ast::ArrayElemTypeDef::AngleBracket(element)
+        | ast::ArrayElemTypeDef::Parenthesis(element),
+    ) = dt
+    {
+        return match column_type(s, catalog, element)? {
+            SqlType::Enum { name, .. } => Err(user_error(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                format!(
+                    "arrays of enum type {} are not supported",
+                    catalog::split_relation_key(&name).1
+                ),
+            )),
+            element => Ok(crate::types::array_of(element)),
+        };
+    }
     if let SqlDataType::Custom(name, modifiers) = dt
         && modifiers.is_empty()
         && let Some(def) = find(catalog, &s.search_path(), &written(name))

@@ -82,10 +82,12 @@ fn from_arrow(a: &ArrowError) -> ThunderError {
                     out_of_range_message(m),
                 )
             } else {
-                ThunderError::new(
-                    SqlState::INVALID_TEXT_REPRESENTATION,
-                    format!("invalid input syntax: {m}"),
-                )
+                text_input_error(m).unwrap_or_else(|| {
+                    ThunderError::new(
+                        SqlState::INVALID_TEXT_REPRESENTATION,
+                        format!("invalid input syntax: {m}"),
+                    )
+                })
             }
         }
         ArrowError::ComputeError(m) if m.contains("verflow") => ThunderError::new(
@@ -102,6 +104,49 @@ fn from_arrow(a: &ArrowError) -> ThunderError {
         },
         other => ThunderError::new(SqlState::DATA_EXCEPTION, other.to_string()),
     }
+}
+
+/// PostgreSQL's error for text that does not parse as the type (Arrow: "Cannot cast string
+/// 'x' to value of Int32 type", "Error parsing timestamp from 'x': …"): 22P02, or 22003 for an
+/// integer too large for its type.
+fn text_input_error(m: &str) -> Option<ThunderError> {
+    let (value, arrow_type) = if let Some(rest) = m
+        .strip_prefix("Cannot cast string '")
+        .or_else(|| m.strip_prefix("Cannot cast value '"))
+    {
+        let (value, tail) = rest.rsplit_once("' to value of ")?;
+        (value, tail.strip_suffix(" type")?)
+    } else {
+        let rest = m.strip_prefix("Error parsing timestamp from '")?;
+        (rest.split_once("': ")?.0, "Timestamp")
+    };
+    let pg = match arrow_type.split('(').next()? {
+        "Int8" | "Int16" => "smallint",
+        "Int32" => "integer",
+        "Int64" => "bigint",
+        "Float16" | "Float32" => "real",
+        "Float64" => "double precision",
+        "Decimal32" | "Decimal64" | "Decimal128" | "Decimal256" => "numeric",
+        "Boolean" => "boolean",
+        "Date32" | "Date64" => "date",
+        "Time32" | "Time64" => "time without time zone",
+        "Timestamp" => "timestamp",
+        _ => return None,
+    };
+    let digits = value.trim().trim_start_matches(['-', '+']);
+    if matches!(pg, "smallint" | "integer" | "bigint")
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Some(ThunderError::new(
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("value \"{value}\" is out of range for type {pg}"),
+        ));
+    }
+    Some(ThunderError::new(
+        SqlState::INVALID_TEXT_REPRESENTATION,
+        format!("invalid input syntax for type {pg}: \"{value}\""),
+    ))
 }
 
 /// PostgreSQL's message for a number cast to an integer type it does not fit

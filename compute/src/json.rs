@@ -260,7 +260,7 @@ fn text_list(array: &ArrayRef, row: usize) -> DfResult<Option<Vec<String>>> {
             .collect());
     }
     let text = text_value(array, row)?;
-    parse_text_array(&text)
+    thunderdb_common::text_input::parse_array(&text)
         .map(|items| items.into_iter().collect())
         .ok_or_else(|| {
             to_df(user_error(
@@ -268,56 +268,6 @@ fn text_list(array: &ArrayRef, row: usize) -> DfResult<Option<Vec<String>>> {
                 format!("malformed array literal: \"{text}\""),
             ))
         })
-}
-
-/// A one-dimensional array literal: `{a,"b c",NULL}`.
-fn parse_text_array(text: &str) -> Option<Vec<Option<String>>> {
-    let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
-    let mut out = Vec::new();
-    if inner.trim().is_empty() {
-        return Some(out);
-    }
-    let mut chars = inner.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut item = String::new();
-        let mut quoted = false;
-        if chars.peek() == Some(&'"') {
-            quoted = true;
-            chars.next();
-            loop {
-                match chars.next()? {
-                    '"' => break,
-                    '\\' => item.push(chars.next()?),
-                    c => item.push(c),
-                }
-            }
-            while chars.peek().is_some_and(|c| c.is_whitespace()) {
-                chars.next();
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' {
-                    break;
-                }
-                chars.next();
-                if c == '\\' {
-                    item.push(chars.next()?);
-                } else {
-                    item.push(c);
-                }
-            }
-            item = item.trim_end().to_string();
-        }
-        out.push((quoted || !item.eq_ignore_ascii_case("null")).then_some(item));
-        match chars.next() {
-            None => return Some(out),
-            Some(',') => {}
-            Some(_) => return None,
-        }
-    }
 }
 
 fn path_value(a: &[ArrayRef], r: usize) -> DfResult<Option<Json>> {
@@ -779,8 +729,12 @@ impl ExprPlanner for JsonOperators {
             BinaryOperator::HashArrow => "__thunder_json_path",
             BinaryOperator::HashLongArrow => "__thunder_json_path_text",
             // Arrays have their own @> and <@.
-            BinaryOperator::AtArrow if !is_list(&expr.left) => "__thunder_jsonb_contains",
-            BinaryOperator::ArrowAt if !is_list(&expr.left) => "__thunder_jsonb_contained",
+            BinaryOperator::AtArrow if !is_list(&expr.left) && !is_list(&expr.right) => {
+                "__thunder_jsonb_contains"
+            }
+            BinaryOperator::ArrowAt if !is_list(&expr.left) && !is_list(&expr.right) => {
+                "__thunder_jsonb_contained"
+            }
             BinaryOperator::Question => "__thunder_jsonb_exists",
             BinaryOperator::QuestionPipe => "__thunder_jsonb_exists_any",
             BinaryOperator::QuestionAnd => "__thunder_jsonb_exists_all",
@@ -832,25 +786,4 @@ pub fn rewrite_casts(stmt: &mut ast::Statement) {
         }
     }
     let _ = stmt.visit(&mut Casts);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_text_array;
-
-    #[test]
-    fn text_array_literals() {
-        let s = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>();
-        assert_eq!(parse_text_array("{a,b}"), Some(s(&["a", "b"])));
-        assert_eq!(parse_text_array("{}"), Some(vec![]));
-        assert_eq!(
-            parse_text_array(r#"{"a b", c\,d }"#),
-            Some(s(&["a b", "c,d"]))
-        );
-        assert_eq!(
-            parse_text_array("{a,NULL}"),
-            Some(vec![Some("a".into()), None])
-        );
-        assert_eq!(parse_text_array("a,b"), None);
-    }
 }

@@ -7,6 +7,7 @@
 //! and nothing acknowledged is lost.
 
 mod alter;
+mod arrays;
 mod catalog;
 mod convert;
 mod copy;

@@ -250,7 +250,12 @@ impl Session {
             .filter(|r| r.name() != "FilterPushdown")
             .cloned()
             .collect();
+        // Array literals are read before DataFusion's own array operators see them.
+        let planners = std::iter::once(crate::arrays::literal_planner())
+            .chain(ctx.state().expr_planners().iter().cloned())
+            .collect();
         let state = datafusion::execution::SessionStateBuilder::new_from_existing(ctx.state())
+            .with_expr_planners(planners)
             .with_analyzer_rules(rules)
             .with_physical_optimizer_rules(physical_rules)
             .build();
@@ -268,6 +273,7 @@ impl Session {
         ctx.register_catalog(database, Arc::new(catalog));
         pg_catalog::register_functions(&ctx, user, database);
         crate::scalar_fns::register(&ctx);
+        crate::arrays::register(&ctx);
         crate::json::register(&ctx);
         crate::enums::register(&ctx);
         crate::temporal::register_functions(&ctx);
@@ -1103,6 +1109,7 @@ impl Session {
             crate::views::expand(&mut stmt, &env.catalog)?;
         }
         crate::json::rewrite_casts(&mut stmt);
+        crate::arrays::rewrite(&mut stmt);
         if let Some(env) = self.public.env() {
             crate::enums::rewrite_casts(&mut stmt, &env.catalog, &self.search_path());
         }
@@ -1114,6 +1121,7 @@ impl Session {
             .state
             .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
             .await
+            .and_then(crate::arrays::type_any_parameters)
             .map_df()?;
         if params.is_empty() {
             Ok(plan)

@@ -32,6 +32,9 @@ pub fn arrow_type(ty: &SqlType) -> DataType {
         SqlType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
         SqlType::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
         SqlType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
+        SqlType::Array(element) => {
+            DataType::List(std::sync::Arc::new(field("item", element, true)))
+        }
     }
 }
 
@@ -51,9 +54,24 @@ pub fn field(name: &str, ty: &SqlType, nullable: bool) -> datafusion::arrow::dat
     }
 }
 
+/// The element field of an Arrow list type.
+pub fn list_element(dt: &DataType) -> Option<&datafusion::arrow::datatypes::FieldRef> {
+    match dt {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => Some(f),
+        _ => None,
+    }
+}
+
 /// The catalog type of a query's result column (`CREATE TABLE … AS`), or `None` for types no
 /// column stores (lists, structs).
 pub fn sql_type_of_field(f: &datafusion::arrow::datatypes::Field) -> Option<SqlType> {
+    if let DataType::List(element) | DataType::LargeList(element) = f.data_type() {
+        return match sql_type_of_field(element)? {
+            // Arrays have one dimension here.
+            SqlType::Array(_) => None,
+            element => Some(SqlType::Array(Box::new(element))),
+        };
+    }
     match f
         .metadata()
         .get(thunderdb_common::types::PG_TYPE_METADATA)
@@ -172,6 +190,11 @@ pub fn sql_type(dt: &ast::DataType) -> Result<SqlType> {
         D::Uuid => SqlType::Uuid,
         D::JSONB => SqlType::Json,
         D::JSON => SqlType::JsonText,
+        D::Array(
+            ast::ArrayElemTypeDef::SquareBracket(element, _)
+            | ast::ArrayElemTypeDef::AngleBracket(element)
+            | ast::ArrayElemTypeDef::Parenthesis(element),
+        ) => array_of(sql_type(element)?),
         D::Custom(name, _) => {
             let n = name.to_string().to_lowercase();
             match n.as_str() {
@@ -195,6 +218,15 @@ pub fn sql_type(dt: &ast::DataType) -> Result<SqlType> {
             ));
         }
     })
+}
+
+/// The array type of `element`. As in PostgreSQL, `integer[][]` is the same type as
+/// `integer[]`: the declared number of dimensions is not enforced.
+pub fn array_of(element: SqlType) -> SqlType {
+    match element {
+        SqlType::Array(_) => element,
+        other => SqlType::Array(Box::new(other)),
+    }
 }
 
 fn numeric(p: u64, s: i64) -> Result<SqlType> {

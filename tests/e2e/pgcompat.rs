@@ -3,7 +3,8 @@
 //! answers (`THUNDERDB_E2E_BACKEND=postgres` runs them against a stock PostgreSQL).
 
 mod alter;
-mod copy;
+mod arrays;
+pub(crate) mod copy;
 mod drivers;
 mod enums;
 mod explain;

@@ -220,7 +220,8 @@ pub(crate) fn mysql_type_name(ty: &SqlType) -> String {
         SqlType::Float32 => "float".into(),
         SqlType::Float64 => "double".into(),
         SqlType::Numeric { precision, scale } => format!("decimal({precision},{scale})"),
-        SqlType::Text | SqlType::Varchar(None) => "longtext".into(),
+        // Arrays have no MySQL type; their values are sent in PostgreSQL's text form.
+        SqlType::Text | SqlType::Varchar(None) | SqlType::Array(_) => "longtext".into(),
         SqlType::Varchar(Some(n)) => format!("varchar({n})"),
         SqlType::Char(n) => format!("char({n})"),
         SqlType::Bytea => "longblob".into(),

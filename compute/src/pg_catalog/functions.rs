@@ -554,21 +554,57 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
         utf8.clone(),
         |_, a, n| texts(n, |r| text_at(&a[0], r).map(m::quote_ident)),
     );
+    // PostgreSQL's int4 results, and NULL (not 0) for the dimensions of an empty array.
+    // Arrays are one-dimensional and 1-based, so array_length is array_upper.
+    for (name, upper) in [
+        ("array_upper", true),
+        ("array_lower", false),
+        ("array_length", true),
+    ] {
+        register(
+            ctx,
+            shared,
+            name,
+            vec![vec![ANY, INT]],
+            Some(DataType::Int32),
+            move |_, a, n| array_bound(&a[0], &a[1], n, upper),
+        );
+    }
     register(
         ctx,
         shared,
-        "array_upper",
-        vec![vec![ANY, INT]],
+        "cardinality",
+        vec![vec![ANY]],
         Some(DataType::Int32),
-        |_, a, n| array_bound(&a[0], &a[1], n, true),
+        |_, a, n| Ok(Arc::new(Int32Array::from(list_lengths(&a[0], n)))),
     );
     register(
         ctx,
         shared,
-        "array_lower",
-        vec![vec![ANY, INT]],
+        "array_ndims",
+        vec![vec![ANY]],
         Some(DataType::Int32),
-        |_, a, n| array_bound(&a[0], &a[1], n, false),
+        |_, a, n| {
+            let lens = list_lengths(&a[0], n);
+            Ok(Arc::new(
+                lens.iter()
+                    .map(|l| l.filter(|l| *l > 0).map(|_| 1))
+                    .collect::<Int32Array>(),
+            ))
+        },
+    );
+    register(
+        ctx,
+        shared,
+        "array_dims",
+        vec![vec![ANY]],
+        utf8.clone(),
+        |_, a, n| {
+            let lens = list_lengths(&a[0], n);
+            texts(n, |r| {
+                lens[r].filter(|l| *l > 0).map(|l| format!("[1:{l}]"))
+            })
+        },
     );
     register(
         ctx,
@@ -832,7 +868,20 @@ fn size_pretty(bytes: i64) -> String {
 
 /// `array_upper(a, 1)` / `array_lower(a, 1)` of a one-dimensional array (1-based).
 fn array_bound(list: &ArrayRef, dim: &ArrayRef, n: usize, upper: bool) -> DfResult<ArrayRef> {
-    let lens: Vec<Option<i32>> = match list.data_type() {
+    let lens = list_lengths(list, n);
+    Ok(Arc::new(
+        (0..n)
+            .map(|r| {
+                let len = lens[r].filter(|l| *l > 0)?;
+                (int_at(dim, r)? == 1).then_some(if upper { len } else { 1 })
+            })
+            .collect::<Int32Array>(),
+    ))
+}
+
+/// The number of elements of each of `n` lists; NULL for a NULL list or a value that is none.
+fn list_lengths(list: &ArrayRef, n: usize) -> Vec<Option<i32>> {
+    match list.data_type() {
         DataType::List(_) => {
             let l = list.as_list::<i32>();
             (0..n)
@@ -846,15 +895,7 @@ fn array_bound(list: &ArrayRef, dim: &ArrayRef, n: usize, upper: bool) -> DfResu
                 .collect()
         }
         _ => vec![None; n],
-    };
-    Ok(Arc::new(
-        (0..n)
-            .map(|r| {
-                let len = lens[r].filter(|l| *l > 0)?;
-                (int_at(dim, r)? == 1).then_some(if upper { len } else { 1 })
-            })
-            .collect::<Int32Array>(),
-    ))
+    }
 }
 
 /// `prefix || x || suffix` for each element `x` of a text array; an empty array for NULL, as

@@ -190,8 +190,20 @@ fn tables(v: &CatalogView) -> Vec<Vec<V>> {
 /// datetime_precision, udt_name.
 fn type_facts(ty: &SqlType) -> [V; 8] {
     let (oid, _) = ty::column_type(ty);
-    let data_type = t(ty::format_type(oid, None));
-    let udt = t(ty::type_name(oid).unwrap_or_default());
+    let data_type = if matches!(ty, SqlType::Array(_)) {
+        t("ARRAY".to_string())
+    } else {
+        t(ty::format_type(oid, None))
+    };
+    let udt = t(match ty {
+        SqlType::Array(element) => {
+            format!(
+                "_{}",
+                ty::type_name(ty::column_type(element).0).unwrap_or_default()
+            )
+        }
+        _ => ty::type_name(oid).unwrap_or_default().to_string(),
+    });
     let int = |bits: i64| [i(bits), i(2), i(0)];
     let (chars, numeric, datetime) = match ty {
         SqlType::Varchar(Some(n)) | SqlType::Char(n) => {

@@ -388,7 +388,11 @@ pub fn arrow_type_oid(dt: &datafusion::arrow::datatypes::DataType) -> i64 {
 /// The internal name of a type written in SQL (`integer` → `int4`), which PostgreSQL gives
 /// an unnamed cast's column; `None` for a type the catalog does not know.
 pub fn internal_name(dt: &datafusion::sql::sqlparser::ast::DataType) -> Option<&'static str> {
-    let ty = crate::types::sql_type(dt).ok()?;
+    let ty = match crate::types::sql_type(dt).ok()? {
+        // `'{1}'::int[]` is named after the element type, as in PostgreSQL.
+        SqlType::Array(element) => *element,
+        ty => ty,
+    };
     base_type(column_type(&ty).0).map(|t| t.name)
 }
 
@@ -424,6 +428,11 @@ pub fn column_type(ty: &SqlType) -> (i64, i32) {
         SqlType::Json => (oids::JSONB, -1),
         SqlType::JsonText => (oids::JSON, -1),
         SqlType::Enum { oid, .. } => (*oid, -1),
+        // An array keeps its element's modifier (`character varying(10)[]`).
+        SqlType::Array(element) => {
+            let (oid, typmod) = column_type(element);
+            (base_type(oid).map_or(0, |t| t.array), typmod)
+        }
     }
 }
 

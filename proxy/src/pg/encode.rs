@@ -281,7 +281,7 @@ fn write_array_text(
         } else {
             element.clear();
             write_text(values.as_ref(), i, ctx, &mut element)?;
-            text::array_element_out(&element, out);
+            thunderdb_common::text_input::array_element_out(&element, out);
         }
     }
     out.push('}');

@@ -1,5 +1,5 @@
 //! PostgreSQL's text input functions (`boolin`, `numeric_in`, `byteain`, `date_in`,
-//! `timestamp_in`, `interval_in`, `array_in`) for the forms clients send as parameters.
+//! `timestamp_in`, `interval_in`; `array_in` is `thunderdb_common::text_input::parse_array`) for the forms clients send as parameters.
 
 use super::text::{self, MICROS_PER_DAY};
 use crate::error::Error;
@@ -346,93 +346,6 @@ impl IntervalAcc {
             return None;
         }
         Some((months as i32, whole_days as i32, micros.round() as i64))
-    }
-}
-
-/// Elements of an array literal `{a,"b c",NULL,{1,2}}`: unquoted elements are trimmed and
-/// unescaped, `NULL` is `None`, and a nested array is returned as its own literal.
-pub(crate) fn parse_array(s: &str) -> Option<Vec<Option<String>>> {
-    // A `[1:3]={...}` dimension decoration carries no information we keep.
-    let s = match s.find('=') {
-        Some(eq) if s.starts_with('[') => s[eq + 1..].trim(),
-        _ => s,
-    };
-    let inner = s.strip_prefix('{')?.strip_suffix('}')?;
-    let bytes: Vec<char> = inner.chars().collect();
-    let mut elements = Vec::new();
-    if inner.trim().is_empty() {
-        return Some(elements);
-    }
-    let mut i = 0;
-    loop {
-        while i < bytes.len() && bytes[i].is_whitespace() {
-            i += 1;
-        }
-        let mut element = String::new();
-        let mut quoted = false;
-        if i < bytes.len() && bytes[i] == '{' {
-            let start = i;
-            let mut depth = 0;
-            let mut in_quotes = false;
-            while i < bytes.len() {
-                match bytes[i] {
-                    '\\' if in_quotes => i += 1,
-                    '"' => in_quotes = !in_quotes,
-                    '{' if !in_quotes => depth += 1,
-                    '}' if !in_quotes => {
-                        depth -= 1;
-                        if depth == 0 {
-                            i += 1;
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
-            element = bytes[start..i.min(bytes.len())].iter().collect();
-            quoted = true;
-        } else {
-            let mut in_quotes = false;
-            while i < bytes.len() {
-                let c = bytes[i];
-                match c {
-                    '\\' => {
-                        element.push(*bytes.get(i + 1)?);
-                        i += 2;
-                        continue;
-                    }
-                    '"' => {
-                        in_quotes = !in_quotes;
-                        quoted = true;
-                    }
-                    ',' if !in_quotes => break,
-                    _ => element.push(c),
-                }
-                i += 1;
-            }
-            if in_quotes {
-                return None;
-            }
-            if !quoted {
-                element = element.trim().to_owned();
-            }
-        }
-        if !quoted && element.eq_ignore_ascii_case("NULL") {
-            elements.push(None);
-        } else {
-            elements.push(Some(element));
-        }
-        while i < bytes.len() && bytes[i].is_whitespace() {
-            i += 1;
-        }
-        if i >= bytes.len() {
-            return Some(elements);
-        }
-        if bytes[i] != ',' {
-            return None;
-        }
-        i += 1;
     }
 }
 

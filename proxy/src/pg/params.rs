@@ -19,14 +19,14 @@ use thunderdb_compute::arrow::datatypes::{
 };
 
 use super::input::{
-    parse_array, parse_bool, parse_date, parse_float, parse_interval, parse_numeric, parse_time,
-    parse_timestamp,
+    parse_bool, parse_date, parse_float, parse_interval, parse_numeric, parse_time, parse_timestamp,
 };
 use super::recv::{Binary, decode_binary};
 use super::text::{self, MICROS_PER_DAY};
 #[cfg(test)]
 use super::types::oid;
 use crate::error::{Error, Result};
+use thunderdb_common::text_input::parse_array;
 
 /// Session state that parameter input depends on.
 #[derive(Clone, Copy, Debug, Default)]

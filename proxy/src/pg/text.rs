@@ -271,31 +271,6 @@ pub(crate) fn interval_out(months: i32, days: i32, micros: i64, out: &mut String
     }
 }
 
-/// Appends one array element as `array_out` does: double-quoted (with `"` and `\` escaped) when
-/// it is empty, spells NULL, or holds a delimiter, brace, quote, backslash or white space.
-pub(crate) fn array_element_out(element: &str, out: &mut String) {
-    let needs_quotes = element.is_empty()
-        || element.eq_ignore_ascii_case("NULL")
-        || element.bytes().any(|b| {
-            matches!(
-                b,
-                b'"' | b'\\' | b'{' | b'}' | b',' | b' ' | b'\t' | b'\n' | b'\r' | 0x0c
-            )
-        });
-    if !needs_quotes {
-        out.push_str(element);
-        return;
-    }
-    out.push('"');
-    for c in element.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-}
-
 /// The offset east of UTC, in seconds, of a `TimeZone` setting, as PostgreSQL interprets it:
 /// UTC aliases, a bare number of hours (ISO sign: `5` and `-08` are east and west), and POSIX
 /// specs (`UTC+3`, `<+05:30>-05:30`, `+05:30`) whose sign counts west. `None` for zone names
@@ -482,23 +457,6 @@ mod tests {
         assert_eq!(iv(0, 0, 100 * MICROS_PER_HOUR + 1), "100:00:00.000001");
         assert_eq!(iv(-14, 0, 0), "-1 years -2 mons");
         assert_eq!(iv(12, 1, 0), "1 year 1 day");
-    }
-
-    #[test]
-    fn array_elements_are_quoted_like_array_out() {
-        let quoted = |e: &str| {
-            let mut s = String::new();
-            array_element_out(e, &mut s);
-            s
-        };
-        assert_eq!(quoted("abc"), "abc");
-        assert_eq!(quoted("a b"), "\"a b\"");
-        assert_eq!(quoted(""), "\"\"");
-        assert_eq!(quoted("NULL"), "\"NULL\"");
-        assert_eq!(quoted("null"), "\"null\"");
-        assert_eq!(quoted("x\"y"), "\"x\\\"y\"");
-        assert_eq!(quoted("\\x0102"), "\"\\\\x0102\"");
-        assert_eq!(quoted("{a,b}"), "\"{a,b}\"");
     }
 
     #[test]

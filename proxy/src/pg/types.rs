@@ -232,6 +232,12 @@ pub(crate) fn pg_column_type(dt: &DataType) -> PgColumnType {
 /// The wire type of a result field: its Arrow type, unless the engine tagged a text field with
 /// its PostgreSQL type (jsonb, json, uuid).
 pub(crate) fn pg_field_type(field: &Field) -> PgColumnType {
+    // An array of a tagged type carries the tag on its element field.
+    if let Some(element) = list_element(field.data_type())
+        && let PgColumnType::Scalar(scalar) = pg_field_type(element)
+    {
+        return PgColumnType::Array(scalar);
+    }
     let tagged = field
         .metadata()
         .get(thunderdb_common::types::PG_TYPE_METADATA)

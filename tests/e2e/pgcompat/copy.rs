@@ -13,7 +13,7 @@ use crate::harness::{PASSWORD, TestServer, USER, run_child, skip};
 use crate::sql::{check, exec, expect_error};
 
 /// Everything a `COPY … TO STDOUT` sends, as text.
-async fn copy_out(c: &tokio_postgres::Client, sql: &str) -> String {
+pub(crate) async fn copy_out(c: &tokio_postgres::Client, sql: &str) -> String {
     let data: Vec<u8> = c
         .copy_out(sql)
         .await

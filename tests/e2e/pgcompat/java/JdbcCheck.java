@@ -85,6 +85,34 @@ public class JdbcCheck {
             } catch (SQLException e) {
                 check("42P01".equals(state(e)), "undefined table: " + state(e));
             }
+            // Arrays: java.sql.Array in and out, and = ANY(?) with an array parameter.
+            try (Statement s = c.createStatement()) {
+                s.execute("DROP TABLE IF EXISTS tagged");
+                s.execute("CREATE TABLE tagged (id INT PRIMARY KEY, tags TEXT[], scores INT[])");
+            }
+            try (PreparedStatement p = c.prepareStatement("INSERT INTO tagged VALUES (?, ?, ?)")) {
+                for (int i = 1; i <= 6; i++) {
+                    p.setInt(1, i);
+                    p.setArray(2, c.createArrayOf("text", new String[] {"t" + i, "a b", null}));
+                    p.setArray(3, c.createArrayOf("int4", new Integer[] {i, i * 10}));
+                    check(p.executeUpdate() == 1, "array row inserted");
+                }
+            }
+            try (PreparedStatement q = c.prepareStatement("SELECT id, tags, scores FROM tagged WHERE id = ANY(?) ORDER BY id")) {
+                for (int round = 0; round < 6; round++) {
+                    q.setArray(1, c.createArrayOf("int4", new Integer[] {2, 4}));
+                    try (ResultSet r = q.executeQuery()) {
+                        check(r.next() && r.getInt(1) == 2, "first ANY row");
+                        String[] tags = (String[]) r.getArray(2).getArray();
+                        check(tags.length == 3 && tags[0].equals("t2") && tags[1].equals("a b") && tags[2] == null,
+                                "text[] read back");
+                        Integer[] scores = (Integer[]) r.getArray(3).getArray();
+                        check(scores.length == 2 && scores[1] == 20, "int[] read back");
+                        check(r.getMetaData().getColumnTypeName(2).equals("_text"), "text[] column type");
+                        check(r.next() && r.getInt(1) == 4 && !r.next(), "second ANY row");
+                    }
+                }
+            }
             // Metadata the way tools ask for it.
             DatabaseMetaData meta = c.getMetaData();
             check(meta.getDatabaseProductName().equals("PostgreSQL"), "product name");

@@ -61,6 +61,20 @@ async function main() {
   const kept = await c.query("SELECT count(*)::int AS n FROM items WHERE name = 'kept'");
   assert.strictEqual(kept.rows[0].n, 1);
 
+  // Arrays: JavaScript arrays in (sent as array literals) and out, and = ANY($1).
+  await c.query("CREATE TABLE tagged (id int PRIMARY KEY, tags text[], nums int[])");
+  await c.query("INSERT INTO tagged VALUES ($1, $2, $3)", [1, ["a", "b,c", null, 'q"x'], [1, 2]]);
+  await c.query("INSERT INTO tagged VALUES ($1, $2, $3)", [2, [], [3]]);
+  const tagged = await c.query("SELECT id, tags, nums FROM tagged ORDER BY id");
+  assert.deepStrictEqual(tagged.rows, [
+    { id: 1, tags: ["a", "b,c", null, 'q"x'], nums: [1, 2] },
+    { id: 2, tags: [], nums: [3] },
+  ]);
+  const any = await c.query("SELECT id FROM tagged WHERE id = ANY($1) ORDER BY id", [[2, 5]]);
+  assert.deepStrictEqual(any.rows, [{ id: 2 }]);
+  const overlap = await c.query("SELECT id FROM tagged WHERE tags && $1", [["b,c"]]);
+  assert.deepStrictEqual(overlap.rows, [{ id: 1 }]);
+
   // Errors carry PostgreSQL's codes; the connection goes on.
   await assert.rejects(c.query("SELECT * FROM nope"), (e) => e.code === "42P01");
   await assert.rejects(c.query("SELECT 1/0"), (e) => e.code === "22012");

@@ -159,4 +159,38 @@ def json_jsonb_and_uuid_arrive_as_python_values():
             raise AssertionError("bad json accepted")
 
 
+@case
+def arrays_as_lists():
+    import uuid
+
+    with connect() as c:
+        c.execute(
+            "CREATE TABLE t (id INT PRIMARY KEY, tags TEXT[], nums BIGINT[], ids UUID[],"
+            " prices NUMERIC(6,2)[], flags BOOLEAN[])"
+        )
+        key = uuid.uuid4()
+        row = (1, ["a", "b c", None, 'q"x', ""], [1, 2**40], [key], [decimal.Decimal("1.25")], [True, None])
+        c.execute("INSERT INTO t VALUES (%s, %s, %s, %s, %s, %s)", row)
+        c.execute("INSERT INTO t (id, tags, nums) VALUES (2, %s, %s)", ([], []))
+        for binary in (False, True):
+            cur = c.cursor(binary=binary)
+            eq(cur.execute("SELECT * FROM t WHERE id = 1").fetchone(), row, "arrays read back")
+            eq(cur.execute("SELECT tags, nums FROM t WHERE id = 2").fetchone(), ([], []), "empty arrays")
+            eq(
+                cur.execute("SELECT id FROM t WHERE id = ANY(%s) ORDER BY id", ([1, 2, 3],)).fetchall(),
+                [(1,), (2,)],
+                "= ANY(list)",
+            )
+            eq(cur.execute("SELECT id FROM t WHERE tags @> %s", (["a"],)).fetchall(), [(1,)], "@>")
+        with c.cursor().copy("COPY t (id, tags) FROM STDIN") as copy:
+            copy.write_row((3, ["x,y", None]))
+        eq(c.execute("SELECT tags FROM t WHERE id = 3").fetchone(), (["x,y", None],), "COPY of an array")
+        try:
+            c.execute("SELECT '{1,x}'::int[]")
+        except errors.InvalidTextRepresentation:
+            pass
+        else:
+            raise AssertionError("bad array accepted")
+
+
 run_cases(reset_tables("t"))
