@@ -21,6 +21,24 @@ pub async fn alter_table(s: &mut Session, alter: ast::AlterTable) -> Result<Quer
     let name = object_name(&alter.name);
     let (env, _) = s.statement_env(None).await?;
     s.use_env(&env);
+    // `ALTER TABLE … OWNER TO` also names views and sequences (pg_dump writes it so).
+    if !env.catalog.tables.contains_key(&name)
+        && crate::privileges::kind(&env.catalog, &name).is_some()
+        && !alter.operations.is_empty()
+        && alter
+            .operations
+            .iter()
+            .all(|op| matches!(op, AlterTableOperation::OwnerTo { .. }))
+    {
+        for op in &alter.operations {
+            if let AlterTableOperation::OwnerTo { new_owner } = op {
+                crate::privileges::set_owner_to(s, &env.view, &env.catalog, &name, new_owner)
+                    .await?;
+            }
+        }
+        s.note_write(env.view.snapshot);
+        return Ok(done());
+    }
     let Some(found) = env.catalog.tables.get(&name) else {
         if alter.if_exists {
             return Ok(done());
@@ -36,7 +54,12 @@ pub async fn alter_table(s: &mut Session, alter: ast::AlterTable) -> Result<Quer
         let before = def.name.clone();
         apply(s, &view, &mut def, op).await?;
         if def.name != before {
+            let acl = catalog::get_acl(&view, &before).await?;
             catalog::delete_table(&view, &before);
+            if let Some(mut acl) = acl {
+                acl.relation = def.name.clone();
+                catalog::put_acl(&view, &acl)?;
+            }
         }
         catalog::put_table(&view, &def)?;
     }
@@ -202,6 +225,10 @@ async fn apply(
                 )?;
             }
             drop_constraint(def, &name, if_exists)
+        }
+        AlterTableOperation::OwnerTo { new_owner } => {
+            let catalog = catalog::Catalog::load(view).await?;
+            crate::privileges::set_owner_to(s, view, &catalog, &def.name, &new_owner).await
         }
         other => Err(unsupported(other)),
     }

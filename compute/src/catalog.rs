@@ -18,6 +18,26 @@ const VIEWS: IndexId = IndexId(4);
 const ROLES: IndexId = IndexId(5);
 const SCHEMAS: IndexId = IndexId(6);
 const TYPES: IndexId = IndexId(7);
+const ACLS: IndexId = IndexId(8);
+/// Version of a stored [`AclDef`].
+const ACL_FORMAT: u8 = 1;
+/// The key spaces [`Catalog::load`] reads.
+const LOADED: [IndexId; 7] = [TABLES, SEQUENCES, VIEWS, ROLES, SCHEMAS, TYPES, ACLS];
+
+fn catalog_prefix(space: IndexId) -> [u8; 8] {
+    index_prefix(TableId::CATALOG, space)
+        .try_into()
+        .expect("an index prefix is 8 bytes")
+}
+
+/// The newest catalog loaded, by the LSN of the last catalog write it includes: every
+/// snapshot whose newest catalog write is that one sees exactly this catalog, so statements
+/// share it instead of scanning and decoding the catalog each.
+#[derive(Default)]
+pub struct CatalogCache {
+    entry: parking_lot::Mutex<Option<(thunderdb_common::Lsn, Arc<Catalog>)>>,
+}
+
 /// Version of a stored [`EnumDef`].
 const TYPE_FORMAT: u8 = 1;
 /// Version of a stored [`SchemaDef`].
@@ -282,6 +302,27 @@ pub struct ViewDef {
     pub columns: Vec<(String, i64)>,
 }
 
+/// Who owns a relation and who may do what with it (`pg_class.relowner`, `relacl`). Roles
+/// are named by OID, so renaming a role keeps its grants.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AclDef {
+    pub relation: String,
+    pub owner: i64,
+    /// `None` until the first GRANT or REVOKE: the owner's default privileges (all of them).
+    pub grants: Option<Vec<AclItem>>,
+}
+
+/// One `aclitem`: privileges (and which of them may be granted on) that `grantor` gave.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AclItem {
+    /// 0 is PUBLIC.
+    pub grantee: i64,
+    pub grantor: i64,
+    /// Bits of [`crate::privileges::Privilege`].
+    pub privileges: u16,
+    pub grant_options: u16,
+}
+
 /// A role (`CREATE ROLE`), keyed by name. Its password is kept only in a stored form.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RoleDef {
@@ -373,6 +414,9 @@ pub struct Catalog {
     pub roles: BTreeMap<String, Arc<RoleDef>>,
     pub schemas: BTreeMap<String, Arc<SchemaDef>>,
     pub types: BTreeMap<String, Arc<EnumDef>>,
+    /// Owners and privileges of relations (tables, views, sequences) by relation key; a
+    /// relation without an entry belongs to the bootstrap superuser with default privileges.
+    pub acls: BTreeMap<String, Arc<AclDef>>,
 }
 
 pub(crate) fn table_key(name: &str) -> Vec<u8> {
@@ -389,6 +433,37 @@ fn corrupt(e: impl std::fmt::Display) -> ThunderError {
 
 impl Catalog {
     /// Reads the catalog through `view` (the snapshot plus the transaction's own DDL).
+    /// The catalog as `view` sees it, shared through `cache` with every other statement whose
+    /// snapshot sees the same catalog writes.
+    pub async fn at(view: &ReadView, cache: &CatalogCache) -> Result<Arc<Catalog>> {
+        let prefixes = LOADED.map(catalog_prefix);
+        // The transaction's own catalog writes make a catalog no other statement sees.
+        if prefixes.iter().any(|p| view.writes_under(p)) {
+            return Catalog::load(view).await.map(Arc::new);
+        }
+        let newest = view.pages.newest_write(&prefixes, view.snapshot).await?;
+        let cached = cache
+            .entry
+            .lock()
+            .as_ref()
+            .filter(|(at, _)| *at == newest)
+            .map(|(_, c)| c.clone());
+        if let Some(catalog) = cached {
+            // As the scans of `load` would: a SERIALIZABLE transaction depends on what it read.
+            for p in &prefixes {
+                view.note_read_range(p, &prefix_end(p).expect("catalog prefix"));
+            }
+            return Ok(catalog);
+        }
+        let catalog = Arc::new(Catalog::load(view).await?);
+        let mut entry = cache.entry.lock();
+        // An old snapshot does not push out the catalog current statements use.
+        if entry.as_ref().is_none_or(|(at, _)| *at < newest) {
+            *entry = Some((newest, catalog.clone()));
+        }
+        Ok(catalog)
+    }
+
     pub async fn load(view: &ReadView) -> Result<Catalog> {
         let start = index_prefix(TableId::CATALOG, TABLES);
         let end = prefix_end(&start).expect("catalog prefix");
@@ -408,6 +483,7 @@ impl Catalog {
             schemas: load_entries(view, SCHEMAS, SCHEMA_FORMAT, |d: &SchemaDef| d.name.clone())
                 .await?,
             types: load_entries(view, TYPES, TYPE_FORMAT, |d: &EnumDef| d.name.clone()).await?,
+            acls: load_entries(view, ACLS, ACL_FORMAT, |d: &AclDef| d.relation.clone()).await?,
         })
     }
 
@@ -571,16 +647,43 @@ pub fn delete_schema(view: &ReadView, name: &str) {
     view.delete(schema_key(name));
 }
 
+pub(crate) fn acl_key(relation: &str) -> Vec<u8> {
+    encode_key(TableId::CATALOG, ACLS, &[Datum::Text(relation.to_string())])
+}
+
+/// Writes (or replaces) a relation's owner and privileges in the transaction.
+pub fn put_acl(view: &ReadView, def: &AclDef) -> Result<()> {
+    put_entry(view, acl_key(&def.relation), ACL_FORMAT, def)
+}
+
+/// A relation's owner and privileges as the transaction sees them now (its own GRANTs of
+/// this statement included).
+pub async fn get_acl(view: &ReadView, relation: &str) -> Result<Option<AclDef>> {
+    match view.get(&acl_key(relation)).await? {
+        Some(bytes) => match bytes.split_first() {
+            Some((&ACL_FORMAT, body)) => bincode::deserialize(body).map(Some).map_err(corrupt),
+            _ => Err(corrupt("unknown acl format")),
+        },
+        None => Ok(None),
+    }
+}
+
+/// Deletes a view with its owner and privileges.
 pub fn delete_view(view: &ReadView, name: &str) {
     view.delete(view_key(name));
+    view.delete(acl_key(name));
 }
 
+/// Deletes a sequence with its owner and privileges.
 pub fn delete_sequence(view: &ReadView, name: &str) {
     view.delete(sequence_key(name));
+    view.delete(acl_key(name));
 }
 
+/// Deletes a table with its owner and privileges (a rename puts them back under the new name).
 pub fn delete_table(view: &ReadView, name: &str) {
     view.delete(table_key(name));
+    view.delete(acl_key(name));
 }
 
 /// Allocates the next table id. The counter is a key like any other, so two transactions that

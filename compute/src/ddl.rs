@@ -122,6 +122,8 @@ pub async fn create_table(s: &mut Session, mut ct: ast::CreateTable) -> Result<Q
     if ct.temporary {
         s.note_temp_table(&name, ct.on_commit);
     }
+    // The sequences of SERIAL and identity columns made along.
+    let mut sequences: Vec<String> = Vec::new();
     let mut def = TableDef {
         id: table_id,
         name: name.clone(),
@@ -172,6 +174,7 @@ pub async fn create_table(s: &mut Session, mut ct: ast::CreateTable) -> Result<Q
             .await?;
             column.default = Some(crate::sequence_sql::nextval_default(&seq));
             column.not_null = true;
+            sequences.push(seq.name);
         }
         for opt in &col.options {
             if let ColumnOption::Generated {
@@ -201,6 +204,7 @@ pub async fn create_table(s: &mut Session, mut ct: ast::CreateTable) -> Result<Q
                 .await?;
                 column.default = Some(crate::sequence_sql::nextval_default(&seq));
                 column.not_null = true;
+                sequences.push(seq.name);
                 continue;
             }
             match &opt.option {
@@ -343,6 +347,10 @@ pub async fn create_table(s: &mut Session, mut ct: ast::CreateTable) -> Result<Q
         s.plan_sql(&format!("SELECT ({c})"), &[]).await?;
     }
     catalog::put_table(&env.view, &def)?;
+    // The creator owns the table and its SERIAL and identity sequences.
+    for relation in std::iter::once(&def.name).chain(&sequences) {
+        crate::privileges::set_owner(s, &env.view, &env.catalog, relation)?;
+    }
     s.note_write(env.view.snapshot);
     done()
 }

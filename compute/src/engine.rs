@@ -22,6 +22,8 @@ pub struct Engine {
     pub(crate) wal: Arc<dyn WalService>,
     pub(crate) pages: Arc<dyn PageService>,
     pub(crate) opts: EngineOptions,
+    /// The catalog statements share while no DDL commits.
+    pub(crate) catalogs: crate::catalog::CatalogCache,
 }
 
 impl Engine {
@@ -30,7 +32,12 @@ impl Engine {
         pages: Arc<dyn PageService>,
         opts: EngineOptions,
     ) -> Arc<Engine> {
-        Arc::new(Engine { wal, pages, opts })
+        Arc::new(Engine {
+            wal,
+            pages,
+            opts,
+            catalogs: Default::default(),
+        })
     }
 
     /// A new session for `user` on `database` (3D000 when the database does not exist).

@@ -27,6 +27,7 @@ mod naming;
 mod params;
 mod pg_arith;
 mod pg_catalog;
+mod privileges;
 mod provider;
 pub mod redis;
 pub mod roles;

@@ -273,6 +273,14 @@ pub(crate) async fn drop_roles(
         if role.superuser && !me.superuser {
             return Err(permission_denied("must be superuser to drop superusers"));
         }
+        let dependents = crate::privileges::dependents(&env.catalog, role.oid);
+        if !dependents.is_empty() {
+            return Err(role_error(
+                SqlState("2BP01"),
+                format!("role \"{name}\" cannot be dropped because some objects depend on it"),
+            )
+            .with_detail(dependents.join("\n")));
+        }
         catalog::delete_role(&env.view, &name);
     }
     Ok(QueryOutput::Command(CommandTag::new("DROP ROLE")))

@@ -170,6 +170,7 @@ pub(crate) async fn create_sequence(
     let id = catalog::allocate_table_id(&env.view).await?;
     let def = sequence_def(id, seq_name, ty, options, owner, false)?;
     catalog::put_sequence(&env.view, &def)?;
+    crate::privileges::set_owner(s, &env.view, &env.catalog, &def.name)?;
     s.note_write(env.view.snapshot);
     done
 }

@@ -624,6 +624,9 @@ impl Session {
         if self.mysql.is_none() {
             self.qualify_names(&mut stmt).await?;
         }
+        if matches!(stmt, Statement::Copy { .. }) {
+            crate::privileges::check(self, &stmt).await?;
+        }
         match stmt {
             Statement::Prepare {
                 name,
@@ -959,7 +962,7 @@ impl Session {
             snapshot,
             txn: writes,
         };
-        let catalog = Arc::new(Catalog::load(&view).await?);
+        let catalog = Catalog::at(&view, &self.engine.catalogs).await?;
         Ok((
             Arc::new(StatementEnv {
                 catalog,
@@ -987,6 +990,7 @@ impl Session {
         mut stmt: Statement,
         params: &[ScalarValue],
     ) -> Result<QueryOutput> {
+        crate::privileges::check(self, &stmt).await?;
         if matches!(
             stmt,
             Statement::Insert(_)
@@ -1050,6 +1054,9 @@ impl Session {
                 .await
             }
             Statement::CreateRole(cr) => crate::roles::create_role(self, cr).await,
+            stmt @ (Statement::Grant(_) | Statement::Revoke(_)) => {
+                crate::privileges::grant_or_revoke(self, stmt).await
+            }
             Statement::CreateType {
                 name,
                 representation,

@@ -205,6 +205,23 @@ impl ReadView {
         Ok(out)
     }
 
+    /// Whether the transaction wrote (or deleted) a key starting with `prefix`.
+    pub fn writes_under(&self, prefix: &[u8]) -> bool {
+        let t = self.txn.lock();
+        t.writes
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(prefix))
+    }
+
+    /// Records a read of `[start, end)` that did not go through [`ReadView::scan`].
+    pub fn note_read_range(&self, start: &[u8], end: &[u8]) {
+        let mut t = self.txn.lock();
+        if t.track_reads {
+            t.read_ranges.push((start.to_vec(), end.to_vec()));
+        }
+    }
+
     pub fn put(&self, key: Vec<u8>, value: Vec<u8>) {
         self.txn.lock().write(key, Some(Arc::from(value)));
     }

@@ -118,6 +118,9 @@ pub(crate) async fn create_view(s: &mut Session, cv: ast::CreateView) -> Result<
         expand(&mut probe, &with_new)?;
     }
     catalog::put_view(&env.view, &def)?;
+    if existing.is_none() {
+        crate::privileges::set_owner(s, &env.view, &env.catalog, &def.name)?;
+    }
     s.note_write(env.view.snapshot);
     Ok(done())
 }

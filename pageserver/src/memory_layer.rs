@@ -4,7 +4,7 @@ use crate::{PageError, PageService, Value};
 use async_trait::async_trait;
 use futures::StreamExt;
 use parking_lot::RwLock;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use thunderdb_common::Lsn;
@@ -34,6 +34,8 @@ impl Default for PageServerOptions {
 /// A pageserver whose whole state is one in-memory layer fed by a WAL subscription.
 pub struct LocalPageServer {
     layer: RwLock<BTreeMap<Vec<u8>, Versions>>,
+    /// For each table and index prefix, the LSNs of the records that wrote under it, ascending.
+    writes_by_prefix: RwLock<HashMap<[u8; 8], Vec<Lsn>>>,
     applied_tx: watch::Sender<Lsn>,
     applied: watch::Receiver<Lsn>,
     opts: PageServerOptions,
@@ -50,6 +52,7 @@ impl LocalPageServer {
         let (applied_tx, applied) = watch::channel(Lsn::ZERO);
         let ps = Arc::new(LocalPageServer {
             layer: RwLock::new(BTreeMap::new()),
+            writes_by_prefix: RwLock::new(HashMap::new()),
             applied_tx,
             applied,
             opts,
@@ -96,12 +99,19 @@ impl LocalPageServer {
         }
         {
             let mut layer = self.layer.write();
+            let mut by_prefix = self.writes_by_prefix.write();
             for w in &rec.writes {
                 let value: Option<Value> = w.value.as_deref().map(Arc::from);
                 layer
                     .entry(w.key.clone())
                     .or_default()
                     .push((rec.lsn, value));
+                if let Some(prefix) = w.key.first_chunk::<8>() {
+                    let lsns = by_prefix.entry(*prefix).or_default();
+                    if lsns.last() != Some(&rec.lsn) {
+                        lsns.push(rec.lsn);
+                    }
+                }
             }
         }
         self.applied_tx.send_replace(rec.lsn);
@@ -162,6 +172,20 @@ impl PageService for LocalPageServer {
             .filter_map(|(k, v)| visible(v, lsn).map(|value| (k.clone(), value.clone())))
             .take(limit)
             .collect())
+    }
+
+    async fn newest_write(&self, prefixes: &[[u8; 8]], lsn: Lsn) -> Result<Lsn, PageError> {
+        self.wait_for(lsn).await?;
+        let by_prefix = self.writes_by_prefix.read();
+        Ok(prefixes
+            .iter()
+            .filter_map(|p| {
+                let lsns = by_prefix.get(p)?;
+                let below = lsns.partition_point(|l| *l <= lsn);
+                below.checked_sub(1).map(|i| lsns[i])
+            })
+            .max()
+            .unwrap_or(Lsn::ZERO))
     }
 
     fn applied_lsn(&self) -> Lsn {
@@ -233,6 +257,20 @@ mod tests {
         assert_eq!(rows.len(), 2);
         let rows = ps.scan(b"a", b"z", Lsn(4), None).await.unwrap();
         assert_eq!(rows.len(), 1);
+        // Writes under 8-byte table and index prefixes: "tbl1idx1" at 5 and 7, "tbl1idx2" at 6.
+        for (snapshot, key) in [(4, "tbl1idx1k"), (5, "tbl1idx2k"), (6, "tbl1idx1j")] {
+            wal.commit(commit(snapshot, key, Some("v"))).await.unwrap();
+        }
+        let (one, two) = (*b"tbl1idx1", *b"tbl1idx2");
+        assert_eq!(ps.newest_write(&[one], Lsn(4)).await.unwrap(), Lsn::ZERO);
+        assert_eq!(ps.newest_write(&[one], Lsn(6)).await.unwrap(), Lsn(5));
+        assert_eq!(ps.newest_write(&[one], Lsn(7)).await.unwrap(), Lsn(7));
+        assert_eq!(ps.newest_write(&[two], Lsn(7)).await.unwrap(), Lsn(6));
+        assert_eq!(ps.newest_write(&[one, two], Lsn(6)).await.unwrap(), Lsn(6));
+        assert_eq!(
+            ps.newest_write(&[*b"nothing!"], Lsn(7)).await.unwrap(),
+            Lsn::ZERO
+        );
         wal.shutdown().await;
     }
 

@@ -13,6 +13,7 @@ mod json;
 mod locking;
 mod pgbench;
 mod point_reads;
+mod privileges;
 mod roles;
 mod savepoints;
 mod schemas;

@@ -240,6 +240,34 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
             })
         },
     );
+    // has_table_privilege([user,] table, 'SELECT, INSERT …'): whether any listed privilege is
+    // held, the user and the table by name or OID. Column privileges are the table's.
+    for name in ["has_table_privilege", "has_any_column_privilege"] {
+        register(
+            ctx,
+            shared,
+            name,
+            vec![vec![ANY, TEXT], vec![ANY, ANY, TEXT]],
+            boolean.clone(),
+            |s, a, n| match a {
+                [user, table, wanted] => relation_privileges(s, Some(user), table, wanted, n),
+                [table, wanted] => relation_privileges(s, None, table, wanted, n),
+                _ => unreachable!("arities checked"),
+            },
+        );
+    }
+    register(
+        ctx,
+        shared,
+        "has_column_privilege",
+        vec![vec![ANY, ANY, TEXT], vec![ANY, ANY, ANY, TEXT]],
+        boolean.clone(),
+        |s, a, n| match a {
+            [user, table, _, wanted] => relation_privileges(s, Some(user), table, wanted, n),
+            [table, _, wanted] => relation_privileges(s, None, table, wanted, n),
+            _ => unreachable!("arities checked"),
+        },
+    );
     register(
         ctx,
         shared,
@@ -443,12 +471,8 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
             texts(n, |_| first.clone())
         },
     );
-    // Every session is a superuser: every privilege is held.
+    // Schemas and the database carry no privileges here: every role may use them.
     for (name, arities) in [
-        (
-            "has_table_privilege",
-            vec![vec![ANY, ANY], vec![ANY, ANY, ANY]],
-        ),
         (
             "has_schema_privilege",
             vec![vec![ANY, ANY], vec![ANY, ANY, ANY]],
@@ -456,14 +480,6 @@ pub fn register_all(ctx: &SessionContext, shared: &Arc<Shared>) {
         (
             "has_database_privilege",
             vec![vec![ANY, ANY], vec![ANY, ANY, ANY]],
-        ),
-        (
-            "has_any_column_privilege",
-            vec![vec![ANY, ANY], vec![ANY, ANY, ANY]],
-        ),
-        (
-            "has_column_privilege",
-            vec![vec![ANY, ANY, ANY], vec![ANY, ANY, ANY, ANY]],
         ),
     ] {
         register(ctx, shared, name, arities, boolean.clone(), |_, _, n| {
@@ -864,6 +880,81 @@ fn size_pretty(bytes: i64) -> String {
         size = half_rounded(size);
     }
     format!("{size} {name}")
+}
+
+/// `has_table_privilege` and the column forms: whether `user` (the session's when `None`)
+/// holds any privilege listed in `wanted` on `table`.
+fn relation_privileges(
+    s: &Shared,
+    user: Option<&ArrayRef>,
+    table: &ArrayRef,
+    wanted: &ArrayRef,
+    n: usize,
+) -> DfResult<ArrayRef> {
+    let v = s.view();
+    let name_or_oid = |arr: &ArrayRef, r: usize| -> DfResult<Option<Result<String, i64>>> {
+        if let Some(t) = arr.as_string_opt::<i32>() {
+            return Ok((!t.is_null(r)).then(|| Ok(t.value(r).to_string())));
+        }
+        let ints = cast(arr, &DataType::Int64)?;
+        Ok(int_at(&ints, r).map(Err))
+    };
+    let mut out = Vec::with_capacity(n);
+    for r in 0..n {
+        let role = match user.map(|u| name_or_oid(u, r)).transpose()?.flatten() {
+            None if user.is_some() => {
+                out.push(None);
+                continue;
+            }
+            None => v.roles.iter().find(|x| x.name == s.user),
+            Some(Ok(name)) => v.roles.iter().find(|x| x.name == name),
+            Some(Err(oid)) => v.roles.iter().find(|x| x.oid == oid),
+        };
+        let (Some(relation), Some(wanted)) = (name_or_oid(table, r)?, text_at(wanted, r)) else {
+            out.push(None);
+            continue;
+        };
+        let Some(role) = role else {
+            return Err(to_df(user_error(
+                SqlState::UNDEFINED_OBJECT,
+                "role does not exist",
+            )));
+        };
+        let oid = match relation {
+            Ok(name) => v.relation_by_name(&name).ok_or_else(|| {
+                to_df(user_error(
+                    SqlState::UNDEFINED_TABLE,
+                    format!("relation \"{name}\" does not exist"),
+                ))
+            })?,
+            Err(oid) => oid,
+        };
+        let bits = crate::privileges::parse_privilege_list(wanted).map_err(to_df)?;
+        out.push(Some(match v.relation(oid) {
+            Some(Relation::Table(d)) => privileged(&v, &d.name, role, bits),
+            Some(Relation::View(d)) => privileged(&v, &d.name, role, bits),
+            Some(Relation::Sequence(d)) => privileged(&v, &d.name, role, bits),
+            // System catalogs are readable by everyone.
+            Some(Relation::System { .. }) => bits & crate::privileges::SELECT != 0,
+            Some(Relation::Index(_)) | None => false,
+        }));
+    }
+    Ok(Arc::new(BooleanArray::from(out)))
+}
+
+/// Whether `role` holds any of `bits` on the relation keyed `key`.
+fn privileged(
+    v: &super::CatalogView,
+    key: &str,
+    role: &crate::catalog::RoleDef,
+    bits: u16,
+) -> bool {
+    let Some(kind) = crate::privileges::kind(&v.catalog, key) else {
+        return false;
+    };
+    crate::privileges::LETTERS.iter().any(|(_, bit)| {
+        bits & bit != 0 && crate::privileges::holds(&v.catalog, key, kind, role, *bit)
+    })
 }
 
 /// `array_upper(a, 1)` / `array_lower(a, 1)` of a one-dimensional array (1-based).

@@ -40,6 +40,9 @@ struct ClassRow<'a> {
     has_index: bool,
     /// PostgreSQL implements foreign keys with triggers; psql lists them only then.
     has_triggers: bool,
+    owner: i64,
+    /// `relacl`, once something was granted or revoked.
+    acl: Option<Vec<String>>,
 }
 
 impl ClassRow<'_> {
@@ -52,7 +55,7 @@ impl ClassRow<'_> {
             o(self.namespace),
             o(0),
             o(0),
-            o(m::SUPERUSER_OID),
+            o(self.owner),
             o(self.am),
             o(filenode),
             o(0),
@@ -77,7 +80,7 @@ impl ClassRow<'_> {
             o(0),
             i(0),
             i(0),
-            N,
+            self.acl.map_or(N, V::Texts),
             N,
             N,
         ]
@@ -85,66 +88,96 @@ impl ClassRow<'_> {
 }
 
 pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
+    // Owner and privileges of the relation (indexes have their table's owner and no ACL).
+    let privileges = |key: &str, with_acl: bool| {
+        let acl = with_acl
+            .then(|| {
+                crate::privileges::acl_text(&v.catalog, key, |oid| {
+                    v.role_name(oid).unwrap_or_default().to_string()
+                })
+            })
+            .flatten();
+        (crate::privileges::owner(&v.catalog, key), acl)
+    };
     v.relations
         .iter()
         .map(|(oid, rel)| (oid, rel, v.placed(rel)))
-        .map(|(oid, rel, (namespace, name))| match rel {
-            Relation::Table(def) => ClassRow {
-                oid: *oid,
-                name,
-                namespace,
-                am: m::HEAP_AM,
-                kind: "r",
-                natts: def.columns.len(),
-                checks: def.checks.len(),
-                has_index: !def.primary_key.is_empty() || !def.indexes.is_empty(),
-                has_triggers: !def.foreign_keys.is_empty()
-                    || crate::foreign_key::is_referenced(&v.catalog, &def.name),
-            },
-            Relation::View(view) => ClassRow {
-                oid: *oid,
-                name,
-                namespace,
-                am: 0,
-                kind: "v",
-                natts: view.columns.len(),
-                checks: 0,
-                has_index: false,
-                has_triggers: false,
-            },
-            Relation::Sequence(_) => ClassRow {
-                oid: *oid,
-                name,
-                namespace,
-                am: 0,
-                kind: "S",
-                natts: 3,
-                checks: 0,
-                has_index: false,
-                has_triggers: false,
-            },
-            Relation::Index(idx) => ClassRow {
-                oid: *oid,
-                name,
-                namespace,
-                am: m::BTREE_AM,
-                kind: "i",
-                natts: idx.columns.len(),
-                checks: 0,
-                has_index: false,
-                has_triggers: false,
-            },
-            Relation::System { name, view } => ClassRow {
-                oid: *oid,
-                name,
-                namespace: m::PG_CATALOG_NAMESPACE,
-                am: if *view { 0 } else { m::HEAP_AM },
-                kind: if *view { "v" } else { "r" },
-                natts: spec(name).map_or(0, |s| s.columns().len()),
-                checks: 0,
-                has_index: false,
-                has_triggers: false,
-            },
+        .map(|(oid, rel, (namespace, name))| {
+            let (owner, acl) = match rel {
+                Relation::Table(def) => privileges(&def.name, true),
+                Relation::View(view) => privileges(&view.name, true),
+                Relation::Sequence(seq) => privileges(&seq.name, true),
+                Relation::Index(idx) => privileges(&idx.table.name, false),
+                Relation::System { .. } => (m::SUPERUSER_OID, None),
+            };
+            match rel {
+                Relation::Table(def) => ClassRow {
+                    oid: *oid,
+                    name,
+                    namespace,
+                    am: m::HEAP_AM,
+                    kind: "r",
+                    natts: def.columns.len(),
+                    checks: def.checks.len(),
+                    has_index: !def.primary_key.is_empty() || !def.indexes.is_empty(),
+                    has_triggers: !def.foreign_keys.is_empty()
+                        || crate::foreign_key::is_referenced(&v.catalog, &def.name),
+                    owner,
+                    acl,
+                },
+                Relation::View(view) => ClassRow {
+                    oid: *oid,
+                    name,
+                    namespace,
+                    am: 0,
+                    kind: "v",
+                    natts: view.columns.len(),
+                    checks: 0,
+                    has_index: false,
+                    has_triggers: false,
+                    owner,
+                    acl,
+                },
+                Relation::Sequence(_) => ClassRow {
+                    oid: *oid,
+                    name,
+                    namespace,
+                    am: 0,
+                    kind: "S",
+                    natts: 3,
+                    checks: 0,
+                    has_index: false,
+                    has_triggers: false,
+                    owner,
+                    acl,
+                },
+                Relation::Index(idx) => ClassRow {
+                    oid: *oid,
+                    name,
+                    namespace,
+                    am: m::BTREE_AM,
+                    kind: "i",
+                    natts: idx.columns.len(),
+                    checks: 0,
+                    has_index: false,
+                    has_triggers: false,
+                    owner,
+                    acl,
+                },
+                Relation::System { name, view } => ClassRow {
+                    oid: *oid,
+                    name,
+                    namespace: m::PG_CATALOG_NAMESPACE,
+                    am: if *view { 0 } else { m::HEAP_AM },
+                    kind: if *view { "v" } else { "r" },
+                    natts: spec(name).map_or(0, |s| s.columns().len()),
+                    checks: 0,
+                    has_index: false,
+                    has_triggers: false,
+                    owner,
+                    acl,
+                },
+            }
         })
         .map(ClassRow::cells)
         .collect()

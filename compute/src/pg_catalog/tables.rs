@@ -128,6 +128,7 @@ pub enum V {
     Text(String),
     Float(f32),
     Ints(Vec<i64>),
+    Texts(Vec<String>),
 }
 
 pub(super) fn o(v: i64) -> V {
@@ -539,10 +540,17 @@ fn build_column(ty: Col, rows: &[Vec<V>], c: usize) -> DfResult<ArrayRef> {
                 Arc::new(lb.finish())
             }
             _ => {
-                // No text-array cell (ACLs, options) has a value in ThunderDB yet.
                 let mut lb = ListBuilder::new(StringBuilder::new());
-                for _ in rows {
-                    lb.append(false);
+                for r in rows {
+                    match cell(r) {
+                        V::Texts(xs) => {
+                            for x in xs {
+                                lb.values().append_value(x);
+                            }
+                            lb.append(true);
+                        }
+                        _ => lb.append(false),
+                    }
                 }
                 Arc::new(lb.finish())
             }
