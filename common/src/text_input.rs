@@ -74,6 +74,7 @@ pub const UTC_ZONE_NAMES: [&str; 12] = [
 /// unescaped, `NULL` is `None`, and a nested array is returned as its own literal.
 pub fn parse_array(s: &str) -> Option<Vec<Option<String>>> {
     // A `[1:3]={...}` dimension decoration carries no information we keep.
+    let s = s.trim();
     let s = match s.find('=') {
         Some(eq) if s.starts_with('[') => s[eq + 1..].trim(),
         _ => s,
@@ -90,7 +91,8 @@ pub fn parse_array(s: &str) -> Option<Vec<Option<String>>> {
             i += 1;
         }
         let mut element = String::new();
-        let mut quoted = false;
+        // Quoted, escaped or nested: never the NULL element.
+        let quoted;
         if i < bytes.len() && bytes[i] == '{' {
             let start = i;
             let mut depth = 0;
@@ -113,33 +115,54 @@ pub fn parse_array(s: &str) -> Option<Vec<Option<String>>> {
             }
             element = bytes[start..i.min(bytes.len())].iter().collect();
             quoted = true;
-        } else {
-            let mut in_quotes = false;
-            while i < bytes.len() {
-                let c = bytes[i];
-                match c {
+        } else if i < bytes.len() && bytes[i] == '"' {
+            // A quoted element: taken as it is, escapes undone; only blanks may follow it.
+            quoted = true;
+            i += 1;
+            loop {
+                match *bytes.get(i)? {
+                    '"' => break,
                     '\\' => {
                         element.push(*bytes.get(i + 1)?);
                         i += 2;
                         continue;
                     }
-                    '"' => {
-                        in_quotes = !in_quotes;
-                        quoted = true;
-                    }
-                    ',' if !in_quotes => break,
-                    // White space around a quoted element is not part of it.
-                    c if c.is_whitespace() && !in_quotes && quoted => {}
-                    _ => element.push(c),
+                    c => element.push(c),
                 }
                 i += 1;
             }
-            if in_quotes {
+            i += 1;
+        } else {
+            // An unquoted element: escapes undone, blanks around it (not escaped ones)
+            // dropped; empty is malformed, and NULL (unescaped) is the null element.
+            let (mut taken, mut keep, mut escaped) = (0, 0, false);
+            while i < bytes.len() {
+                match bytes[i] {
+                    ',' => break,
+                    '"' | '{' | '}' => return None,
+                    '\\' => {
+                        element.push(*bytes.get(i + 1)?);
+                        escaped = true;
+                        taken += 1;
+                        keep = taken;
+                        i += 2;
+                        continue;
+                    }
+                    c => {
+                        element.push(c);
+                        taken += 1;
+                        if !c.is_whitespace() {
+                            keep = taken;
+                        }
+                    }
+                }
+                i += 1;
+            }
+            if keep == 0 {
                 return None;
             }
-            if !quoted {
-                element = element.trim().to_owned();
-            }
+            element = element.chars().take(keep).collect();
+            quoted = escaped;
         }
         if !quoted && element.eq_ignore_ascii_case("NULL") {
             elements.push(None);
@@ -230,6 +253,14 @@ mod tests {
         assert_eq!(parse_array("[1:2]={1,2}"), Some(s(&["1", "2"])));
         assert_eq!(parse_array("a,b"), None);
         assert_eq!(parse_array("{\"a}"), None);
+        // As PostgreSQL's array_in reads them.
+        assert_eq!(parse_array("{a,,b}"), None);
+        assert_eq!(parse_array("{a,}"), None);
+        assert_eq!(parse_array("{\"a\" b}"), None);
+        assert_eq!(parse_array("{\\NULL}"), Some(s(&["NULL"])));
+        assert_eq!(parse_array("{a\\ }"), Some(s(&["a "])));
+        assert_eq!(parse_array(" {x} "), Some(s(&["x"])));
+        assert_eq!(parse_array("{\"\"}"), Some(s(&[""])));
         assert!(is_multidimensional_array("{{1,2},{3,4}}"));
         assert!(!is_multidimensional_array("{\"{1}\"}"));
     }

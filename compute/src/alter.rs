@@ -330,6 +330,7 @@ async fn add_constraint(
             Ok(())
         }
         TableConstraint::Check(ch) => {
+            crate::sql::reject_subquery(&ch.expr, "check constraint")?;
             let check = CheckDef {
                 name: match &ch.name {
                     Some(n) => ident_name(n),
@@ -541,6 +542,12 @@ async fn add_column(
             false,
         )
         .await?;
+        // The sequence belongs to whoever owns the table.
+        if let Some(mut acl) = catalog::get_acl(view, &def.name).await? {
+            acl.relation = seq.name.clone();
+            acl.grants = None;
+            catalog::put_acl(view, &acl)?;
+        }
         new.ty = ty;
         new.default = Some(crate::sequence_sql::nextval_default(&seq));
         new.not_null = true;
@@ -551,7 +558,10 @@ async fn add_column(
         match &opt.option {
             ColumnOption::NotNull => new.not_null = true,
             ColumnOption::Null => {}
-            ColumnOption::Default(e) => new.default = Some(e.to_string()),
+            ColumnOption::Default(e) => {
+                crate::sql::reject_subquery(e, "DEFAULT expression")?;
+                new.default = Some(e.to_string())
+            }
             ColumnOption::Unique(_) => unique = true,
             ColumnOption::Check(c) => checks.push(TableConstraint::Check(c.clone())),
             other => return Err(unsupported(format!("ADD COLUMN … {other}"))),
@@ -701,6 +711,7 @@ async fn alter_column(
             def.columns[pos].not_null = false;
         }
         AlterColumnOperation::SetDefault { value } => {
+            crate::sql::reject_subquery(&value, "DEFAULT expression")?;
             let text = value.to_string();
             s.plan_sql(&format!("SELECT ({text})"), &[]).await?;
             def.columns[pos].default = Some(text);
@@ -726,6 +737,9 @@ async fn set_data_type(
     data_type: &ast::DataType,
     using: Option<&Expr>,
 ) -> Result<()> {
+    if let Some(e) = using {
+        crate::sql::reject_subquery(e, "transform expression")?;
+    }
     let catalog = s.current_catalog();
     let ty = crate::enums::column_type(s, &catalog, data_type)?;
     if ty == def.columns[pos].ty && using.is_none() {

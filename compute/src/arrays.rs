@@ -234,9 +234,9 @@ fn is_array_type(dt: &SqlDataType) -> bool {
     )
 }
 
-/// Rewrites casts to array types as `__thunder_cast`, and `x = ANY('{…}')` (`x <> ALL('{…}')`)
-/// with a literal as `x IN (…)` (`x NOT IN (…)`), whose elements take `x`'s type as
-/// PostgreSQL's unknown-typed literal does.
+/// Rewrites casts to array types as `__thunder_cast`, and `x op ANY('{…}')` / `x op ALL('{…}')`
+/// with a literal as `x op 'a' OR x op 'b' …` (AND for ALL), whose elements take `x`'s type
+/// as PostgreSQL's unknown-typed literal does; ANY of no elements is false, ALL true.
 pub fn rewrite(stmt: &mut ast::Statement) {
     struct Casts;
     impl VisitorMut for Casts {
@@ -257,26 +257,22 @@ pub fn rewrite(stmt: &mut ast::Statement) {
                 }
                 SqlExpr::AnyOp {
                     left,
-                    compare_op: BinaryOperator::Eq,
+                    compare_op,
                     right,
                     ..
-                } if literal_elements(right).is_some() => {
-                    *expr = SqlExpr::InList {
-                        expr: left.clone(),
-                        list: literal_elements(right).unwrap_or_default(),
-                        negated: false,
-                    };
+                } => {
+                    if let Some(items) = literal_elements(right) {
+                        *expr = element_chain(left, compare_op, items, true);
+                    }
                 }
                 SqlExpr::AllOp {
                     left,
-                    compare_op: BinaryOperator::NotEq,
+                    compare_op,
                     right,
-                } if literal_elements(right).is_some() => {
-                    *expr = SqlExpr::InList {
-                        expr: left.clone(),
-                        list: literal_elements(right).unwrap_or_default(),
-                        negated: true,
-                    };
+                } => {
+                    if let Some(items) = literal_elements(right) {
+                        *expr = element_chain(left, compare_op, items, false);
+                    }
                 }
                 _ => {}
             }
@@ -295,6 +291,12 @@ pub fn type_values_literals(source: &mut ast::Query, types: &[&SqlType]) {
     };
     for row in &mut values.rows {
         for (cell, ty) in row.iter_mut().zip(types) {
+            // A DEFAULT already put in place is a parenthesized expression.
+            while let SqlExpr::Nested(inner) = cell
+                && matches!(inner.as_ref(), SqlExpr::Value(_) | SqlExpr::Nested(_))
+            {
+                *cell = inner.as_ref().clone();
+            }
             if matches!(ty, SqlType::Array(_))
                 && let SqlExpr::Value(v) = cell
                 && matches!(
@@ -314,7 +316,30 @@ pub fn type_values_literals(source: &mut ast::Query, types: &[&SqlType]) {
     }
 }
 
-/// The elements of a string literal holding a non-empty one-dimensional array, as literals.
+/// `x op e1 OR x op e2 …` (`AND` for ALL), or the constant an empty array gives.
+fn element_chain(left: &SqlExpr, op: &BinaryOperator, items: Vec<SqlExpr>, any: bool) -> SqlExpr {
+    let joiner = if any {
+        BinaryOperator::Or
+    } else {
+        BinaryOperator::And
+    };
+    items
+        .into_iter()
+        .map(|item| SqlExpr::BinaryOp {
+            left: Box::new(left.clone()),
+            op: op.clone(),
+            right: Box::new(item),
+        })
+        .reduce(|acc, e| SqlExpr::BinaryOp {
+            left: Box::new(acc),
+            op: joiner.clone(),
+            right: Box::new(e),
+        })
+        .map(|e| SqlExpr::Nested(Box::new(e)))
+        .unwrap_or_else(|| SqlExpr::value(ast::Value::Boolean(!any)))
+}
+
+/// The elements of a string literal holding a one-dimensional array, as literals.
 fn literal_elements(e: &SqlExpr) -> Option<Vec<SqlExpr>> {
     let SqlExpr::Value(v) = e else {
         return None;
@@ -327,9 +352,6 @@ fn literal_elements(e: &SqlExpr) -> Option<Vec<SqlExpr>> {
         return None;
     }
     let items = parse_array(text)?;
-    if items.is_empty() {
-        return None;
-    }
     Some(
         items
             .into_iter()

@@ -128,6 +128,17 @@ pub fn cast_array(array: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
         safe: false,
         format_options: FormatOptions::default(),
     };
+    // Numbers and booleans read from text may have blanks around them (`' 12 '`).
+    if (target.is_numeric() || *target == DataType::Boolean)
+        && let Some(strings) = array.as_any().downcast_ref::<StringArray>()
+        && strings
+            .iter()
+            .flatten()
+            .any(|v| v.starts_with(char::is_whitespace) || v.ends_with(char::is_whitespace))
+    {
+        let trimmed: StringArray = strings.iter().map(|v| v.map(str::trim)).collect();
+        return cast_with_options(&(Arc::new(trimmed) as ArrayRef), target, &opts).map_df();
+    }
     cast_with_options(array, target, &opts).map_df()
 }
 

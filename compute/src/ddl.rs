@@ -210,7 +210,10 @@ pub async fn create_table(s: &mut Session, mut ct: ast::CreateTable) -> Result<Q
             match &opt.option {
                 ColumnOption::NotNull => column.not_null = true,
                 ColumnOption::Null => {}
-                ColumnOption::Default(e) => column.default = Some(e.to_string()),
+                ColumnOption::Default(e) => {
+                    crate::sql::reject_subquery(e, "DEFAULT expression")?;
+                    column.default = Some(e.to_string())
+                }
                 ColumnOption::PrimaryKey(_) => {
                     if !def.primary_key.is_empty() {
                         return Err(user_error(
@@ -251,15 +254,18 @@ pub async fn create_table(s: &mut Session, mut ct: ast::CreateTable) -> Result<Q
                     def.auto_increment = Some(column.id);
                     column.not_null = true;
                 }
-                ColumnOption::Check(c) => def.checks.push(CheckDef {
-                    name: c
-                        .name
-                        .as_ref()
-                        .or(opt.name.as_ref())
-                        .map(ident_name)
-                        .unwrap_or_else(|| format!("{name}_{cname}_check")),
-                    expr: c.expr.to_string(),
-                }),
+                ColumnOption::Check(c) => {
+                    crate::sql::reject_subquery(&c.expr, "check constraint")?;
+                    def.checks.push(CheckDef {
+                        name: c
+                            .name
+                            .as_ref()
+                            .or(opt.name.as_ref())
+                            .map(ident_name)
+                            .unwrap_or_else(|| format!("{name}_{cname}_check")),
+                        expr: c.expr.to_string(),
+                    })
+                }
                 other => {
                     return Err(user_error(
                         SqlState::FEATURE_NOT_SUPPORTED,
@@ -306,6 +312,7 @@ pub async fn create_table(s: &mut Session, mut ct: ast::CreateTable) -> Result<Q
                 foreign.push((cols, fk.clone()));
             }
             TableConstraint::Check(ch) => {
+                crate::sql::reject_subquery(&ch.expr, "check constraint")?;
                 let cname = match &ch.name {
                     Some(n) => ident_name(n),
                     None => check_name(&def, &ch.expr),

@@ -398,8 +398,6 @@ pub async fn insert(
     }
     if let Some(source) = ins.source.as_mut() {
         untarget_defaults(source, &mut targets);
-        let types: Vec<&SqlType> = targets.iter().map(|t| &def.columns[*t].ty).collect();
-        crate::arrays::type_values_literals(source, &types);
     }
     check_identity_always(&env.catalog, &def, &targets, ins.source.as_deref())?;
     let projection: Vec<String> = def
@@ -419,6 +417,8 @@ pub async fn insert(
         .collect();
     if let Some(source) = ins.source.as_mut() {
         replace_default_keyword(source, &def, &targets)?;
+        let types: Vec<&SqlType> = targets.iter().map(|t| &def.columns[*t].ty).collect();
+        crate::arrays::type_values_literals(source, &types);
     }
     let sql = match &ins.source {
         Some(source) => {

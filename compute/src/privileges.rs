@@ -187,6 +187,38 @@ pub fn acl_text(
     )
 }
 
+/// The role called `name`, the bootstrap superuser (named `superuser`) included.
+fn role_named(catalog: &Catalog, superuser: &str, name: &str) -> Option<RoleDef> {
+    match catalog.roles.get(name) {
+        Some(r) => Some(r.as_ref().clone()),
+        None if name == superuser => Some(crate::roles::bootstrap_role(name)),
+        None => None,
+    }
+}
+
+/// Checks that role `user` holds one of `any_of` on sequence `key` (the sequence functions).
+pub(crate) fn check_sequence(
+    catalog: &Catalog,
+    superuser: &str,
+    user: &str,
+    key: &str,
+    any_of: &[u16],
+) -> Result<()> {
+    if user == superuser {
+        return Ok(());
+    }
+    let allowed = role_named(catalog, superuser, user).is_some_and(|role| {
+        any_of
+            .iter()
+            .any(|b| holds(catalog, key, Kind::Sequence, &role, *b))
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(denied(Kind::Sequence, key))
+    }
+}
+
 /// The role the session runs as.
 fn session_role(s: &Session, catalog: &Catalog) -> Result<RoleDef> {
     crate::roles::find_role(s, catalog, &s.user).ok_or_else(|| {
@@ -231,6 +263,8 @@ struct Needs {
     ownership: Vec<String>,
     /// Indexes to drop: their tables' owners may.
     indexes: Vec<String>,
+    /// Schemas to drop: only their owners may.
+    schemas: Vec<String>,
 }
 
 impl Needs {
@@ -238,12 +272,17 @@ impl Needs {
         *self.privileges.entry(key).or_default() |= bits;
     }
 
-    /// SELECT on every relation `part` reads.
-    fn reads<V: Visit>(&mut self, part: &V, ctes: &HashSet<String>) {
+    /// SELECT on every relation named in `part` but one occurrence of `except` (the
+    /// statement's own target). Names of CTEs are not told apart from relations: a CTE named
+    /// like a table the role may not read is refused rather than risking a read of the table.
+    fn reads_all<V: Visit>(&mut self, part: &V, except: Option<&str>) {
+        let mut skip = except;
         for key in relations(part) {
-            if !ctes.contains(&key) {
-                self.add(key, SELECT);
+            if skip == Some(key.as_str()) {
+                skip = None;
+                continue;
             }
+            self.add(key, SELECT);
         }
     }
 }
@@ -263,87 +302,84 @@ fn relations<V: Visit>(part: &V) -> Vec<String> {
     r.0
 }
 
-/// The relations and privileges `stmt` needs.
+/// The relations locked by `FOR UPDATE / SHARE` of a query: those its `OF` names, or every
+/// table of its top-level FROM.
+fn locked(q: &ast::Query) -> Vec<String> {
+    let mut out = Vec::new();
+    for lock in &q.locks {
+        if let Some(of) = &lock.of {
+            out.push(object_name(of));
+        } else if let ast::SetExpr::Select(select) = q.body.as_ref() {
+            for t in &select.from {
+                for factor in
+                    std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation))
+                {
+                    if let ast::TableFactor::Table { name, .. } = factor {
+                        out.push(object_name(name));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The relations and privileges `stmt` needs. Every relation a statement names needs SELECT
+/// unless it is the target of the statement's own kind of write.
 fn needs(stmt: &Statement) -> Needs {
-    let ctes = crate::pg_catalog::cte_names(stmt);
     let mut n = Needs::default();
     match stmt {
         Statement::Query(q) => {
-            n.reads(q, &ctes);
-            // Row locks (FOR UPDATE / SHARE) need UPDATE as well.
-            if !q.locks.is_empty() {
-                for bits in n.privileges.values_mut() {
-                    *bits |= UPDATE;
-                }
+            n.reads_all(q, None);
+            for key in locked(q) {
+                n.add(key, UPDATE);
             }
         }
         Statement::Explain { statement, .. } => return needs(statement),
         Statement::Insert(ins) => {
-            if let ast::TableObject::TableName(name) = &ins.table {
-                let key = object_name(name);
-                let reads_back = ins.returning.is_some()
-                    || matches!(
-                        &ins.on,
-                        Some(ast::OnInsert::OnConflict(ast::OnConflict {
-                            action: ast::OnConflictAction::DoUpdate(_),
-                            ..
-                        })) | Some(ast::OnInsert::DuplicateKeyUpdate(_))
-                    );
-                let updates = matches!(
-                    &ins.on,
-                    Some(ast::OnInsert::OnConflict(ast::OnConflict {
-                        action: ast::OnConflictAction::DoUpdate(_),
-                        ..
-                    })) | Some(ast::OnInsert::DuplicateKeyUpdate(_))
-                ) || ins.replace_into;
-                n.add(
-                    key,
-                    INSERT | if reads_back { SELECT } else { 0 } | if updates { UPDATE } else { 0 },
-                );
-            }
-            if let Some(source) = &ins.source {
-                n.reads(source, &ctes);
-            }
+            let ast::TableObject::TableName(name) = &ins.table else {
+                n.reads_all(stmt, None);
+                return n;
+            };
+            let key = object_name(name);
+            let upserts = matches!(
+                &ins.on,
+                Some(ast::OnInsert::OnConflict(ast::OnConflict {
+                    action: ast::OnConflictAction::DoUpdate(_),
+                    ..
+                })) | Some(ast::OnInsert::DuplicateKeyUpdate(_))
+            );
+            let reads_back = ins.returning.is_some() || upserts;
+            let updates = upserts || ins.replace_into;
+            n.reads_all(stmt, Some(&key));
+            n.add(
+                key,
+                INSERT | if reads_back { SELECT } else { 0 } | if updates { UPDATE } else { 0 },
+            );
         }
         Statement::Update(up) => {
-            if let ast::TableFactor::Table { name, .. } = &up.table.relation {
-                let reads = up.selection.is_some() || up.returning.is_some();
-                n.add(object_name(name), UPDATE | if reads { SELECT } else { 0 });
-            }
-            for j in &up.table.joins {
-                n.reads(&j.relation, &ctes);
-            }
-            if let Some(from) = &up.from {
-                n.reads(from, &ctes);
-            }
-            if let Some(w) = &up.selection {
-                n.reads(w, &ctes);
-            }
-            for a in &up.assignments {
-                n.reads(&a.value, &ctes);
-            }
+            let ast::TableFactor::Table { name, .. } = &up.table.relation else {
+                n.reads_all(stmt, None);
+                return n;
+            };
+            let key = object_name(name);
+            let reads = up.selection.is_some() || up.returning.is_some();
+            n.reads_all(stmt, Some(&key));
+            n.add(key, UPDATE | if reads { SELECT } else { 0 });
         }
         Statement::Delete(del) => {
             let tables = match &del.from {
                 ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t) => t,
             };
+            let Some(ast::TableFactor::Table { name, .. }) = tables.first().map(|t| &t.relation)
+            else {
+                n.reads_all(stmt, None);
+                return n;
+            };
+            let key = object_name(name);
             let reads = del.selection.is_some() || del.returning.is_some();
-            for (i, t) in tables.iter().enumerate() {
-                if let (0, ast::TableFactor::Table { name, .. }) = (i, &t.relation) {
-                    n.add(object_name(name), DELETE | if reads { SELECT } else { 0 });
-                } else {
-                    n.reads(t, &ctes);
-                }
-                for j in &t.joins {
-                    n.reads(&j.relation, &ctes);
-                }
-            }
-            if let Some(u) = &del.using {
-                n.reads(u, &ctes);
-            }
-            if let Some(w) = &del.selection {
-                n.reads(w, &ctes);
-            }
+            n.reads_all(stmt, Some(&key));
+            n.add(key, DELETE | if reads { SELECT } else { 0 });
         }
         Statement::Truncate(t) => {
             for name in &t.table_names {
@@ -354,11 +390,11 @@ fn needs(stmt: &Statement) -> Needs {
             ast::CopySource::Table { table_name, .. } => {
                 n.add(object_name(table_name), if *to { SELECT } else { INSERT })
             }
-            ast::CopySource::Query(q) => n.reads(q, &ctes),
+            ast::CopySource::Query(q) => n.reads_all(q.as_ref(), None),
         },
         Statement::CreateTable(ct) => {
             if let Some(q) = &ct.query {
-                n.reads(q, &ctes);
+                n.reads_all(q.as_ref(), None);
             }
             // A foreign key needs REFERENCES on the table it points to.
             let column_keys =
@@ -377,11 +413,39 @@ fn needs(stmt: &Statement) -> Needs {
                 n.add(object_name(parent), REFERENCES);
             }
         }
+        // The new query is planned (and so read) as the creator; a replaced view must be
+        // the creator's.
+        Statement::CreateView(cv) => {
+            n.reads_all(cv.query.as_ref(), None);
+            n.ownership.push(object_name(&cv.name));
+        }
+        Statement::CreateSequence {
+            owned_by: Some(owner),
+            ..
+        } => {
+            // `OWNED BY table.column`: the sequence goes with a table its creator must own.
+            if let [table @ .., _column] = owner.0.as_slice()
+                && !table.is_empty()
+            {
+                n.ownership
+                    .push(object_name(&ast::ObjectName(table.to_vec())));
+            }
+        }
         Statement::Drop {
             object_type: ObjectType::Table | ObjectType::View | ObjectType::Sequence,
             names,
             ..
         } => n.ownership.extend(names.iter().map(object_name)),
+        Statement::Drop {
+            object_type: ObjectType::Index,
+            names,
+            ..
+        } => n.indexes.extend(names.iter().map(object_name)),
+        Statement::Drop {
+            object_type: ObjectType::Schema,
+            names,
+            ..
+        } => n.schemas.extend(names.iter().map(object_name)),
         Statement::AlterTable(at) => {
             n.ownership.push(object_name(&at.name));
             for op in &at.operations {
@@ -394,11 +458,6 @@ fn needs(stmt: &Statement) -> Needs {
                 }
             }
         }
-        Statement::Drop {
-            object_type: ObjectType::Index,
-            names,
-            ..
-        } => n.indexes.extend(names.iter().map(object_name)),
         Statement::AlterView { name, .. } => n.ownership.push(object_name(name)),
         Statement::CreateIndex(ci) => n.ownership.push(object_name(&ci.table_name)),
         Statement::Comment {
@@ -418,7 +477,11 @@ pub(crate) async fn check(s: &mut Session, stmt: &Statement) -> Result<()> {
         return Ok(());
     }
     let n = needs(stmt);
-    if n.privileges.is_empty() && n.ownership.is_empty() && n.indexes.is_empty() {
+    if n.privileges.is_empty()
+        && n.ownership.is_empty()
+        && n.indexes.is_empty()
+        && n.schemas.is_empty()
+    {
         return Ok(());
     }
     let (env, _) = s.statement_env(None).await?;
@@ -426,6 +489,16 @@ pub(crate) async fn check(s: &mut Session, stmt: &Statement) -> Result<()> {
     let role = session_role(s, catalog)?;
     if role.superuser {
         return Ok(());
+    }
+    for schema in &n.schemas {
+        if let Some(def) = catalog.schemas.get(schema)
+            && def.owner != role.name
+        {
+            return Err(user_error(
+                SqlState::INSUFFICIENT_PRIVILEGE,
+                format!("must be owner of schema {schema}"),
+            ));
+        }
     }
     for index in &n.indexes {
         if let Some(table) = catalog.relation_owner(index)
@@ -486,7 +559,8 @@ fn check_relation(
                 .then(|| crate::roles::bootstrap_role(s.engine.superuser()))
         })
     else {
-        return Ok(());
+        // A view whose owner is gone reads with nobody's privileges.
+        return Err(denied(kind, key));
     };
     if owner.superuser {
         return Ok(());
@@ -498,11 +572,8 @@ fn check_relation(
     else {
         return Ok(());
     };
-    let ctes = crate::pg_catalog::cte_names(&Statement::Query(Box::new(query.clone())));
     for inner in relations(&query) {
-        if !ctes.contains(&inner) {
-            check_relation(s, catalog, &inner, SELECT, &owner, seen_views)?;
-        }
+        check_relation(s, catalog, &inner, SELECT, &owner, seen_views)?;
     }
     Ok(())
 }
@@ -684,15 +755,23 @@ fn grantee_oids(s: &Session, catalog: &Catalog, grantees: &[Grantee]) -> Result<
 
 /// `GRANT privileges ON relations TO roles [WITH GRANT OPTION]` and `REVOKE … FROM …`.
 pub(crate) async fn grant_or_revoke(s: &mut Session, stmt: Statement) -> Result<QueryOutput> {
-    let (privileges, objs, grantees, grant_option, grant) = match &stmt {
+    let (privileges, objs, grantees, grant_option, grant, cascade) = match &stmt {
         Statement::Grant(g) => (
             &g.privileges,
             g.objects.as_ref(),
             &g.grantees,
             g.with_grant_option,
             true,
+            false,
         ),
-        Statement::Revoke(r) => (&r.privileges, r.objects.as_ref(), &r.grantees, false, false),
+        Statement::Revoke(r) => (
+            &r.privileges,
+            r.objects.as_ref(),
+            &r.grantees,
+            false,
+            false,
+            matches!(r.cascade, Some(ast::CascadeOption::Cascade)),
+        ),
         _ => unreachable!("only GRANT and REVOKE come here"),
     };
     let (env, _) = s.statement_env(None).await?;
@@ -701,6 +780,12 @@ pub(crate) async fn grant_or_revoke(s: &mut Session, stmt: Statement) -> Result<
     let role = session_role(s, catalog)?;
     let targets = objects(s, catalog, objs)?;
     let oids = grantee_oids(s, catalog, grantees)?;
+    if grant_option && oids.contains(&0) {
+        return Err(user_error(
+            SqlState("0LP01"),
+            "grant options can only be granted to roles",
+        ));
+    }
     for (key, kind) in targets {
         env.view.depend_on_key(catalog::acl_key(&key));
         let mut bits = privilege_bits(privileges, kind)?;
@@ -715,7 +800,12 @@ pub(crate) async fn grant_or_revoke(s: &mut Session, stmt: Statement) -> Result<
                 .iter()
                 .filter(|i| i.grantee == role.oid || i.grantee == 0)
                 .fold(0, |acc, i| acc | i.grant_options);
-            if options == 0 {
+            // No grant option and no privilege at all: refused. Holding the privilege
+            // without the option grants nothing (PostgreSQL warns "no privileges were granted").
+            let holds_any = items
+                .iter()
+                .any(|i| (i.grantee == role.oid || i.grantee == 0) && i.privileges != 0);
+            if options == 0 && !holds_any {
                 return Err(denied(kind, &key));
             }
             // What the grantor holds without the grant option is not given (PostgreSQL
@@ -743,13 +833,7 @@ pub(crate) async fn grant_or_revoke(s: &mut Session, stmt: Statement) -> Result<
                     }),
                 }
             } else {
-                for item in items.iter_mut().filter(|i| {
-                    i.grantee == grantee && (i.grantor == grantor || grantor == owner_oid)
-                }) {
-                    item.privileges &= !bits;
-                    item.grant_options &= !bits;
-                }
-                items.retain(|i| i.privileges != 0);
+                revoke(&mut items, grantee, grantor, owner_oid, bits, cascade, &key)?;
             }
         }
         catalog::put_acl(
@@ -767,6 +851,60 @@ pub(crate) async fn grant_or_revoke(s: &mut Session, stmt: Statement) -> Result<
     } else {
         "REVOKE"
     })))
+}
+
+/// Takes `bits` from what `grantor` gave `grantee` (the owner's REVOKE takes them from every
+/// grantor). Grants the grantee made on with those bits go too under CASCADE, and make the
+/// REVOKE fail (2BP01) without it.
+fn revoke(
+    items: &mut Vec<AclItem>,
+    grantee: i64,
+    grantor: i64,
+    owner: i64,
+    bits: u16,
+    cascade: bool,
+    key: &str,
+) -> Result<()> {
+    let mut lost_options = 0;
+    for item in items
+        .iter_mut()
+        .filter(|i| i.grantee == grantee && (i.grantor == grantor || grantor == owner))
+    {
+        lost_options |= item.grant_options & bits;
+        item.privileges &= !bits;
+        item.grant_options &= !bits;
+    }
+    items.retain(|i| i.privileges != 0);
+    // What the grantee passed on rested on the options it just lost (unless it still holds
+    // them from another grantor, or owns the relation).
+    let still = items
+        .iter()
+        .filter(|i| i.grantee == grantee)
+        .fold(0, |acc, i| acc | i.grant_options);
+    let orphaned = lost_options & !still;
+    if orphaned == 0 || grantee == owner {
+        return Ok(());
+    }
+    let dependents: Vec<i64> = items
+        .iter()
+        .filter(|i| i.grantor == grantee && i.privileges & orphaned != 0)
+        .map(|i| i.grantee)
+        .collect();
+    if dependents.is_empty() {
+        return Ok(());
+    }
+    if !cascade {
+        return Err(
+            user_error(SqlState("2BP01"), "dependent privileges exist").with_detail(format!(
+                "Grants on {} rest on them. Use CASCADE to revoke them too.",
+                catalog::split_relation_key(key).1
+            )),
+        );
+    }
+    for dependent in dependents {
+        revoke(items, dependent, grantee, owner, orphaned, true, key)?;
+    }
+    Ok(())
 }
 
 /// `ALTER TABLE | VIEW | SEQUENCE name OWNER TO role`: the new owner takes the old owner's

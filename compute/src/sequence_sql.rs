@@ -273,6 +273,8 @@ struct SequenceFunction {
     engine: Arc<Engine>,
     public: Arc<PublicSchema>,
     session: Arc<Mutex<SessionSequences>>,
+    /// The session's role, whose privileges on the sequences are checked.
+    user: String,
 }
 
 impl std::fmt::Debug for SequenceFunction {
@@ -301,6 +303,7 @@ pub(crate) fn register(
     engine: Arc<Engine>,
     public: Arc<PublicSchema>,
     session: Arc<Mutex<SessionSequences>>,
+    user: &str,
 ) {
     for kind in [Kind::Next, Kind::Curr, Kind::Set, Kind::Last] {
         let f = SequenceFunction {
@@ -312,6 +315,7 @@ pub(crate) fn register(
             engine: engine.clone(),
             public: public.clone(),
             session: session.clone(),
+            user: user.to_string(),
         };
         ctx.register_udf(AsyncScalarUDF::new(Arc::new(f)).into_scalar_udf());
     }
@@ -392,6 +396,19 @@ impl SequenceFunction {
         };
         let name = crate::schemas::resolve_text_name(catalog, &self.public.search_path(), &text);
         if let Some(seq) = catalog.sequences.get(&name) {
+            // nextval needs USAGE or UPDATE, currval USAGE or SELECT, setval UPDATE.
+            let any_of = match self.kind {
+                Kind::Next => &[crate::privileges::USAGE, crate::privileges::UPDATE][..],
+                Kind::Curr => &[crate::privileges::USAGE, crate::privileges::SELECT][..],
+                Kind::Set | Kind::Last => &[crate::privileges::UPDATE][..],
+            };
+            crate::privileges::check_sequence(
+                catalog,
+                self.engine.superuser(),
+                &self.user,
+                &name,
+                any_of,
+            )?;
             return Ok(seq.clone());
         }
         if catalog.relation_exists(&name) {

@@ -282,6 +282,7 @@ impl Session {
             engine.clone(),
             public.clone(),
             Arc::new(Mutex::new(Default::default())),
+            user,
         );
         {
             let planner = Arc::new(crate::temporal::TemporalPlanner::new(&ctx));

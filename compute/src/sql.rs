@@ -418,3 +418,28 @@ pub fn escape_string_literals(stmt: &mut datafusion::sql::sqlparser::ast::Statem
     }
     let _ = stmt.visit(&mut Escape);
 }
+
+/// PostgreSQL's 0A000 for a sub-query where a stored or per-row expression must stand alone:
+/// `what` is "DEFAULT expression", "check constraint" or "transform expression".
+pub fn reject_subquery(e: &Expr, what: &str) -> crate::error::Result<()> {
+    use datafusion::sql::sqlparser::ast::Visit;
+    struct Finder;
+    impl datafusion::sql::sqlparser::ast::Visitor for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    if e.visit(&mut Finder).is_break() {
+        return Err(crate::error::user_error(
+            thunderdb_common::SqlState::FEATURE_NOT_SUPPORTED,
+            format!("cannot use subquery in {what}"),
+        ));
+    }
+    Ok(())
+}

@@ -52,9 +52,11 @@ pub trait PageService: Send + Sync + 'static {
         limit: Option<usize>,
     ) -> Result<Vec<(Vec<u8>, Value)>, PageError>;
     /// The LSN of the newest write at or below `lsn` to a key starting with one of `prefixes`
-    /// (each a table id and an index id, as `keys::index_prefix` makes them); `Lsn::ZERO` when
-    /// there is none. Data under those prefixes is the same at every LSN from that one on, so
-    /// compute can share what it derives from it (the catalog) across snapshots.
+    /// (index prefixes of the catalog table, as `keys::index_prefix(TableId::CATALOG, …)`
+    /// makes them); `Lsn::ZERO` when there is none. Keys under those prefixes are the same at
+    /// every LSN from that one on, so compute shares the catalog it decodes across snapshots.
+    /// A pageserver that does not hold the whole history must answer with the oldest LSN it
+    /// can vouch for rather than `Lsn::ZERO`.
     async fn newest_write(&self, prefixes: &[[u8; 8]], lsn: Lsn) -> Result<Lsn, PageError>;
     /// The newest LSN applied.
     fn applied_lsn(&self) -> Lsn;

@@ -34,7 +34,8 @@ impl Default for PageServerOptions {
 /// A pageserver whose whole state is one in-memory layer fed by a WAL subscription.
 pub struct LocalPageServer {
     layer: RwLock<BTreeMap<Vec<u8>, Versions>>,
-    /// For each table and index prefix, the LSNs of the records that wrote under it, ascending.
+    /// For each index prefix of the catalog table, the LSNs of the records that wrote under it,
+    /// ascending.
     writes_by_prefix: RwLock<HashMap<[u8; 8], Vec<Lsn>>>,
     applied_tx: watch::Sender<Lsn>,
     applied: watch::Receiver<Lsn>,
@@ -106,7 +107,11 @@ impl LocalPageServer {
                     .entry(w.key.clone())
                     .or_default()
                     .push((rec.lsn, value));
-                if let Some(prefix) = w.key.first_chunk::<8>() {
+                // Only the catalog's changes are asked for; data keys would grow this without
+                // bound.
+                if let Some(prefix) = w.key.first_chunk::<8>()
+                    && prefix[..4] == thunderdb_common::TableId::CATALOG.0.to_be_bytes()
+                {
                     let lsns = by_prefix.entry(*prefix).or_default();
                     if lsns.last() != Some(&rec.lsn) {
                         lsns.push(rec.lsn);
@@ -257,11 +262,19 @@ mod tests {
         assert_eq!(rows.len(), 2);
         let rows = ps.scan(b"a", b"z", Lsn(4), None).await.unwrap();
         assert_eq!(rows.len(), 1);
-        // Writes under 8-byte table and index prefixes: "tbl1idx1" at 5 and 7, "tbl1idx2" at 6.
-        for (snapshot, key) in [(4, "tbl1idx1k"), (5, "tbl1idx2k"), (6, "tbl1idx1j")] {
-            wal.commit(commit(snapshot, key, Some("v"))).await.unwrap();
+        // Writes under two index prefixes of the catalog table: one at 5 and 7, two at 6.
+        let catalog = thunderdb_common::TableId::CATALOG.0.to_be_bytes();
+        let prefix = |index: u8| {
+            let mut p = [0u8; 8];
+            p[..4].copy_from_slice(&catalog);
+            p[4..].copy_from_slice(&[0, 0, 0, index]);
+            p
+        };
+        let (one, two) = (prefix(1), prefix(2));
+        for (snapshot, p) in [(4, one), (5, two), (6, one)] {
+            let key = String::from_utf8([p.as_slice(), b"k"].concat()).unwrap();
+            wal.commit(commit(snapshot, &key, Some("v"))).await.unwrap();
         }
-        let (one, two) = (*b"tbl1idx1", *b"tbl1idx2");
         assert_eq!(ps.newest_write(&[one], Lsn(4)).await.unwrap(), Lsn::ZERO);
         assert_eq!(ps.newest_write(&[one], Lsn(6)).await.unwrap(), Lsn(5));
         assert_eq!(ps.newest_write(&[one], Lsn(7)).await.unwrap(), Lsn(7));

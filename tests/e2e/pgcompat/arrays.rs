@@ -65,6 +65,24 @@ async fn array_columns() {
     check(&c, "SELECT id FROM arr WHERE id <> ALL('{1,3}')", "2").await;
     check(
         &c,
+        "SELECT id FROM arr WHERE id > ANY('{2,9}') ORDER BY id",
+        "3",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT id FROM arr WHERE id <= ALL('{2,9}') ORDER BY id",
+        "1\n2",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT 1 = ANY('{}'), 1 <> ALL('{}'), NULL::int = ANY('{}'), 2 = ANY('{1,NULL}')",
+        "f|t|f|NULL",
+    )
+    .await;
+    check(
+        &c,
         "SELECT id FROM arr WHERE tags @> '{a,b}' ORDER BY id",
         "3",
     )
@@ -144,6 +162,20 @@ async fn array_columns() {
         &c,
         "SELECT 'x'::int[]",
         &SqlState::INVALID_TEXT_REPRESENTATION,
+    )
+    .await;
+    for bad in ["'{a,,b}'", "'{a,}'", "'{\"a\" b}'", "'{a\"b\"}'"] {
+        expect_error(
+            &c,
+            &format!("SELECT {bad}::text[]"),
+            &SqlState::INVALID_TEXT_REPRESENTATION,
+        )
+        .await;
+    }
+    check(
+        &c,
+        "SELECT ' {a\\ , \\NULL ,\"\"} '::text[], ' 12 '::int + 1",
+        "{\"a \",\"NULL\",\"\"}|13",
     )
     .await;
     check(&c, "SELECT count(*) FROM arr", "3").await;
@@ -258,6 +290,13 @@ async fn array_columns() {
         "ALTER TABLE arr2 ADD COLUMN extra BIGINT[] DEFAULT '{}'",
     )
     .await;
+    exec_count(
+        &c,
+        "INSERT INTO arr2 VALUES (7, ARRAY['d'], DEFAULT), (8, '{e}', '{1}')",
+        2,
+    )
+    .await;
+    exec_count(&c, "DELETE FROM arr2 WHERE id IN (7, 8)", 2).await;
     check(
         &c,
         "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \

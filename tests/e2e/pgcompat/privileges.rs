@@ -89,6 +89,31 @@ async fn grants_owners_and_checks() {
     // Privileges held without the option are not passed on (PostgreSQL warns).
     exec(&bob, "GRANT DELETE ON notes TO PUBLIC").await;
     expect_error(&bob, "DELETE FROM notes", denied).await;
+    exec(&alice, "GRANT SELECT ON docs TO bob").await;
+    expect_error(&bob, "SELECT * FROM docs", denied).await;
+    let err = expect_error(
+        &admin,
+        "GRANT SELECT ON docs TO PUBLIC WITH GRANT OPTION",
+        &SqlState::INVALID_GRANT_OPERATION,
+    )
+    .await;
+    assert_eq!(err, "grant options can only be granted to roles");
+    // What bob passed on rests on his grant option: revoking it needs CASCADE.
+    let err = expect_error(
+        &alice,
+        "REVOKE SELECT ON notes FROM bob",
+        &SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+    )
+    .await;
+    assert_eq!(err, "dependent privileges exist");
+    exec(&alice, "REVOKE SELECT ON notes FROM bob CASCADE").await;
+    expect_error(&bob, "SELECT t FROM notes", denied).await;
+    // Sequences: nextval needs USAGE or UPDATE.
+    let err = expect_error(&bob, "SELECT nextval('notes_id_seq')", denied).await;
+    assert_eq!(err, "permission denied for sequence notes_id_seq");
+    exec(&alice, "GRANT USAGE ON SEQUENCE notes_id_seq TO bob").await;
+    exec(&bob, "SELECT nextval('notes_id_seq')").await;
+    expect_error(&bob, "SELECT setval('notes_id_seq', 1)", denied).await;
     // The table's owner also owns its SERIAL sequence.
     check(
         &admin,
@@ -110,6 +135,59 @@ async fn grants_owners_and_checks() {
     check(&bob, "SELECT count(*) FROM docs", "2").await;
     exec(&admin, "REVOKE ALL ON docs FROM PUBLIC").await;
     expect_error(&bob, "SELECT count(*) FROM docs", denied).await;
+    // Nothing reads a table around the check: a CTE of the same name, RETURNING, a view
+    // replaced by someone else, DEFAULT and CHECK expressions (no sub-queries there at all).
+    exec(&admin, "CREATE TABLE vault (secret TEXT)").await;
+    exec(&admin, "INSERT INTO vault VALUES ('s3cr3t')").await;
+    expect_error(
+        &bob,
+        "WITH vault AS (SELECT 1) SELECT * FROM public.vault",
+        denied,
+    )
+    .await;
+    expect_error(
+        &bob,
+        "WITH v AS (SELECT * FROM vault) SELECT * FROM v",
+        denied,
+    )
+    .await;
+    expect_error(
+        &alice,
+        "INSERT INTO notes (t) VALUES ('x') RETURNING (SELECT max(secret) FROM vault)",
+        denied,
+    )
+    .await;
+    expect_error(
+        &alice,
+        "UPDATE notes SET t = (SELECT max(secret) FROM vault)",
+        denied,
+    )
+    .await;
+    // (PostgreSQL 15 refuses it earlier, for want of CREATE on schema public.)
+    expect_error(
+        &bob,
+        "CREATE OR REPLACE VIEW doc_ids AS SELECT 1 AS id",
+        denied,
+    )
+    .await;
+    let err = expect_error(
+        &admin,
+        "CREATE TABLE leak (a TEXT DEFAULT (SELECT max(secret) FROM vault))",
+        &SqlState::FEATURE_NOT_SUPPORTED,
+    )
+    .await;
+    assert_eq!(err, "cannot use subquery in DEFAULT expression");
+    expect_error(
+        &admin,
+        "CREATE TABLE leak (a TEXT CHECK (a IN (SELECT secret FROM vault)))",
+        &SqlState::FEATURE_NOT_SUPPORTED,
+    )
+    .await;
+    exec(&admin, "CREATE SCHEMA app").await;
+    exec(&admin, "CREATE TABLE app.items (id INT)").await;
+    let err = expect_error(&bob, "DROP SCHEMA app CASCADE", denied).await;
+    assert_eq!(err, "must be owner of schema app");
+    check(&admin, "SELECT count(*) FROM app.items", "0").await;
     // COPY needs the same privileges as the statements it stands for.
     assert!(
         bob.copy_out("COPY docs TO STDOUT").await.is_err(),
