@@ -70,24 +70,35 @@ pub const UTC_ZONE_NAMES: [&str; 12] = [
     "Greenwich",
 ];
 
+/// The blanks `array_in` skips: ASCII white space only (`array_isspace`).
+trait ArraySpace {
+    fn is_array_space(&self) -> bool;
+}
+
+impl ArraySpace for char {
+    fn is_array_space(&self) -> bool {
+        matches!(self, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+    }
+}
+
 /// Elements of an array literal `{a,"b c",NULL,{1,2}}`: unquoted elements are trimmed and
 /// unescaped, `NULL` is `None`, and a nested array is returned as its own literal.
 pub fn parse_array(s: &str) -> Option<Vec<Option<String>>> {
     // A `[1:3]={...}` dimension decoration carries no information we keep.
-    let s = s.trim();
+    let s = s.trim_matches(|c: char| c.is_array_space());
     let s = match s.find('=') {
-        Some(eq) if s.starts_with('[') => s[eq + 1..].trim(),
+        Some(eq) if s.starts_with('[') => s[eq + 1..].trim_matches(|c: char| c.is_array_space()),
         _ => s,
     };
     let inner = s.strip_prefix('{')?.strip_suffix('}')?;
     let bytes: Vec<char> = inner.chars().collect();
     let mut elements = Vec::new();
-    if inner.trim().is_empty() {
+    if inner.chars().all(|c| c.is_array_space()) {
         return Some(elements);
     }
     let mut i = 0;
     loop {
-        while i < bytes.len() && bytes[i].is_whitespace() {
+        while i < bytes.len() && bytes[i].is_array_space() {
             i += 1;
         }
         let mut element = String::new();
@@ -151,7 +162,7 @@ pub fn parse_array(s: &str) -> Option<Vec<Option<String>>> {
                     c => {
                         element.push(c);
                         taken += 1;
-                        if !c.is_whitespace() {
+                        if !c.is_array_space() {
                             keep = taken;
                         }
                     }
@@ -169,7 +180,7 @@ pub fn parse_array(s: &str) -> Option<Vec<Option<String>>> {
         } else {
             elements.push(Some(element));
         }
-        while i < bytes.len() && bytes[i].is_whitespace() {
+        while i < bytes.len() && bytes[i].is_array_space() {
             i += 1;
         }
         if i >= bytes.len() {

@@ -262,7 +262,15 @@ pub fn rewrite(stmt: &mut ast::Statement) {
                     ..
                 } => {
                     if let Some(items) = literal_elements(right) {
-                        *expr = element_chain(left, compare_op, items, true);
+                        *expr = match compare_op {
+                            // x evaluated once, and a hashed lookup for long lists.
+                            BinaryOperator::Eq if !items.is_empty() => SqlExpr::InList {
+                                expr: left.clone(),
+                                list: items,
+                                negated: false,
+                            },
+                            _ => element_chain(left, compare_op, items, true),
+                        };
                     }
                 }
                 SqlExpr::AllOp {
@@ -271,7 +279,14 @@ pub fn rewrite(stmt: &mut ast::Statement) {
                     right,
                 } => {
                     if let Some(items) = literal_elements(right) {
-                        *expr = element_chain(left, compare_op, items, false);
+                        *expr = match compare_op {
+                            BinaryOperator::NotEq if !items.is_empty() => SqlExpr::InList {
+                                expr: left.clone(),
+                                list: items,
+                                negated: true,
+                            },
+                            _ => element_chain(left, compare_op, items, false),
+                        };
                     }
                 }
                 _ => {}

@@ -133,7 +133,7 @@ fn text_input_error(m: &str) -> Option<ThunderError> {
         "Timestamp" => "timestamp",
         _ => return None,
     };
-    let digits = value.trim_start_matches(['-', '+']);
+    let digits = value.trim().trim_start_matches(['-', '+']);
     if matches!(pg, "smallint" | "integer" | "bigint")
         && !digits.is_empty()
         && digits.bytes().all(|b| b.is_ascii_digit())

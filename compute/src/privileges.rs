@@ -293,7 +293,7 @@ fn relations<V: Visit>(part: &V) -> Vec<String> {
     impl Visitor for R {
         type Break = ();
         fn pre_visit_relation(&mut self, name: &ast::ObjectName) -> ControlFlow<()> {
-            self.0.push(object_name(name));
+            self.0.extend(relation_key(name));
             ControlFlow::Continue(())
         }
     }
@@ -302,23 +302,51 @@ fn relations<V: Visit>(part: &V) -> Vec<String> {
     r.0
 }
 
+/// The catalog key of a relation name; `None` for the system catalogs, which every role
+/// may read.
+fn relation_key(name: &ast::ObjectName) -> Option<String> {
+    let bare = object_name(name);
+    match crate::sql::schema_of(name) {
+        Some(s) if matches!(s.as_str(), "pg_catalog" | "information_schema" | "redis") => None,
+        Some(schema) => Some(catalog::relation_key(&schema, &bare)),
+        None => Some(bare),
+    }
+}
+
 /// The relations locked by `FOR UPDATE / SHARE` of a query: those its `OF` names, or every
 /// table of its top-level FROM.
 fn locked(q: &ast::Query) -> Vec<String> {
     let mut out = Vec::new();
+    let ast::SetExpr::Select(select) = q.body.as_ref() else {
+        return out;
+    };
+    // The tables of the FROM list: their keys, and the name or alias they go by.
+    let tables: Vec<(String, String)> = select
+        .from
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+        .filter_map(|factor| match factor {
+            ast::TableFactor::Table { name, alias, .. } => Some((
+                relation_key(name)?,
+                alias
+                    .as_ref()
+                    .map_or_else(|| object_name(name), |a| ident_name(&a.name)),
+            )),
+            _ => None,
+        })
+        .collect();
     for lock in &q.locks {
-        if let Some(of) = &lock.of {
-            out.push(object_name(of));
-        } else if let ast::SetExpr::Select(select) = q.body.as_ref() {
-            for t in &select.from {
-                for factor in
-                    std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation))
-                {
-                    if let ast::TableFactor::Table { name, .. } = factor {
-                        out.push(object_name(name));
-                    }
-                }
+        match &lock.of {
+            Some(of) => {
+                let wanted = object_name(of);
+                out.extend(
+                    tables
+                        .iter()
+                        .filter(|(key, called)| *called == wanted || *key == wanted)
+                        .map(|(key, _)| key.clone()),
+                );
             }
+            None => out.extend(tables.iter().map(|(key, _)| key.clone())),
         }
     }
     out
@@ -417,7 +445,9 @@ fn needs(stmt: &Statement) -> Needs {
         // the creator's.
         Statement::CreateView(cv) => {
             n.reads_all(cv.query.as_ref(), None);
-            n.ownership.push(object_name(&cv.name));
+            if cv.or_replace {
+                n.ownership.push(object_name(&cv.name));
+            }
         }
         Statement::CreateSequence {
             owned_by: Some(owner),
@@ -813,6 +843,24 @@ pub(crate) async fn grant_or_revoke(s: &mut Session, stmt: Statement) -> Result<
             bits &= options;
             role.oid
         };
+        if bits == 0 {
+            continue;
+        }
+        // Options may not go back to a role they rest on: a grantee (other than the owner)
+        // without whom the grantor would not hold them (PostgreSQL's circularity check).
+        let back_to_grantor = oids.iter().any(|g| {
+            let from_others = items
+                .iter()
+                .filter(|i| i.grantee == grantor && i.grantor != *g)
+                .fold(0, |acc, i| acc | i.grant_options);
+            *g != owner_oid && bits & !from_others != 0
+        });
+        if grant && grant_option && grantor != owner_oid && back_to_grantor {
+            return Err(user_error(
+                SqlState("0LP01"),
+                "grant options cannot be granted back to your own grantor",
+            ));
+        }
         for &grantee in &oids {
             if grant {
                 match items
@@ -853,8 +901,7 @@ pub(crate) async fn grant_or_revoke(s: &mut Session, stmt: Statement) -> Result<
     })))
 }
 
-/// Takes `bits` from what `grantor` gave `grantee` (the owner's REVOKE takes them from every
-/// grantor). Grants the grantee made on with those bits go too under CASCADE, and make the
+/// Takes `bits` from what `grantor` gave `grantee` (a superuser revokes as the owner). Grants the grantee made on with those bits go too under CASCADE, and make the
 /// REVOKE fail (2BP01) without it.
 fn revoke(
     items: &mut Vec<AclItem>,
@@ -868,7 +915,7 @@ fn revoke(
     let mut lost_options = 0;
     for item in items
         .iter_mut()
-        .filter(|i| i.grantee == grantee && (i.grantor == grantor || grantor == owner))
+        .filter(|i| i.grantee == grantee && i.grantor == grantor)
     {
         lost_options |= item.grant_options & bits;
         item.privileges &= !bits;

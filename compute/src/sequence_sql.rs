@@ -377,6 +377,25 @@ fn column(args: &ScalarFunctionArgs, i: usize, ty: &DataType) -> DfResult<ArrayR
 impl SequenceFunction {
     /// The sequence a `regclass` argument names: text (`'s'`, `'public.s'`, `'"S"'`) or OID.
     fn resolve(&self, catalog: &Catalog, arg: &ScalarValue) -> Result<Arc<SequenceDef>> {
+        let seq = self.find(catalog, arg)?;
+        // nextval needs USAGE or UPDATE, currval USAGE or SELECT, setval UPDATE (whether the
+        // sequence is named by text, `::regclass` or OID).
+        let any_of = match self.kind {
+            Kind::Next => &[crate::privileges::USAGE, crate::privileges::UPDATE][..],
+            Kind::Curr | Kind::Last => &[crate::privileges::USAGE, crate::privileges::SELECT][..],
+            Kind::Set => &[crate::privileges::UPDATE][..],
+        };
+        crate::privileges::check_sequence(
+            catalog,
+            self.engine.superuser(),
+            &self.user,
+            &seq.name,
+            any_of,
+        )?;
+        Ok(seq)
+    }
+
+    fn find(&self, catalog: &Catalog, arg: &ScalarValue) -> Result<Arc<SequenceDef>> {
         let text = match arg {
             ScalarValue::Int64(Some(oid)) => {
                 return catalog
@@ -396,19 +415,6 @@ impl SequenceFunction {
         };
         let name = crate::schemas::resolve_text_name(catalog, &self.public.search_path(), &text);
         if let Some(seq) = catalog.sequences.get(&name) {
-            // nextval needs USAGE or UPDATE, currval USAGE or SELECT, setval UPDATE.
-            let any_of = match self.kind {
-                Kind::Next => &[crate::privileges::USAGE, crate::privileges::UPDATE][..],
-                Kind::Curr => &[crate::privileges::USAGE, crate::privileges::SELECT][..],
-                Kind::Set | Kind::Last => &[crate::privileges::UPDATE][..],
-            };
-            crate::privileges::check_sequence(
-                catalog,
-                self.engine.superuser(),
-                &self.user,
-                &name,
-                any_of,
-            )?;
             return Ok(seq.clone());
         }
         if catalog.relation_exists(&name) {
@@ -425,21 +431,6 @@ impl SequenceFunction {
 
     async fn run(&self, args: ScalarFunctionArgs) -> Result<ArrayRef> {
         let rows = args.number_rows;
-        if self.kind == Kind::Last {
-            let last = {
-                let session = self.session.lock();
-                session
-                    .last
-                    .and_then(|id| session.current.get(&id).copied())
-            };
-            let v = last.ok_or_else(|| {
-                user_error(
-                    SqlState("55000"),
-                    "lastval is not yet defined in this session",
-                )
-            })?;
-            return Ok(Arc::new(Int64Array::from(vec![v; rows])));
-        }
         let catalog = match self.public.env() {
             Some(env) => env.catalog.clone(),
             None => {
@@ -448,6 +439,24 @@ impl SequenceFunction {
                 ));
             }
         };
+        if self.kind == Kind::Last {
+            let last = {
+                let session = self.session.lock();
+                session
+                    .last
+                    .and_then(|id| session.current.get(&id).map(|v| (id, *v)))
+            };
+            let (id, v) = last.ok_or_else(|| {
+                user_error(
+                    SqlState("55000"),
+                    "lastval is not yet defined in this session",
+                )
+            })?;
+            // As currval: USAGE or SELECT on the sequence it reports.
+            let oid = crate::pg_catalog::relation_oid(id);
+            self.resolve(&catalog, &ScalarValue::Int64(Some(oid)))?;
+            return Ok(Arc::new(Int64Array::from(vec![v; rows])));
+        }
         let to_thunder =
             |e: DataFusionError| thunderdb_common::ThunderError::internal(e.to_string());
         // A constant sequence argument (the usual case) takes all the rows' values at once.

@@ -431,6 +431,15 @@ pub fn reject_subquery(e: &Expr, what: &str) -> crate::error::Result<()> {
                 Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
                     ControlFlow::Break(())
                 }
+                // `ARRAY(SELECT …)`.
+                Expr::Function(f)
+                    if matches!(
+                        f.args,
+                        datafusion::sql::sqlparser::ast::FunctionArguments::Subquery(_)
+                    ) =>
+                {
+                    ControlFlow::Break(())
+                }
                 _ => ControlFlow::Continue(()),
             }
         }

@@ -86,6 +86,8 @@ async fn grants_owners_and_checks() {
     // WITH GRANT OPTION lets the grantee pass the privilege on.
     exec(&alice, "GRANT SELECT ON notes TO bob WITH GRANT OPTION").await;
     exec(&bob, "GRANT SELECT ON notes TO PUBLIC").await;
+    // The owner always holds the options: giving them to her is no cycle.
+    exec(&bob, "GRANT SELECT ON notes TO alice WITH GRANT OPTION").await;
     // Privileges held without the option are not passed on (PostgreSQL warns).
     exec(&bob, "GRANT DELETE ON notes TO PUBLIC").await;
     expect_error(&bob, "DELETE FROM notes", denied).await;
@@ -114,6 +116,13 @@ async fn grants_owners_and_checks() {
     exec(&alice, "GRANT USAGE ON SEQUENCE notes_id_seq TO bob").await;
     exec(&bob, "SELECT nextval('notes_id_seq')").await;
     expect_error(&bob, "SELECT setval('notes_id_seq', 1)", denied).await;
+    expect_error(&bob, "SELECT setval('notes_id_seq'::regclass, 1)", denied).await;
+    check(
+        &admin,
+        "SELECT array_to_string(relacl, ',') FROM pg_class WHERE relname = 'docs'",
+        &format!("{USER}=arwdDxt/{USER},alice=ar/{USER}"),
+    )
+    .await;
     // The table's owner also owns its SERIAL sequence.
     check(
         &admin,
