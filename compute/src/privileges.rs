@@ -10,8 +10,9 @@
 //! - A view is read with its owner's privileges on what it reads; the reader needs SELECT on
 //!   the view only.
 //!
-//! Not here: column privileges, privileges on schemas, databases and functions, role
-//! membership (`GRANT role TO role`), and the USAGE check of `nextval`.
+//! Not here: column privileges, privileges on schemas, databases and functions, and role
+//! membership (`GRANT role TO role`). The sequence functions check their own (USAGE, SELECT,
+//! UPDATE) through [`check_sequence`].
 
 use crate::catalog::{self, AclDef, AclItem, Catalog, RoleDef};
 use crate::error::{Result, user_error};
