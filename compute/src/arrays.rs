@@ -25,7 +25,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    self, BinaryOperator, DataType as SqlDataType, Expr as SqlExpr, VisitMut, VisitorMut,
+    self, BinaryOperator, Expr as SqlExpr, VisitMut, VisitorMut,
 };
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -222,18 +222,6 @@ fn cast_udf() -> Arc<ScalarUDF> {
     }))
 }
 
-/// Whether `dt` is an array type as the parser reads it (`int[]`, `text ARRAY`).
-fn is_array_type(dt: &SqlDataType) -> bool {
-    matches!(
-        dt,
-        SqlDataType::Array(
-            ast::ArrayElemTypeDef::SquareBracket(..)
-                | ast::ArrayElemTypeDef::AngleBracket(_)
-                | ast::ArrayElemTypeDef::Parenthesis(_)
-        )
-    )
-}
-
 /// Rewrites casts to array types as `__thunder_cast`, and `x op ANY('{…}')` / `x op ALL('{…}')`
 /// with a literal as `x op 'a' OR x op 'b' …` (AND for ALL), whose elements take `x`'s type
 /// as PostgreSQL's unknown-typed literal does; ANY of no elements is false, ALL true.
@@ -247,7 +235,7 @@ pub fn rewrite(stmt: &mut ast::Statement) {
                     expr: inner,
                     data_type,
                     ..
-                } if is_array_type(data_type) => {
+                } if crate::types::array_element(data_type).is_some() => {
                     let name = data_type.to_string();
                     let inner = (**inner).clone();
                     *expr = SqlExpr::Function(crate::sql::function(

@@ -57,12 +57,7 @@ pub(crate) fn find<'c>(catalog: &'c Catalog, path: &[String], name: &str) -> Opt
 
 /// The catalog type of a column declared as `dt`: an enum of the catalog, or a built-in type.
 pub(crate) fn column_type(s: &Session, catalog: &Catalog, dt: &SqlDataType) -> Result<SqlType> {
-    if let SqlDataType::Array(
-        ast::ArrayElemTypeDef::SquareBracket(element, _)
-        | ast::ArrayElemTypeDef::AngleBracket(element)
-        | ast::ArrayElemTypeDef::Parenthesis(element),
-    ) = dt
-    {
+    if let Some(element) = crate::types::array_element(dt) {
         return match column_type(s, catalog, element)? {
             SqlType::Enum { name, .. } => Err(user_error(
                 SqlState::FEATURE_NOT_SUPPORTED,

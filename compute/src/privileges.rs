@@ -189,7 +189,7 @@ pub fn acl_text(
 }
 
 /// The role called `name`, the bootstrap superuser (named `superuser`) included.
-fn role_named(catalog: &Catalog, superuser: &str, name: &str) -> Option<RoleDef> {
+pub(crate) fn role_named(catalog: &Catalog, superuser: &str, name: &str) -> Option<RoleDef> {
     match catalog.roles.get(name) {
         Some(r) => Some(r.as_ref().clone()),
         None if name == superuser => Some(crate::roles::bootstrap_role(name)),

@@ -71,11 +71,7 @@ pub(crate) fn bootstrap_role(name: &str) -> RoleDef {
 
 /// The role called `name` in `catalog`, the bootstrap superuser included.
 pub(crate) fn find_role(s: &Session, catalog: &catalog::Catalog, name: &str) -> Option<RoleDef> {
-    match catalog.roles.get(name) {
-        Some(r) => Some(r.as_ref().clone()),
-        None if name == s.engine.superuser() => Some(bootstrap_role(name)),
-        None => None,
-    }
+    crate::privileges::role_named(catalog, s.engine.superuser(), name)
 }
 
 /// `CREATE ROLE` (and `CREATE USER`, which is `CREATE ROLE … LOGIN`).

@@ -190,11 +190,7 @@ pub fn sql_type(dt: &ast::DataType) -> Result<SqlType> {
         D::Uuid => SqlType::Uuid,
         D::JSONB => SqlType::Json,
         D::JSON => SqlType::JsonText,
-        D::Array(
-            ast::ArrayElemTypeDef::SquareBracket(element, _)
-            | ast::ArrayElemTypeDef::AngleBracket(element)
-            | ast::ArrayElemTypeDef::Parenthesis(element),
-        ) => array_of(sql_type(element)?),
+        D::Array(_) if let Some(element) = array_element(dt) => array_of(sql_type(element)?),
         D::Custom(name, _) => {
             let n = name.to_string().to_lowercase();
             match n.as_str() {
@@ -218,6 +214,18 @@ pub fn sql_type(dt: &ast::DataType) -> Result<SqlType> {
             ));
         }
     })
+}
+
+/// The element type of an array type as the parser reads it (`int[]`, `ARRAY<int>`).
+pub fn array_element(dt: &ast::DataType) -> Option<&ast::DataType> {
+    match dt {
+        ast::DataType::Array(
+            ast::ArrayElemTypeDef::SquareBracket(element, _)
+            | ast::ArrayElemTypeDef::AngleBracket(element)
+            | ast::ArrayElemTypeDef::Parenthesis(element),
+        ) => Some(element),
+        _ => None,
+    }
 }
 
 /// The array type of `element`. As in PostgreSQL, `integer[][]` is the same type as
