@@ -1,6 +1,8 @@
 //! pgbench against ThunderDB and a stock PostgreSQL 15 started by this harness, in one run on
 //! the same machine: `pgbench -i -s SCALE` on each, then the built-in `select-only` and
-//! `tpcb-like` scripts with `-M prepared`, CLIENTS clients for SECS seconds each.
+//! `tpcb-like` scripts with `-M prepared`, CLIENTS clients for SECS seconds each, once under
+//! READ COMMITTED (PostgreSQL's default) and once under REPEATABLE READ (ThunderDB's), set by
+//! `PGOPTIONS=-c default_transaction_isolation=…` on both systems.
 //!
 //! Prints TPS per system and script, failed transactions (ThunderDB's optimistic transactions
 //! answer a lost write-write race with 40001, which pgbench retries up to `--max-tries`), and
@@ -25,6 +27,11 @@ use common::{env_number, start_thunderdb, thunderdb_bin};
 use stock_postgres::{StockPostgres, StockPostgresOptions};
 
 const SCRIPTS: [&str; 2] = ["select-only", "tpcb-like"];
+/// Isolation levels, as `default_transaction_isolation` spells them in `options`.
+const ISOLATIONS: [(&str, &str); 2] = [
+    ("read committed", r"read\ committed"),
+    ("repeatable read", r"repeatable\ read"),
+];
 
 struct Settings {
     scale: u32,
@@ -45,6 +52,7 @@ struct Target {
 struct Figures {
     system: &'static str,
     script: &'static str,
+    isolation: &'static str,
     tps: f64,
     failed: u64,
     load_secs: f64,
@@ -123,6 +131,7 @@ fn measure(
         pgbench,
         target,
         &["-i", "-q", "-s", &settings.scale.to_string()],
+        None,
     )?;
     let load_secs = started.elapsed().as_secs_f64();
     println!(
@@ -130,7 +139,11 @@ fn measure(
         settings.scale
     );
     let mut out = Vec::new();
-    for script in SCRIPTS {
+    for (script, (isolation, option)) in SCRIPTS
+        .into_iter()
+        .flat_map(|s| ISOLATIONS.into_iter().map(move |i| (s, i)))
+    {
+        let options = format!("-c default_transaction_isolation={option}");
         let report = run(
             pgbench,
             target,
@@ -148,6 +161,7 @@ fn measure(
                 "--max-tries",
                 &settings.max_tries.to_string(),
             ],
+            Some(&options),
         )?;
         let tps = field(&report, "tps = ")
             .and_then(|v| v.parse().ok())
@@ -155,10 +169,11 @@ fn measure(
         let failed = field(&report, "number of failed transactions: ")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        println!("{system} {script}: {tps:.1} tps, {failed} failed");
+        println!("{system} {script} ({isolation}): {tps:.1} tps, {failed} failed");
         out.push(Figures {
             system,
             script,
+            isolation,
             tps,
             failed,
             load_secs,
@@ -175,8 +190,12 @@ fn field<'a>(report: &'a str, prefix: &str) -> Option<&'a str> {
         .and_then(|rest| rest.split_whitespace().next())
 }
 
-fn run(pgbench: &str, target: &Target, args: &[&str]) -> Result<String> {
-    let output = Command::new(pgbench)
+fn run(pgbench: &str, target: &Target, args: &[&str], options: Option<&str>) -> Result<String> {
+    let mut command = Command::new(pgbench);
+    if let Some(options) = options {
+        command.env("PGOPTIONS", options);
+    }
+    let output = command
         .args(["-h", &target.host, "-p", &target.port.to_string()])
         .args(["-U", &target.user])
         .args(args)
@@ -195,24 +214,28 @@ fn run(pgbench: &str, target: &Target, args: &[&str]) -> Result<String> {
 }
 
 fn render(figures: &[Figures]) -> String {
-    let mut out = String::from("system      script        tps        failed  load (pgbench -i)\n");
+    let mut out = String::from(
+        "system      script        isolation        tps        failed  load (pgbench -i)\n",
+    );
     for f in figures {
         out.push_str(&format!(
-            "{:<11} {:<13} {:>10.1} {:>7}  {:.1} s\n",
-            f.system, f.script, f.tps, f.failed, f.load_secs
+            "{:<11} {:<13} {:<15} {:>10.1} {:>7}  {:.1} s\n",
+            f.system, f.script, f.isolation, f.tps, f.failed, f.load_secs
         ));
     }
     for script in SCRIPTS {
-        let find = |system| {
-            figures
-                .iter()
-                .find(|f| f.system == system && f.script == script)
-        };
-        if let (Some(t), Some(p)) = (find("thunderdb"), find("postgresql")) {
-            out.push_str(&format!(
-                "ratio thunderdb/postgresql {script:<13} {:.3}x\n",
-                t.tps / p.tps.max(1e-9)
-            ));
+        for (isolation, _) in ISOLATIONS {
+            let find = |system| {
+                figures
+                    .iter()
+                    .find(|f| f.system == system && f.script == script && f.isolation == isolation)
+            };
+            if let (Some(t), Some(p)) = (find("thunderdb"), find("postgresql")) {
+                out.push_str(&format!(
+                    "ratio thunderdb/postgresql {script:<13} {isolation:<15} {:.3}x\n",
+                    t.tps / p.tps.max(1e-9)
+                ));
+            }
         }
     }
     out

@@ -44,23 +44,29 @@ fn next_row_id() -> i64 {
 fn typed_rows(def: &TableDef, batches: &[RecordBatch], first_col: usize) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for batch in batches {
-        let cols: Vec<ArrayRef> = def
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| cast_to(batch.column(first_col + i), &c.ty, &c.name))
-            .collect::<Result<_>>()?;
-        for r in 0..batch.num_rows() {
-            rows.push(
-                def.columns
-                    .iter()
-                    .zip(&cols)
-                    .map(|(c, a)| datum_at(a, r, &c.ty))
-                    .collect::<Result<Row>>()?,
-            );
-        }
+        let columns = &batch.columns()[first_col..];
+        rows.extend(typed_columns(def, columns, batch.num_rows())?);
     }
     Ok(rows)
+}
+
+/// `count` rows from one array per table column, each cast to its column's type.
+fn typed_columns(def: &TableDef, columns: &[ArrayRef], count: usize) -> Result<Vec<Row>> {
+    let cols: Vec<ArrayRef> = def
+        .columns
+        .iter()
+        .zip(columns)
+        .map(|(c, a)| cast_to(a, &c.ty, &c.name))
+        .collect::<Result<_>>()?;
+    (0..count)
+        .map(|r| {
+            def.columns
+                .iter()
+                .zip(&cols)
+                .map(|(c, a)| datum_at(a, r, &c.ty))
+                .collect::<Result<Row>>()
+        })
+        .collect()
 }
 
 fn batch_of(def: &TableDef, rows: &[Row]) -> Result<RecordBatch> {
@@ -400,57 +406,19 @@ pub async fn insert(
         untarget_defaults(source, &mut targets);
     }
     check_identity_always(&env.catalog, &def, &targets, ins.source.as_deref())?;
-    let projection: Vec<String> = def
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| match targets.iter().position(|t| *t == i) {
-            Some(j) => format!("__src.\"c{j}\" AS \"__v{i}\""),
-            None => format!(
-                "{} AS \"__v{i}\"",
-                c.default
-                    .as_ref()
-                    .map(|d| format!("({d})"))
-                    .unwrap_or_else(|| "NULL".into())
-            ),
-        })
-        .collect();
     if let Some(source) = ins.source.as_mut() {
         replace_default_keyword(source, &def, &targets)?;
         let types: Vec<&SqlType> = targets.iter().map(|t| &def.columns[*t].ty).collect();
         crate::arrays::type_values_literals(source, &types);
     }
-    let sql = match &ins.source {
-        Some(source) => {
-            let aliases: Vec<String> = (0..targets.len()).map(|j| format!("\"c{j}\"")).collect();
-            format!(
-                "SELECT {} FROM ({source}) AS __src({})",
-                projection.join(", "),
-                aliases.join(", ")
-            )
-        }
-        None => format!("SELECT {}", projection.join(", ")),
+    let literal = ins
+        .source
+        .as_deref()
+        .and_then(|source| literal_values(s, &def, &targets, source, params));
+    let mut rows = match literal {
+        Some(rows) => rows?,
+        None => planned_rows(s, &def, &targets, ins.source.as_deref(), params).await?,
     };
-    let plan = s.plan_sql(&sql, params).await.map_err(|e| {
-        if e.message.contains("__src") {
-            user_error(
-                SqlState::SYNTAX_ERROR,
-                "INSERT has more expressions than target columns",
-            )
-        } else {
-            e
-        }
-    })?;
-    if let Some(source) = &ins.source
-        && plan_width(source) > Some(targets.len())
-    {
-        return Err(user_error(
-            SqlState::SYNTAX_ERROR,
-            "INSERT has more expressions than target columns",
-        ));
-    }
-    let (_, batches) = s.collect(plan).await?;
-    let mut rows = typed_rows(&def, &batches, 0)?;
     fill_auto_increment(s, &def, &mut rows).await?;
     validate(s, &def, &rows).await?;
     let view = env.view.clone();
@@ -545,6 +513,172 @@ pub async fn insert(
         Some(items) => returning(s, &def, &alias, &affected, items, params, "INSERT 0").await,
         None if s.is_mysql() => Ok(command("INSERT", affected.len() + updated_rows)),
         None => Ok(command("INSERT", affected.len())),
+    }
+}
+
+/// The rows an INSERT's source produces, typed like the table, with the defaults of the columns
+/// it does not name: planned and run as a DataFusion query.
+async fn planned_rows(
+    s: &Session,
+    def: &TableDef,
+    targets: &[usize],
+    source: Option<&ast::Query>,
+    params: &[ScalarValue],
+) -> Result<Vec<Row>> {
+    let projection: Vec<String> = def
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match targets.iter().position(|t| *t == i) {
+            Some(j) => format!("__src.\"c{j}\" AS \"__v{i}\""),
+            None => format!(
+                "{} AS \"__v{i}\"",
+                c.default
+                    .as_ref()
+                    .map(|d| format!("({d})"))
+                    .unwrap_or_else(|| "NULL".into())
+            ),
+        })
+        .collect();
+    let sql = match source {
+        Some(source) => {
+            let aliases: Vec<String> = (0..targets.len()).map(|j| format!("\"c{j}\"")).collect();
+            format!(
+                "SELECT {} FROM ({source}) AS __src({})",
+                projection.join(", "),
+                aliases.join(", ")
+            )
+        }
+        None => format!("SELECT {}", projection.join(", ")),
+    };
+    let plan = s.plan_sql(&sql, params).await.map_err(|e| {
+        if e.message.contains("__src") {
+            too_many_expressions()
+        } else {
+            e
+        }
+    })?;
+    if let Some(source) = source
+        && plan_width(source) > Some(targets.len())
+    {
+        return Err(too_many_expressions());
+    }
+    let (_, batches) = s.collect(plan).await?;
+    typed_rows(def, &batches, 0)
+}
+
+fn too_many_expressions() -> thunderdb_common::ThunderError {
+    user_error(
+        SqlState::SYNTAX_ERROR,
+        "INSERT has more expressions than target columns",
+    )
+}
+
+/// The rows of a VALUES source whose every item is a parameter, a literal or `now()` (what
+/// ORMs and pgbench send), built without planning a query and converted by the same casts as
+/// the planned path. `None` sends the INSERT down the planned path, which also gives the
+/// errors of anything unusual (rows of other widths, rows whose items differ in type).
+fn literal_values(
+    s: &Session,
+    def: &TableDef,
+    targets: &[usize],
+    source: &ast::Query,
+    params: &[ScalarValue],
+) -> Option<Result<Vec<Row>>> {
+    if source.with.is_some()
+        || source.order_by.is_some()
+        || source.limit_clause.is_some()
+        || source.fetch.is_some()
+        || !source.locks.is_empty()
+    {
+        return None;
+    }
+    let ast::SetExpr::Values(values) = source.body.as_ref() else {
+        return None;
+    };
+    // A column left out takes its default: only an absent one (NULL) is known here.
+    let defaulted = def
+        .columns
+        .iter()
+        .enumerate()
+        .any(|(i, c)| c.default.is_some() && !targets.contains(&i));
+    if defaulted {
+        return None;
+    }
+    let mut columns: Vec<Vec<ScalarValue>> =
+        vec![Vec::with_capacity(values.rows.len()); targets.len()];
+    for row in &values.rows {
+        if row.len() != targets.len() {
+            return None;
+        }
+        for (j, e) in row.iter().enumerate() {
+            let v = literal_value(s, e, params)?;
+            if columns[j]
+                .first()
+                .is_some_and(|f| f.data_type() != v.data_type())
+            {
+                return None;
+            }
+            columns[j].push(v);
+        }
+    }
+    let count = values.rows.len();
+    let arrays = (0..def.columns.len())
+        .map(|i| match targets.iter().position(|t| *t == i) {
+            Some(j) => ScalarValue::iter_to_array(std::mem::take(&mut columns[j])).map_df(),
+            None => Ok(datafusion::arrow::array::new_null_array(
+                &DataType::Null,
+                count,
+            )),
+        })
+        .collect::<Result<Vec<_>>>();
+    Some(arrays.and_then(|a| typed_columns(def, &a, count)))
+}
+
+/// The value DataFusion would give `e` as a VALUES item, when `e` is a parameter, an integer,
+/// string, boolean or NULL literal, or `now()`/`CURRENT_TIMESTAMP`.
+fn literal_value(s: &Session, e: &ast::Expr, params: &[ScalarValue]) -> Option<ScalarValue> {
+    use crate::fastpath::{KeySource, key_source};
+    use ast::{Expr, FunctionArguments, Value};
+    if let Some(source) = key_source(e) {
+        return match source {
+            KeySource::Param(i) => params.get(i).cloned(),
+            KeySource::Number(n, negative) => {
+                let n = if negative {
+                    format!("-{n}")
+                } else {
+                    n.to_string()
+                };
+                n.parse::<i64>().ok().map(|v| ScalarValue::Int64(Some(v)))
+            }
+            KeySource::Text(t) => Some(ScalarValue::Utf8(Some(t.to_string()))),
+        };
+    }
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::Boolean(b) => Some(ScalarValue::Boolean(Some(*b))),
+            Value::Null => Some(ScalarValue::Null),
+            _ => None,
+        },
+        Expr::Nested(inner) => literal_value(s, inner, params),
+        Expr::Function(f)
+            if f.filter.is_none()
+                && f.over.is_none()
+                && f.within_group.is_empty()
+                && matches!(f.parameters, FunctionArguments::None)
+                && f.name.0.len() == 1 =>
+        {
+            let name = f.name.0[0].as_ident()?;
+            let niladic = match &f.args {
+                FunctionArguments::None => name.value.eq_ignore_ascii_case("current_timestamp"),
+                FunctionArguments::List(l) if l.args.is_empty() && l.clauses.is_empty() => {
+                    name.quote_style.is_none() && name.value.eq_ignore_ascii_case("now")
+                }
+                _ => false,
+            };
+            if niladic { s.now_value() } else { None }
+        }
+        _ => None,
     }
 }
 

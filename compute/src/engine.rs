@@ -24,6 +24,8 @@ pub struct Engine {
     pub(crate) opts: EngineOptions,
     /// The catalog statements share while no DDL commits.
     pub(crate) catalogs: crate::catalog::CatalogCache,
+    /// READ COMMITTED writers' row locks.
+    pub(crate) row_locks: Arc<crate::row_locks::RowLocks>,
 }
 
 impl Engine {
@@ -37,6 +39,7 @@ impl Engine {
             pages,
             opts,
             catalogs: Default::default(),
+            row_locks: Default::default(),
         })
     }
 

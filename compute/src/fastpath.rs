@@ -22,7 +22,7 @@ use std::sync::Arc;
 use thunderdb_common::{Datum, SqlType};
 
 /// Where a key value comes from.
-enum KeySource<'a> {
+pub(crate) enum KeySource<'a> {
     Param(usize),
     Number(&'a str, bool),
     Text(&'a str),
@@ -337,7 +337,7 @@ fn conjuncts<'a>(e: &'a Expr, f: &mut impl FnMut(&'a Expr) -> bool) -> bool {
     }
 }
 
-fn key_source(e: &Expr) -> Option<KeySource<'_>> {
+pub(crate) fn key_source(e: &Expr) -> Option<KeySource<'_>> {
     match e {
         Expr::Value(v) => match &v.value {
             Value::Placeholder(p) => Some(KeySource::Param(

@@ -31,6 +31,7 @@ mod privileges;
 mod provider;
 pub mod redis;
 pub mod roles;
+mod row_locks;
 mod scalar_fns;
 mod schemas;
 mod sequence;

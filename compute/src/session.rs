@@ -109,6 +109,10 @@ pub(crate) struct Txn {
     pub writes: Arc<Mutex<TxnWrites>>,
     /// The oldest snapshot any write of this transaction was based on.
     pub write_snapshot: Option<Lsn>,
+    /// The oldest snapshot a write of the running statement was based on.
+    statement_write_snapshot: Option<Lsn>,
+    /// Row locks taken by READ COMMITTED writes (see `row_locks`).
+    locks: Option<crate::row_locks::HeldLocks>,
     /// Open savepoints, oldest first (a name may repeat; the newest wins).
     savepoints: Vec<(String, UndoMark)>,
 }
@@ -124,6 +128,8 @@ impl Txn {
             snapshot: None,
             writes: Arc::new(Mutex::new(writes)),
             write_snapshot: None,
+            statement_write_snapshot: None,
+            locks: None,
             savepoints: Vec::new(),
         }
     }
@@ -183,6 +189,7 @@ fn default_vars() -> BTreeMap<String, String> {
         ("server_version", crate::pg_catalog::SERVER_VERSION),
         ("server_version_num", crate::pg_catalog::SERVER_VERSION_NUM),
         ("standard_conforming_strings", "on"),
+        ("lock_timeout", "0"),
         ("statement_timeout", "0"),
         ("timezone", "UTC"),
         ("transaction_isolation", "repeatable read"),
@@ -190,6 +197,15 @@ fn default_vars() -> BTreeMap<String, String> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
+}
+
+/// 40001: another transaction committed a change to what this one wrote.
+fn concurrent_update() -> ThunderError {
+    user_error(
+        SqlState::SERIALIZATION_FAILURE,
+        "could not serialize access due to concurrent update",
+    )
+    .with_detail("another transaction committed a conflicting change first; retry the transaction")
 }
 
 /// Settings a client cannot change (PostgreSQL's `internal` context), which RESET ALL keeps.
@@ -546,6 +562,11 @@ impl Session {
         self.public.set_env(None);
         if self.in_block {
             self.failed = true;
+            // The block can no longer commit: its row locks go now, as PostgreSQL's do, unless
+            // ROLLBACK TO a savepoint may revive it.
+            if let Some(txn) = self.txn.as_mut().filter(|t| t.savepoints.is_empty()) {
+                txn.locks = None;
+            }
         } else {
             self.txn = None;
         }
@@ -792,7 +813,7 @@ impl Session {
         if undoable && let Some(txn) = &self.txn {
             txn.writes.lock().begin_statement();
         }
-        let result = self.run_in_txn(stmt, params).await;
+        let result = self.run_in_txn_locking(stmt, params).await;
         self.public.set_env(None);
         if undoable && let Some(txn) = &self.txn {
             let mut writes = txn.writes.lock();
@@ -983,7 +1004,169 @@ impl Session {
     pub(crate) fn note_write(&mut self, snapshot: Lsn) {
         if let Some(txn) = &mut self.txn {
             txn.write_snapshot = Some(txn.write_snapshot.map_or(snapshot, |s| s.min(snapshot)));
+            txn.statement_write_snapshot = Some(
+                txn.statement_write_snapshot
+                    .map_or(snapshot, |s| s.min(snapshot)),
+            );
         }
+    }
+
+    /// Whether no commit up to `now` changed what the transaction wrote (and the table
+    /// definitions it wrote under) after `since`; the keys of `fresh` that the running statement
+    /// wrote first were checked against its own snapshot already. `false` when that cannot be
+    /// told cheaply: a DDL statement's range reads, or a write set larger than an OLTP
+    /// transaction's (each statement would check it all again); such a transaction keeps its
+    /// oldest write snapshot, as REPEATABLE READ does.
+    async fn writes_unchanged(
+        &self,
+        writes: &Arc<Mutex<TxnWrites>>,
+        fresh: &[(Vec<u8>, bool)],
+        since: Lsn,
+        now: Lsn,
+    ) -> Result<bool> {
+        const MAX_CHECKED: usize = 256;
+        let keys: Vec<Vec<u8>> = {
+            let w = writes.lock();
+            if !w.schema_ranges.is_empty() || w.writes.len() > MAX_CHECKED {
+                return Ok(false);
+            }
+            let first_here = |k: &Vec<u8>| {
+                fresh
+                    .binary_search_by(|(f, _)| f.cmp(k))
+                    .is_ok_and(|i| !fresh[i].1)
+            };
+            w.writes
+                .keys()
+                .filter(|k| !first_here(k))
+                .chain(w.schema_keys.iter())
+                .cloned()
+                .collect()
+        };
+        for key in &keys {
+            if self.engine.pages.version_lsn(key, now).await? > since {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Runs a statement; a READ COMMITTED write (INSERT, UPDATE, DELETE, SELECT … FOR UPDATE)
+    /// goes through [`Session::run_read_committed`].
+    async fn run_in_txn_locking(
+        &mut self,
+        stmt: Statement,
+        params: &[ScalarValue],
+    ) -> Result<QueryOutput> {
+        let writes = match &stmt {
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => true,
+            Statement::Query(q) => !q.locks.is_empty() && self.in_block,
+            _ => false,
+        };
+        let read_committed = self
+            .txn
+            .as_ref()
+            .is_some_and(|t| t.isolation == Isolation::ReadCommitted);
+        if writes && read_committed && self.mysql.is_none() {
+            self.run_read_committed(stmt, params).await
+        } else {
+            self.run_in_txn(stmt, params).await
+        }
+    }
+
+    /// A READ COMMITTED write, as PostgreSQL runs it: the rows it writes are locked until the
+    /// transaction ends, waiting for transactions that hold them; when a row it wrote was
+    /// changed by a commit after the statement's snapshot (the holder it waited for, say), its
+    /// writes are taken back and it runs again on a newer snapshot, so it applies to the row as
+    /// committed instead of failing with 40001 at COMMIT.
+    ///
+    /// Before running again, the transaction's earlier writes are checked unchanged up to the
+    /// new snapshot, which then becomes the transaction's write snapshot; the commit-time
+    /// validation covers what comes after it. Statements writing more than `MAX_LOCKED` keys
+    /// take no locks and stay optimistic.
+    async fn run_read_committed(
+        &mut self,
+        stmt: Statement,
+        params: &[ScalarValue],
+    ) -> Result<QueryOutput> {
+        const MAX_LOCKED: usize = 10_000;
+        const ATTEMPTS: usize = 100;
+        let timeout = self
+            .vars
+            .get("lock_timeout")
+            .and_then(|v| crate::row_locks::parse_timeout(v))
+            .flatten();
+        for _ in 0..ATTEMPTS {
+            let (writes, earlier_snapshot) = {
+                let txn = self.txn.as_mut().expect("a transaction is open");
+                txn.statement_write_snapshot = None;
+                (txn.writes.clone(), txn.write_snapshot)
+            };
+            let mark = writes.lock().mark();
+            let out = match self.run_in_txn(stmt.clone(), params).await {
+                Ok(out) => out,
+                Err(e) => {
+                    writes.lock().release(mark);
+                    return Err(e);
+                }
+            };
+            let keys = writes.lock().keys_since(mark);
+            let Some(txn) = self
+                .txn
+                .as_mut()
+                .filter(|_| !keys.is_empty() && keys.len() <= MAX_LOCKED)
+            else {
+                writes.lock().release(mark);
+                return Ok(out);
+            };
+            let read_at = txn
+                .statement_write_snapshot
+                .or(txn.snapshot)
+                .unwrap_or(Lsn::ZERO);
+            let locks = txn
+                .locks
+                .get_or_insert_with(|| crate::row_locks::HeldLocks::new(&self.engine.row_locks));
+            let locked: Vec<Vec<u8>> = keys.iter().map(|(k, _)| k.clone()).collect();
+            if let Err(e) = locks.acquire(&locked, timeout).await {
+                let mut w = writes.lock();
+                w.undo_to(mark);
+                w.release(mark);
+                return Err(e);
+            }
+            let now = self.engine.wal.last_committed_lsn().await?;
+            let pages = self.engine.pages.clone();
+            let mut changed = false;
+            for key in &locked {
+                if pages.version_lsn(key, now).await? > read_at {
+                    changed = true;
+                    break;
+                }
+            }
+            if !changed {
+                writes.lock().release(mark);
+                // Every write so far is unchanged up to `now`: later commits are what the
+                // commit's validation needs to look at, so a row another transaction committed
+                // before this statement read it is no conflict.
+                let earlier = earlier_snapshot.unwrap_or(read_at);
+                if self.writes_unchanged(&writes, &keys, earlier, now).await? {
+                    let txn = self.txn.as_mut().expect("a transaction is open");
+                    txn.write_snapshot = Some(now);
+                }
+                return Ok(out);
+            }
+            {
+                let mut w = writes.lock();
+                w.undo_to(mark);
+                w.release(mark);
+            }
+            if let Some(earlier) = earlier_snapshot
+                && !self.writes_unchanged(&writes, &[], earlier, now).await?
+            {
+                return Err(concurrent_update());
+            }
+            let txn = self.txn.as_mut().expect("a transaction is open");
+            txn.write_snapshot = earlier_snapshot.map(|_| now);
+        }
+        Err(concurrent_update())
     }
 
     async fn run_in_txn(
@@ -1213,6 +1396,17 @@ impl Session {
         })
     }
 
+    /// What now() and CURRENT_TIMESTAMP answer in the current transaction, as DataFusion's
+    /// `now` gives it (`None` before a transaction has started).
+    pub(crate) fn now_value(&self) -> Option<ScalarValue> {
+        let start = self.state.execution_props().query_execution_start_time?;
+        let zone = self.state.config_options().execution.time_zone.as_deref();
+        Some(ScalarValue::TimestampNanosecond(
+            Some(start.timestamp_nanos_opt()?),
+            zone.map(Arc::from),
+        ))
+    }
+
     /// Fixes what now(), current_timestamp … return until the next transaction starts.
     fn mark_transaction_start(&mut self) {
         Arc::make_mut(&mut self.state).mark_start_execution();
@@ -1378,13 +1572,7 @@ impl Session {
                     snapshot = snapshot_lsn.0,
                     "commit conflict"
                 );
-                user_error(
-                SqlState::SERIALIZATION_FAILURE,
-                "could not serialize access due to concurrent update",
-            )
-            .with_detail(
-                "another transaction committed a conflicting change first; retry the transaction",
-            )
+                concurrent_update()
             }),
         }
     }
@@ -1407,6 +1595,15 @@ impl Session {
                     txn.writes.lock().track_reads = iso == Isolation::Serializable;
                 }
                 self.vars.insert(name, iso.name().into());
+            }
+            "lock_timeout" => {
+                if crate::row_locks::parse_timeout(&value).is_none() {
+                    return Err(user_error(
+                        SqlState::INVALID_PARAMETER_VALUE,
+                        format!("invalid value for parameter \"{name}\": \"{value}\""),
+                    ));
+                }
+                self.vars.insert(name, value);
             }
             "password_encryption" => {
                 let Some(e) = thunderdb_common::password::Encryption::parse(&value) else {

@@ -95,6 +95,19 @@ impl TxnWrites {
         }
     }
 
+    /// The keys written since `mark` (which must be open), sorted, each once, with whether the
+    /// transaction had written the key before the mark.
+    pub fn keys_since(&self, mark: UndoMark) -> Vec<(Vec<u8>, bool)> {
+        let mut keys: Vec<(Vec<u8>, bool)> = self.undo[mark.0.min(self.undo.len())..]
+            .iter()
+            .map(|(k, before)| (k.clone(), before.is_some()))
+            .collect();
+        // Stable: the first write of a key since the mark tells what came before it.
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        keys.dedup_by(|later, first| later.0 == first.0);
+        keys
+    }
+
     /// Starts recording what the next statement changes, so that [`TxnWrites::undo_statement`]
     /// can take it back without touching the transaction's earlier writes.
     pub fn begin_statement(&mut self) {

@@ -58,6 +58,9 @@ pub trait PageService: Send + Sync + 'static {
     /// A pageserver that does not hold the whole history must answer with the oldest LSN it
     /// can vouch for rather than `Lsn::ZERO`.
     async fn newest_write(&self, prefixes: &[[u8; 8]], lsn: Lsn) -> Result<Lsn, PageError>;
+    /// The LSN of the newest write (a deletion too) of `key` at or below `lsn`; `Lsn::ZERO`
+    /// when there is none. Waits until `lsn` is applied, like `get`.
+    async fn version_lsn(&self, key: &[u8], lsn: Lsn) -> Result<Lsn, PageError>;
     /// The newest LSN applied.
     fn applied_lsn(&self) -> Lsn;
 }

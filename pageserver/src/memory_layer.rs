@@ -179,6 +179,16 @@ impl PageService for LocalPageServer {
             .collect())
     }
 
+    async fn version_lsn(&self, key: &[u8], lsn: Lsn) -> Result<Lsn, PageError> {
+        self.wait_for(lsn).await?;
+        Ok(self
+            .layer
+            .read()
+            .get(key)
+            .and_then(|versions| versions.iter().rev().find(|(v, _)| *v <= lsn))
+            .map_or(Lsn::ZERO, |(v, _)| *v))
+    }
+
     async fn newest_write(&self, prefixes: &[[u8; 8]], lsn: Lsn) -> Result<Lsn, PageError> {
         self.wait_for(lsn).await?;
         let by_prefix = self.writes_by_prefix.read();

@@ -275,6 +275,168 @@ async fn read_committed_sees_each_new_commit() {
     }
 }
 
+/// Asserts that `pending` (a statement another transaction's row lock holds up) is still waiting.
+async fn still_waiting<F: std::future::Future + Unpin>(pending: &mut F, what: &str) {
+    if tokio::time::timeout(Duration::from_millis(300), pending)
+        .await
+        .is_ok()
+    {
+        panic!("{what} must wait for the other transaction's row lock");
+    }
+}
+
+/// READ COMMITTED writers of one row wait for each other and then apply to the row as the
+/// other left it, as in PostgreSQL, instead of failing with 40001 at COMMIT: after a commit, a
+/// rollback, and a SELECT … FOR UPDATE; a duplicate key waits for the inserter to decide; a
+/// cycle of waits is a deadlock (40P01); `lock_timeout` bounds a wait (55P03); and concurrent
+/// autocommit increments all apply.
+#[tokio::test]
+async fn read_committed_writers_wait_for_each_other_and_apply_in_turn() {
+    let server = TestServer::start();
+    let a = server.connect().await;
+    let b = server.connect().await;
+    accounts_1_2(&a).await;
+    const RC: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
+
+    // The holder commits: the waiter's UPDATE applies to the committed row.
+    exec(&a, RC).await;
+    exec_count(&a, "UPDATE acct SET balance = balance + 1 WHERE id = 1", 1).await;
+    exec(&b, RC).await;
+    let mut b_update =
+        Box::pin(b.simple_query("UPDATE acct SET balance = balance + 10 WHERE id = 1"));
+    still_waiting(&mut b_update, "B's UPDATE").await;
+    exec(&a, "COMMIT").await;
+    b_update.await.unwrap();
+    check(&b, "SELECT balance FROM acct WHERE id = 1", "111").await;
+    exec(&b, "COMMIT").await;
+    check(&a, "SELECT balance FROM acct WHERE id = 1", "111").await;
+
+    // The holder rolls back: the waiter goes on with the row it read.
+    exec(&a, RC).await;
+    exec_count(&a, "UPDATE acct SET balance = 0 WHERE id = 1", 1).await;
+    exec(&b, RC).await;
+    let mut b_update =
+        Box::pin(b.simple_query("UPDATE acct SET balance = balance + 10 WHERE id = 1"));
+    still_waiting(&mut b_update, "B's UPDATE").await;
+    exec(&a, "ROLLBACK").await;
+    b_update.await.unwrap();
+    exec(&b, "COMMIT").await;
+    check(&a, "SELECT balance FROM acct WHERE id = 1", "121").await;
+
+    // SELECT … FOR UPDATE holds the row too.
+    exec(&a, RC).await;
+    check(
+        &a,
+        "SELECT balance FROM acct WHERE id = 1 FOR UPDATE",
+        "121",
+    )
+    .await;
+    exec(&b, RC).await;
+    let mut b_update =
+        Box::pin(b.simple_query("UPDATE acct SET balance = balance * 2 WHERE id = 1"));
+    still_waiting(&mut b_update, "B's UPDATE of a row locked FOR UPDATE").await;
+    exec_count(&a, "UPDATE acct SET balance = balance - 21 WHERE id = 1", 1).await;
+    exec(&a, "COMMIT").await;
+    b_update.await.unwrap();
+    exec(&b, "COMMIT").await;
+    check(&a, "SELECT balance FROM acct WHERE id = 1", "200").await;
+
+    // A duplicate key waits for the inserter: its commit makes the second insert a 23505.
+    exec(&a, RC).await;
+    exec_count(&a, "INSERT INTO acct VALUES (5, 5)", 1).await;
+    exec(&b, RC).await;
+    let mut b_insert = Box::pin(b.simple_query("INSERT INTO acct VALUES (5, 6)"));
+    still_waiting(&mut b_insert, "B's INSERT of the same key").await;
+    exec(&a, "COMMIT").await;
+    let err = b_insert.await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&SqlState::UNIQUE_VIOLATION),
+        "{}",
+        describe(&err)
+    );
+    exec(&b, "ROLLBACK").await;
+
+    // Each waits for a row the other holds: one of them fails with 40P01 (ThunderDB picks the
+    // one that closes the cycle, PostgreSQL the one whose deadlock_timeout ends first), its
+    // locks go at once, and the other goes on.
+    exec(&a, RC).await;
+    exec(&b, RC).await;
+    exec_count(&a, "UPDATE acct SET balance = balance + 1 WHERE id = 1", 1).await;
+    exec_count(&b, "UPDATE acct SET balance = balance + 1 WHERE id = 2", 1).await;
+    let mut a_update =
+        Box::pin(a.simple_query("UPDATE acct SET balance = balance + 1 WHERE id = 2"));
+    still_waiting(&mut a_update, "A's UPDATE").await;
+    let b_update = b.simple_query("UPDATE acct SET balance = balance + 1 WHERE id = 1");
+    let (a_done, b_done) = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures::future::join(a_update, b_update),
+    )
+    .await
+    .expect("a deadlock must be detected, not waited out");
+    let (survivor, victim) = match (a_done, b_done) {
+        (Ok(_), Err(e)) => ((&a, "COMMIT"), (&b, e)),
+        (Err(e), Ok(_)) => ((&b, "COMMIT"), (&a, e)),
+        (a_done, b_done) => panic!("exactly one must fail: {a_done:?} / {b_done:?}"),
+    };
+    assert_eq!(
+        victim.1.code(),
+        Some(&SqlState::T_R_DEADLOCK_DETECTED),
+        "{}",
+        describe(&victim.1)
+    );
+    exec(victim.0, "ROLLBACK").await;
+    exec(survivor.0, survivor.1).await;
+    check(
+        &a,
+        "SELECT id, balance FROM acct ORDER BY id",
+        "1|201\n2|51\n5|5",
+    )
+    .await;
+
+    // lock_timeout bounds the wait.
+    exec(&a, RC).await;
+    exec_count(&a, "UPDATE acct SET balance = 7 WHERE id = 5", 1).await;
+    expect_error(
+        &b,
+        "SET lock_timeout = 'soon'",
+        &SqlState::INVALID_PARAMETER_VALUE,
+    )
+    .await;
+    exec(&b, "SET lock_timeout = '100ms'").await;
+    exec(&b, RC).await;
+    expect_error(
+        &b,
+        "UPDATE acct SET balance = 8 WHERE id = 5",
+        &SqlState::LOCK_NOT_AVAILABLE,
+    )
+    .await;
+    exec(&b, "ROLLBACK").await;
+    exec(&b, "RESET lock_timeout").await;
+    exec(&a, "COMMIT").await;
+
+    // Autocommit increments from several sessions under READ COMMITTED all apply.
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let c = server.connect().await;
+        exec(&c, "SET default_transaction_isolation = 'read committed'").await;
+        workers.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                if let Err(e) = c
+                    .simple_query("UPDATE acct SET balance = balance + 1 WHERE id = 2")
+                    .await
+                {
+                    panic!("a READ COMMITTED increment failed: {}", describe(&e));
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    check(&a, "SELECT balance FROM acct WHERE id = 2", "151").await;
+}
+
 /// A transaction's steps; after its first serialization failure the rest are skipped.
 struct Steps<'a> {
     client: &'a Client,

@@ -358,7 +358,8 @@ fn startup_settings(metadata: &std::collections::HashMap<String, String>) -> Vec
         match key.as_str() {
             "user" | "database" | "replication" => {}
             "options" => {
-                let mut words = value.split_whitespace();
+                let words = split_options(value);
+                let mut words = words.iter().map(String::as_str);
                 while let Some(w) = words.next() {
                     let setting = match w {
                         "-c" => words.next(),
@@ -375,6 +376,29 @@ fn startup_settings(metadata: &std::collections::HashMap<String, String>) -> Vec
     out
 }
 
+/// The words of the startup `options` string as PostgreSQL splits them: blanks separate words
+/// unless escaped with a backslash (`read\ committed`); `\\` is a backslash.
+fn split_options(options: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_ascii_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
 fn client_user<C: ClientInfo + ?Sized>(client: &C) -> String {
     client
         .metadata()
@@ -387,6 +411,26 @@ fn client_user<C: ClientInfo + ?Sized>(client: &C) -> String {
 mod tests {
     use super::*;
     use bytes::BytesMut;
+
+    #[test]
+    fn options_split_at_unescaped_blanks() {
+        let meta = std::collections::HashMap::from([(
+            "options".to_string(),
+            r"-c default_transaction_isolation=read\ committed  --search-path=a\\b -cwork_mem=4MB"
+                .to_string(),
+        )]);
+        let mut got = startup_settings(&meta);
+        got.sort();
+        let want = [
+            ("default_transaction_isolation", "read committed"),
+            ("search_path", r"a\b"),
+            ("work_mem", "4MB"),
+        ];
+        assert_eq!(
+            got,
+            want.map(|(k, v)| (k.to_string(), v.to_string())).to_vec()
+        );
+    }
 
     #[test]
     fn sasl_initial_response_is_checked() {

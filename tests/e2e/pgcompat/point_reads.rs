@@ -1,6 +1,7 @@
 //! Point reads by the whole primary key skip the planner; they must answer exactly as the
 //! general path does: composite keys, parameters, NULL and out-of-range keys, aliases and
 //! qualified names, the transaction's own writes, and prepared statements' declared types.
+//! INSERTs of literal VALUES skip it too, with the same values and errors.
 
 use crate::harness::TestServer;
 use crate::sql::{check, exec};
@@ -156,4 +157,120 @@ async fn point_updates_answer_like_the_general_path() {
     check(&c, "SELECT bal FROM acc WHERE id = 1", "101").await;
     exec(&c, "ROLLBACK").await;
     check(&c, "SELECT bal FROM acc WHERE id = 1", "100").await;
+}
+
+/// `INSERT … VALUES` of literals, parameters and `now()` builds its rows without the planner;
+/// each statement here is also run as `INSERT … SELECT`, which is planned, and both must store
+/// the same values or fail with the same error.
+#[tokio::test]
+async fn literal_inserts_answer_like_the_general_path() {
+    use tokio_postgres::error::SqlState;
+
+    use crate::sql::expect_error;
+
+    let server = TestServer::start();
+    let c = server.connect().await;
+    for t in ["fast", "slow"] {
+        exec(
+            &c,
+            &format!(
+                "CREATE TABLE {t} (id INT PRIMARY KEY, s SMALLINT, b BOOLEAN, v VARCHAR(3), \
+                 c CHAR(3), n NUMERIC(6,2), d DATE, ts TIMESTAMPTZ, j JSONB, u UUID, tags TEXT[])"
+            ),
+        )
+        .await;
+    }
+    let rows = [
+        "1, 7, true, 'ab', 'x', 12, '2024-02-29', '2024-01-01 10:00:00+02', '{\"b\": 1, \"a\": [2]}', \
+         'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{a,\"b c\"}'",
+        "2, -32768, 'f', NULL, NULL, -5, NULL, NULL, NULL, NULL, NULL",
+        "3, ' 12 ', 'yes', 'xyz', 'abc', '1.005', '1999-12-31', '2000-01-01 00:00:00', '[]', \
+         'a0eebc999c0b4ef8bb6d6bb9bd380a12', '{}'",
+    ];
+    for row in rows {
+        exec(&c, &format!("INSERT INTO fast VALUES ({row})")).await;
+        exec(&c, &format!("INSERT INTO slow SELECT {row}")).await;
+    }
+    let all = |t: &str| format!("SELECT * FROM {t} ORDER BY id");
+    let fast = crate::sql::query_lines(&c, &all("fast")).await;
+    assert_eq!(fast, crate::sql::query_lines(&c, &all("slow")).await);
+    assert_eq!(fast.len(), 3);
+
+    // Bad values fail alike, with PostgreSQL's codes.
+    for (columns, values, code) in [
+        ("id, s", "9, 40000", SqlState::NUMERIC_VALUE_OUT_OF_RANGE),
+        ("id, s", "9, 'abc'", SqlState::INVALID_TEXT_REPRESENTATION),
+        ("id, b", "9, 'maybe'", SqlState::INVALID_TEXT_REPRESENTATION),
+        ("id, v", "9, 'abcd'", SqlState::STRING_DATA_RIGHT_TRUNCATION),
+        ("id, j", "9, '{'", SqlState::INVALID_TEXT_REPRESENTATION),
+        (
+            "id, tags",
+            "9, 'a,b'",
+            SqlState::INVALID_TEXT_REPRESENTATION,
+        ),
+        ("id", "NULL", SqlState::NOT_NULL_VIOLATION),
+        ("id", "1", SqlState::UNIQUE_VIOLATION),
+        ("id", "99999999999", SqlState::NUMERIC_VALUE_OUT_OF_RANGE),
+    ] {
+        let fast = expect_error(
+            &c,
+            &format!("INSERT INTO fast ({columns}) VALUES ({values})"),
+            &code,
+        )
+        .await;
+        let slow = expect_error(
+            &c,
+            &format!("INSERT INTO slow ({columns}) SELECT {values}"),
+            &code,
+        )
+        .await;
+        assert_eq!(fast.replace("fast", "slow"), slow, "{columns} = {values}");
+    }
+    expect_error(
+        &c,
+        "INSERT INTO fast (id, s) VALUES (9, 1, 2)",
+        &SqlState::SYNTAX_ERROR,
+    )
+    .await;
+
+    // Rows of one VALUES list whose items differ in type, and parameters.
+    exec(
+        &c,
+        "INSERT INTO fast (id, s, v) VALUES (20, 1, 'a'), (21, '2', NULL), (22, NULL, 'c')",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT id, s, v FROM fast WHERE id >= 20 ORDER BY id",
+        "20|1|a\n21|2|NULL\n22|NULL|c",
+    )
+    .await;
+    let insert = c
+        .prepare("INSERT INTO fast (id, s, v, ts) VALUES ($1, $2, $3, now())")
+        .await
+        .unwrap();
+    c.execute(&insert, &[&30i32, &5i16, &"xy"]).await.unwrap();
+    let err = c
+        .execute(&insert, &[&31i32, &5i16, &"long"])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::STRING_DATA_RIGHT_TRUNCATION));
+    check(&c, "SELECT s, v FROM fast WHERE id = 30", "5|xy").await;
+
+    // now() and CURRENT_TIMESTAMP are the transaction's start, as the planned path has them.
+    exec(&c, "BEGIN").await;
+    exec(
+        &c,
+        "INSERT INTO fast (id, ts) VALUES (40, now()), (41, CURRENT_TIMESTAMP)",
+    )
+    .await;
+    exec(&c, "INSERT INTO slow (id, ts) SELECT 40, now()").await;
+    check(
+        &c,
+        "SELECT count(*) FROM fast WHERE id IN (40, 41) AND ts = now() \
+         AND ts = (SELECT ts FROM slow WHERE id = 40)",
+        "2",
+    )
+    .await;
+    exec(&c, "COMMIT").await;
 }
