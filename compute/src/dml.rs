@@ -643,13 +643,20 @@ fn literal_value(s: &Session, e: &ast::Expr, params: &[ScalarValue]) -> Option<S
     if let Some(source) = key_source(e) {
         return match source {
             KeySource::Param(i) => params.get(i).cloned(),
+            // PostgreSQL's integer literals are int4 where the digits fit (the planned path's
+            // `type_integer_literals`), MySQL's BIGINT.
             KeySource::Number(n, negative) => {
-                let n = if negative {
+                let signed = if negative {
                     format!("-{n}")
                 } else {
                     n.to_string()
                 };
-                n.parse::<i64>().ok().map(|v| ScalarValue::Int64(Some(v)))
+                let v = signed.parse::<i64>().ok()?;
+                let int4 = !s.is_mysql() && n.parse::<i32>().is_ok();
+                Some(match i32::try_from(v) {
+                    Ok(v) if int4 => ScalarValue::Int32(Some(v)),
+                    _ => ScalarValue::Int64(Some(v)),
+                })
             }
             KeySource::Text(t) => Some(ScalarValue::Utf8(Some(t.to_string()))),
         };

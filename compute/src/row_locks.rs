@@ -35,10 +35,10 @@ struct Table {
     waits_for: HashMap<u64, Arc<Owner>>,
 }
 
-/// A transaction as a lock holder; `done` turns true when it releases its locks.
+/// A transaction as a lock holder; `released` counts the times it released locks.
 struct Owner {
     id: u64,
-    done: watch::Sender<bool>,
+    released: watch::Sender<u64>,
 }
 
 /// The locks one transaction holds; dropping it (the transaction ends) releases them.
@@ -62,12 +62,12 @@ impl Drop for Waiting<'_> {
 
 impl HeldLocks {
     pub(crate) fn new(locks: &Arc<RowLocks>) -> HeldLocks {
-        let (done, _) = watch::channel(false);
+        let (released, _) = watch::channel(0);
         HeldLocks {
             locks: locks.clone(),
             owner: Arc::new(Owner {
                 id: locks.next_owner.fetch_add(1, Ordering::Relaxed),
-                done,
+                released,
             }),
             keys: Vec::new(),
         }
@@ -82,7 +82,7 @@ impl HeldLocks {
     ) -> Result<(), ThunderError> {
         for key in keys {
             loop {
-                let mut done = {
+                let mut released = {
                     let mut table = self.locks.table.lock();
                     let holder = match table.holders.get(key) {
                         None => {
@@ -105,14 +105,15 @@ impl HeldLocks {
                         next = table.waits_for.get(&h.id);
                     }
                     table.waits_for.insert(self.owner.id, holder.clone());
-                    holder.done.subscribe()
+                    holder.released.subscribe()
                 };
                 let _waiting = Waiting {
                     locks: &self.locks,
                     id: self.owner.id,
                 };
-                // A holder dropped without releasing (cannot happen) counts as released.
-                let wait = done.wait_for(|released| *released);
+                // Any release by the holder sends us back to look at the key again (a holder
+                // gone altogether closes the channel, which counts as a release too).
+                let wait = released.changed();
                 match timeout {
                     None => drop(wait.await),
                     Some(limit) => {
@@ -129,14 +130,20 @@ impl HeldLocks {
         Ok(())
     }
 
-    /// Releases every lock and wakes the transactions waiting for them.
-    fn release(&mut self) {
-        if self.keys.is_empty() {
+    /// How many locks the transaction holds.
+    pub(crate) fn held(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Releases the locks taken after the first `kept` (a savepoint's, a statement's start) and
+    /// wakes the transactions waiting for this one.
+    pub(crate) fn release_after(&mut self, kept: usize) {
+        if self.keys.len() <= kept {
             return;
         }
         {
             let mut table = self.locks.table.lock();
-            for key in self.keys.drain(..) {
+            for key in self.keys.drain(kept..) {
                 if table
                     .holders
                     .get(&key)
@@ -146,13 +153,13 @@ impl HeldLocks {
                 }
             }
         }
-        self.owner.done.send_replace(true);
+        self.owner.released.send_modify(|n| *n += 1);
     }
 }
 
 impl Drop for HeldLocks {
     fn drop(&mut self) {
-        self.release();
+        self.release_after(0);
     }
 }
 
@@ -200,9 +207,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.state, SqlState("55P03"));
         // B waits for A's k1 while A asks for B's k2: A's request closes the cycle.
+        let key = k1.clone();
         let waiter =
             tokio::spawn(
-                async move { b.acquire(std::slice::from_ref(&k1), None).await.map(|_| b) },
+                async move { b.acquire(std::slice::from_ref(&key), None).await.map(|_| b) },
             );
         tokio::time::sleep(Duration::from_millis(20)).await;
         let err = a
@@ -212,8 +220,18 @@ mod tests {
         assert_eq!(err.state, SqlState("40P01"));
         assert!(!waiter.is_finished());
         drop(a);
-        let b = waiter.await.unwrap().unwrap();
-        assert_eq!(b.keys.len(), 2);
+        let mut b = waiter.await.unwrap().unwrap();
+        assert_eq!(b.held(), 2);
+        // Releasing part of them (a savepoint rolled back) wakes a waiter for those.
+        let mut c = HeldLocks::new(&locks);
+        let waiter =
+            tokio::spawn(
+                async move { c.acquire(std::slice::from_ref(&k1), None).await.map(|_| c) },
+            );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished());
+        b.release_after(1);
+        assert_eq!(waiter.await.unwrap().unwrap().held(), 1);
         drop(b);
         assert!(locks.table.lock().holders.is_empty());
         assert!(locks.table.lock().waits_for.is_empty());

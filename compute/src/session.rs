@@ -114,7 +114,8 @@ pub(crate) struct Txn {
     /// Row locks taken by READ COMMITTED writes (see `row_locks`).
     locks: Option<crate::row_locks::HeldLocks>,
     /// Open savepoints, oldest first (a name may repeat; the newest wins).
-    savepoints: Vec<(String, UndoMark)>,
+    /// Each with how many row locks the transaction held when it was set.
+    savepoints: Vec<(String, UndoMark, usize)>,
 }
 
 impl Txn {
@@ -564,8 +565,12 @@ impl Session {
             self.failed = true;
             // The block can no longer commit: its row locks go now, as PostgreSQL's do, unless
             // ROLLBACK TO a savepoint may revive it.
-            if let Some(txn) = self.txn.as_mut().filter(|t| t.savepoints.is_empty()) {
-                txn.locks = None;
+            // A failed statement under a savepoint fails only what followed the savepoint.
+            if let Some(txn) = self.txn.as_mut() {
+                let kept = txn.savepoints.last().map_or(0, |s| s.2);
+                if let Some(locks) = txn.locks.as_mut() {
+                    locks.release_after(kept);
+                }
             }
         } else {
             self.txn = None;
@@ -1059,7 +1064,10 @@ impl Session {
     ) -> Result<QueryOutput> {
         let writes = match &stmt {
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => true,
-            Statement::Query(q) => !q.locks.is_empty() && self.in_block,
+            // NOWAIT and SKIP LOCKED never wait: they keep the optimistic claims.
+            Statement::Query(q) => {
+                !q.locks.is_empty() && self.in_block && q.locks.iter().all(|l| l.nonblock.is_none())
+            }
             _ => false,
         };
         let read_committed = self
@@ -1096,10 +1104,11 @@ impl Session {
             .and_then(|v| crate::row_locks::parse_timeout(v))
             .flatten();
         for _ in 0..ATTEMPTS {
-            let (writes, earlier_snapshot) = {
+            let (writes, earlier_snapshot, locks_before) = {
                 let txn = self.txn.as_mut().expect("a transaction is open");
                 txn.statement_write_snapshot = None;
-                (txn.writes.clone(), txn.write_snapshot)
+                let held = txn.locks.as_ref().map_or(0, |l| l.held());
+                (txn.writes.clone(), txn.write_snapshot, held)
             };
             let mark = writes.lock().mark();
             let out = match self.run_in_txn(stmt.clone(), params).await {
@@ -1165,6 +1174,10 @@ impl Session {
             }
             let txn = self.txn.as_mut().expect("a transaction is open");
             txn.write_snapshot = earlier_snapshot.map(|_| now);
+            // The next attempt may write other rows: it locks what it writes.
+            if let Some(locks) = txn.locks.as_mut() {
+                locks.release_after(locks_before);
+            }
         }
         Err(concurrent_update())
     }
@@ -1444,7 +1457,9 @@ impl Session {
             return Err(failed_block_error());
         }
         let mark = txn.writes.lock().mark();
-        txn.savepoints.push((crate::sql::ident_name(name), mark));
+        let locks = txn.locks.as_ref().map_or(0, |l| l.held());
+        txn.savepoints
+            .push((crate::sql::ident_name(name), mark, locks));
         Ok(QueryOutput::Command(CommandTag::new("SAVEPOINT")))
     }
 
@@ -1457,7 +1472,7 @@ impl Session {
         }
         let at = find_savepoint(txn, name)?;
         let mut writes = txn.writes.lock();
-        for (_, mark) in txn.savepoints.drain(at..).rev() {
+        for (_, mark, _) in txn.savepoints.drain(at..).rev() {
             writes.release(mark);
         }
         Ok(QueryOutput::Command(CommandTag::new("RELEASE")))
@@ -1469,11 +1484,16 @@ impl Session {
         let txn = self.block_for_savepoint("ROLLBACK TO SAVEPOINT", name)?;
         let at = find_savepoint(txn, name)?;
         let mut writes = txn.writes.lock();
-        for (_, mark) in txn.savepoints.drain(at + 1..).rev() {
+        for (_, mark, _) in txn.savepoints.drain(at + 1..).rev() {
             writes.release(mark);
         }
         writes.undo_to(txn.savepoints[at].1);
         drop(writes);
+        // The row locks taken since the savepoint go with the writes they guarded.
+        let kept = txn.savepoints[at].2;
+        if let Some(locks) = txn.locks.as_mut() {
+            locks.release_after(kept);
+        }
         self.failed = false;
         Ok(QueryOutput::Command(CommandTag::new("ROLLBACK")))
     }
@@ -1513,7 +1533,11 @@ impl Session {
             self.txn = None;
             return Ok(QueryOutput::Command(CommandTag::new("ROLLBACK")));
         }
-        self.commit().await?;
+        if let Err(e) = self.commit().await {
+            // Whatever failed, the transaction is over (and its row locks with it).
+            self.txn = None;
+            return Err(e);
+        }
         Ok(QueryOutput::Command(CommandTag::new("COMMIT")))
     }
 
@@ -1810,7 +1834,7 @@ fn find_savepoint(txn: &Txn, name: &ast::Ident) -> Result<usize> {
     let name = crate::sql::ident_name(name);
     txn.savepoints
         .iter()
-        .rposition(|(n, _)| *n == name)
+        .rposition(|(n, _, _)| *n == name)
         .ok_or_else(|| no_savepoint(&ast::Ident::new(name)))
 }
 

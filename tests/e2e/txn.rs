@@ -341,6 +341,29 @@ async fn read_committed_writers_wait_for_each_other_and_apply_in_turn() {
     exec(&b, "COMMIT").await;
     check(&a, "SELECT balance FROM acct WHERE id = 1", "200").await;
 
+    // ROLLBACK TO a savepoint lets go of the rows written after it.
+    exec(&a, RC).await;
+    exec(&a, "SAVEPOINT s").await;
+    exec_count(
+        &a,
+        "UPDATE acct SET balance = balance + 1000 WHERE id = 1",
+        1,
+    )
+    .await;
+    exec(&b, RC).await;
+    let mut b_update =
+        Box::pin(b.simple_query("UPDATE acct SET balance = balance - 100 WHERE id = 1"));
+    still_waiting(&mut b_update, "B's UPDATE").await;
+    exec(&a, "ROLLBACK TO SAVEPOINT s").await;
+    tokio::time::timeout(Duration::from_secs(10), b_update)
+        .await
+        .expect("ROLLBACK TO must release the row")
+        .unwrap();
+    exec(&b, "COMMIT").await;
+    exec(&a, "COMMIT").await;
+    check(&a, "SELECT balance FROM acct WHERE id = 1", "100").await;
+    exec_count(&a, "UPDATE acct SET balance = 200 WHERE id = 1", 1).await;
+
     // A duplicate key waits for the inserter: its commit makes the second insert a 23505.
     exec(&a, RC).await;
     exec_count(&a, "INSERT INTO acct VALUES (5, 5)", 1).await;

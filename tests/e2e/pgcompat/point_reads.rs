@@ -208,6 +208,8 @@ async fn literal_inserts_answer_like_the_general_path() {
             "9, 'a,b'",
             SqlState::INVALID_TEXT_REPRESENTATION,
         ),
+        // An integer literal is int4, as the message says.
+        ("id, tags", "9, 1", SqlState::DATATYPE_MISMATCH),
         ("id", "NULL", SqlState::NOT_NULL_VIOLATION),
         ("id", "1", SqlState::UNIQUE_VIOLATION),
         ("id", "99999999999", SqlState::NUMERIC_VALUE_OUT_OF_RANGE),
