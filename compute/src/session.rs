@@ -119,6 +119,18 @@ pub(crate) struct Txn {
 }
 
 impl Txn {
+    /// How many row locks the transaction holds.
+    fn locks_held(&self) -> usize {
+        self.locks.as_ref().map_or(0, |l| l.held())
+    }
+
+    /// Releases the row locks taken after the first `kept`.
+    fn release_locks_after(&mut self, kept: usize) {
+        if let Some(locks) = self.locks.as_mut() {
+            locks.release_after(kept);
+        }
+    }
+
     fn new(isolation: Isolation) -> Txn {
         let writes = TxnWrites {
             track_reads: isolation == Isolation::Serializable,
@@ -563,14 +575,12 @@ impl Session {
         self.public.set_env(None);
         if self.in_block {
             self.failed = true;
-            // The block can no longer commit: its row locks go now, as PostgreSQL's do, unless
-            // ROLLBACK TO a savepoint may revive it.
-            // A failed statement under a savepoint fails only what followed the savepoint.
+            // The failed part can no longer commit: its row locks go now, as PostgreSQL's do —
+            // all of them, or those taken since the newest savepoint, which ROLLBACK TO may
+            // return to.
             if let Some(txn) = self.txn.as_mut() {
                 let kept = txn.savepoints.last().map_or(0, |s| s.2);
-                if let Some(locks) = txn.locks.as_mut() {
-                    locks.release_after(kept);
-                }
+                txn.release_locks_after(kept);
             }
         } else {
             self.txn = None;
@@ -1047,12 +1057,17 @@ impl Session {
                 .cloned()
                 .collect()
         };
-        for key in &keys {
+        Ok(!self.written_after(&keys, since, now).await?)
+    }
+
+    /// Whether a commit in `(since, now]` wrote one of `keys`.
+    async fn written_after(&self, keys: &[Vec<u8>], since: Lsn, now: Lsn) -> Result<bool> {
+        for key in keys {
             if self.engine.pages.version_lsn(key, now).await? > since {
-                return Ok(false);
+                return Ok(true);
             }
         }
-        Ok(true)
+        Ok(false)
     }
 
     /// Runs a statement; a READ COMMITTED write (INSERT, UPDATE, DELETE, SELECT … FOR UPDATE)
@@ -1107,8 +1122,7 @@ impl Session {
             let (writes, earlier_snapshot, locks_before) = {
                 let txn = self.txn.as_mut().expect("a transaction is open");
                 txn.statement_write_snapshot = None;
-                let held = txn.locks.as_ref().map_or(0, |l| l.held());
-                (txn.writes.clone(), txn.write_snapshot, held)
+                (txn.writes.clone(), txn.write_snapshot, txn.locks_held())
             };
             let mark = writes.lock().mark();
             let out = match self.run_in_txn(stmt.clone(), params).await {
@@ -1136,20 +1150,11 @@ impl Session {
                 .get_or_insert_with(|| crate::row_locks::HeldLocks::new(&self.engine.row_locks));
             let locked: Vec<Vec<u8>> = keys.iter().map(|(k, _)| k.clone()).collect();
             if let Err(e) = locks.acquire(&locked, timeout).await {
-                let mut w = writes.lock();
-                w.undo_to(mark);
-                w.release(mark);
+                writes.lock().take_back(mark);
                 return Err(e);
             }
             let now = self.engine.wal.last_committed_lsn().await?;
-            let pages = self.engine.pages.clone();
-            let mut changed = false;
-            for key in &locked {
-                if pages.version_lsn(key, now).await? > read_at {
-                    changed = true;
-                    break;
-                }
-            }
+            let changed = self.written_after(&locked, read_at, now).await?;
             if !changed {
                 writes.lock().release(mark);
                 // Every write so far is unchanged up to `now`: later commits are what the
@@ -1162,11 +1167,7 @@ impl Session {
                 }
                 return Ok(out);
             }
-            {
-                let mut w = writes.lock();
-                w.undo_to(mark);
-                w.release(mark);
-            }
+            writes.lock().take_back(mark);
             if let Some(earlier) = earlier_snapshot
                 && !self.writes_unchanged(&writes, &[], earlier, now).await?
             {
@@ -1175,9 +1176,7 @@ impl Session {
             let txn = self.txn.as_mut().expect("a transaction is open");
             txn.write_snapshot = earlier_snapshot.map(|_| now);
             // The next attempt may write other rows: it locks what it writes.
-            if let Some(locks) = txn.locks.as_mut() {
-                locks.release_after(locks_before);
-            }
+            txn.release_locks_after(locks_before);
         }
         Err(concurrent_update())
     }
@@ -1457,7 +1456,7 @@ impl Session {
             return Err(failed_block_error());
         }
         let mark = txn.writes.lock().mark();
-        let locks = txn.locks.as_ref().map_or(0, |l| l.held());
+        let locks = txn.locks_held();
         txn.savepoints
             .push((crate::sql::ident_name(name), mark, locks));
         Ok(QueryOutput::Command(CommandTag::new("SAVEPOINT")))
@@ -1491,9 +1490,7 @@ impl Session {
         drop(writes);
         // The row locks taken since the savepoint go with the writes they guarded.
         let kept = txn.savepoints[at].2;
-        if let Some(locks) = txn.locks.as_mut() {
-            locks.release_after(kept);
-        }
+        txn.release_locks_after(kept);
         self.failed = false;
         Ok(QueryOutput::Command(CommandTag::new("ROLLBACK")))
     }

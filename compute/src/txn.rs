@@ -127,9 +127,14 @@ impl TxnWrites {
     /// The statement failed: restores the writes from before it.
     pub fn undo_statement(&mut self) {
         if let Some(mark) = self.statement.take() {
-            self.undo_to(mark);
-            self.release(mark);
+            self.take_back(mark);
         }
+    }
+
+    /// Restores the writes as they were at `mark` and closes it.
+    pub fn take_back(&mut self, mark: UndoMark) {
+        self.undo_to(mark);
+        self.release(mark);
     }
 
     fn write(&mut self, key: Vec<u8>, value: Option<Value>) {

@@ -136,12 +136,13 @@ impl LocalPageServer {
     }
 }
 
+/// The newest version at or below `lsn` (a deletion too).
+fn newest_at(versions: &Versions, lsn: Lsn) -> Option<&(Lsn, Option<Value>)> {
+    versions.iter().rev().find(|(v, _)| *v <= lsn)
+}
+
 fn visible(versions: &Versions, lsn: Lsn) -> Option<&Value> {
-    versions
-        .iter()
-        .rev()
-        .find(|(v, _)| *v <= lsn)
-        .and_then(|(_, value)| value.as_ref())
+    newest_at(versions, lsn).and_then(|(_, value)| value.as_ref())
 }
 
 #[async_trait]
@@ -185,7 +186,7 @@ impl PageService for LocalPageServer {
             .layer
             .read()
             .get(key)
-            .and_then(|versions| versions.iter().rev().find(|(v, _)| *v <= lsn))
+            .and_then(|versions| newest_at(versions, lsn))
             .map_or(Lsn::ZERO, |(v, _)| *v))
     }
 
