@@ -15,15 +15,18 @@
 mod common;
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
+#[path = "support/pg.rs"]
+#[allow(dead_code)]
+mod pg;
 #[path = "../tests/e2e/stock_postgres.rs"]
 mod stock_postgres;
 
-use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use common::{env_number, start_thunderdb, thunderdb_bin};
+use pg::{Target, field, find_pgbench};
 use stock_postgres::{StockPostgres, StockPostgresOptions};
 
 const SCRIPTS: [&str; 2] = ["select-only", "tpcb-like"];
@@ -38,15 +41,6 @@ struct Settings {
     secs: u32,
     clients: u32,
     max_tries: u32,
-}
-
-/// Where to reach one system.
-struct Target {
-    host: String,
-    port: u16,
-    user: String,
-    password: String,
-    database: String,
 }
 
 struct Figures {
@@ -65,10 +59,7 @@ fn main() -> Result<()> {
         clients: env_number("BENCH_CLIENTS", 4u32)?.max(1),
         max_tries: env_number("BENCH_MAX_TRIES", 100u32)?.max(1),
     };
-    let pgbench = ["/usr/lib/postgresql/15/bin/pgbench", "pgbench"]
-        .into_iter()
-        .find(|p| harness::installed(p))
-        .context("pgbench not found: run scripts/install-bench-deps")?;
+    let pgbench = find_pgbench()?;
     let bin = thunderdb_bin()?;
     println!(
         "pgbench benchmark: scale {}, {} clients, {} s per script, -M prepared",
@@ -78,13 +69,7 @@ fn main() -> Result<()> {
     let mut figures = Vec::new();
     {
         let mut server = start_thunderdb(bin);
-        let target = Target {
-            host: server.host().to_string(),
-            port: server.port(),
-            user: harness::USER.into(),
-            password: harness::PASSWORD.into(),
-            database: "thunderdb".into(),
-        };
+        let target = Target::thunderdb(&server);
         let measured = measure("thunderdb", pgbench, &target, &settings);
         if let Err(e) = server.terminate(Duration::from_secs(30)) {
             eprintln!("stopping thunderdb: {e}");
@@ -98,13 +83,7 @@ fn main() -> Result<()> {
             ..StockPostgresOptions::default()
         })
         .context("start PostgreSQL")?;
-        let target = Target {
-            host: "127.0.0.1".into(),
-            port: pg.port(),
-            user: pg.user().into(),
-            password: pg.password().into(),
-            database: pg.database().into(),
-        };
+        let target = Target::postgres(&pg);
         let measured = measure("postgresql", pgbench, &target, &settings);
         pg.stop();
         figures.extend(measured?);
@@ -127,7 +106,7 @@ fn measure(
     settings: &Settings,
 ) -> Result<Vec<Figures>> {
     let started = std::time::Instant::now();
-    run(
+    pg::pgbench(
         pgbench,
         target,
         &["-i", "-q", "-s", &settings.scale.to_string()],
@@ -144,7 +123,7 @@ fn measure(
         .flat_map(|s| ISOLATIONS.into_iter().map(move |i| (s, i)))
     {
         let options = format!("-c default_transaction_isolation={option}");
-        let report = run(
+        let report = pg::pgbench(
             pgbench,
             target,
             &[
@@ -180,37 +159,6 @@ fn measure(
         });
     }
     Ok(out)
-}
-
-/// The first word after `prefix` on a line of pgbench's report.
-fn field<'a>(report: &'a str, prefix: &str) -> Option<&'a str> {
-    report
-        .lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .and_then(|rest| rest.split_whitespace().next())
-}
-
-fn run(pgbench: &str, target: &Target, args: &[&str], options: Option<&str>) -> Result<String> {
-    let mut command = Command::new(pgbench);
-    if let Some(options) = options {
-        command.env("PGOPTIONS", options);
-    }
-    let output = command
-        .args(["-h", &target.host, "-p", &target.port.to_string()])
-        .args(["-U", &target.user])
-        .args(args)
-        .arg(&target.database)
-        .env("PGPASSWORD", &target.password)
-        .output()
-        .context("run pgbench")?;
-    if !output.status.success() {
-        bail!(
-            "pgbench {args:?} failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn render(figures: &[Figures]) -> String {

@@ -96,23 +96,43 @@ async fn run_dev(cfg: DevConfig) -> Result<()> {
         );
     }
     let cancel = CancellationToken::new();
-    let wal = LocalWalService::start(WalServiceOptions::single(
-        cfg.data_dir.join("wal"),
-        cfg.wal.fsync,
-        cfg.wal.group_commit_max,
-    ))
+    let wal = LocalWalService::start(WalServiceOptions {
+        snapshot_after_entries: cfg.wal.snapshot_after_entries,
+        ..WalServiceOptions::single(
+            cfg.data_dir.join("wal"),
+            cfg.wal.fsync,
+            cfg.wal.group_commit_max,
+        )
+    })
     .await
     .context("starting the WAL service")?;
     wal.wait_ready(Duration::from_secs(60))
         .await
         .context("waiting for the WAL service to elect a leader")?;
-    let pages = LocalPageServer::start(wal.clone(), PageServerOptions::default(), cancel.clone());
+    let mut storage = cfg.storage.clone();
+    if storage.kind == "local" && storage.path.is_empty() {
+        storage.path = cfg.data_dir.join("objects").display().to_string();
+    }
+    let pages = LocalPageServer::start(
+        wal.clone(),
+        PageServerOptions {
+            wait_timeout: Duration::from_secs(30),
+            config: cfg.pageserver.clone(),
+            storage,
+            dir: cfg.data_dir.join("pageserver"),
+        },
+        cancel.clone(),
+    )
+    .await
+    .context("starting the pageserver")?;
     let engine = Engine::new(
         wal.clone(),
         pages,
         EngineOptions {
             database: cfg.database.clone(),
             superuser: cfg.user.clone(),
+            columnar: cfg.columnar.clone(),
+            dir: Some(cfg.data_dir.join("compute")),
         },
     );
     // Temporary tables of sessions that ended with an earlier run of the process.

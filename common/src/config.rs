@@ -53,6 +53,9 @@ pub struct DevConfig {
     /// Threads that run requests; 0: one per CPU core.
     pub worker_threads: usize,
     pub wal: WalConfig,
+    pub storage: StorageConfig,
+    pub pageserver: PageServerConfig,
+    pub columnar: ColumnarConfig,
 }
 
 impl Default for DevConfig {
@@ -74,6 +77,9 @@ impl Default for DevConfig {
             tls_key: String::new(),
             worker_threads: 0,
             wal: WalConfig::default(),
+            storage: StorageConfig::default(),
+            pageserver: PageServerConfig::default(),
+            columnar: ColumnarConfig::default(),
         }
     }
 }
@@ -88,6 +94,9 @@ pub struct WalConfig {
     pub group_commit_max: usize,
     /// fsync the log before acknowledging (only tests that measure without it turn it off).
     pub fsync: bool,
+    /// A snapshot of the log's state is taken after this many Raft entries; the log it
+    /// covers is then purged.
+    pub snapshot_after_entries: u64,
 }
 
 impl Default for WalConfig {
@@ -96,7 +105,177 @@ impl Default for WalConfig {
             node_id: 1,
             group_commit_max: 256,
             fsync: true,
+            snapshot_after_entries: 100_000,
         }
+    }
+}
+
+/// Where object storage is: the source of truth for layers and segments next to the WAL.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `local` (a directory; in `dev` `<data_dir>/objects` unless `path` says otherwise) or
+    /// `s3` (AWS or any S3-compatible server).
+    pub kind: String,
+    /// Directory of a `local` store.
+    pub path: String,
+    /// S3 bucket.
+    pub bucket: String,
+    /// Key prefix inside the bucket or directory, so several clusters can share one.
+    pub prefix: String,
+    /// S3 endpoint URL for S3-compatible servers (MinIO, moto, …); empty: AWS.
+    pub endpoint: String,
+    pub region: String,
+    /// Credentials; empty: the standard `AWS_*` environment variables.
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Path-style URLs (`endpoint/bucket/key`), which most S3-compatible servers need.
+    pub path_style: bool,
+    /// Allow `http://` endpoints.
+    pub allow_http: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            kind: "local".into(),
+            path: String::new(),
+            bucket: String::new(),
+            prefix: String::new(),
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            path_style: true,
+            allow_http: false,
+        }
+    }
+}
+
+/// Settings of the pageserver's layers and caches.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PageServerConfig {
+    /// The in-memory layer is frozen into a delta layer once it holds this many bytes.
+    pub freeze_bytes: u64,
+    /// … or once its oldest write is this old.
+    pub freeze_after_secs: u64,
+    /// A new image layer generation is written once the delta layers above the newest image
+    /// hold this many bytes (or half the image's size, when that is more).
+    pub image_after_delta_bytes: u64,
+    /// How long superseded layers are kept for reads at older LSNs.
+    pub history_retention_secs: u64,
+    /// Memory and local disk for cached layer blocks.
+    pub cache_memory_bytes: u64,
+    pub cache_disk_bytes: u64,
+}
+
+impl Default for PageServerConfig {
+    fn default() -> Self {
+        PageServerConfig {
+            freeze_bytes: 64 << 20,
+            freeze_after_secs: 600,
+            image_after_delta_bytes: 256 << 20,
+            history_retention_secs: 3600,
+            cache_memory_bytes: 256 << 20,
+            cache_disk_bytes: 2 << 30,
+        }
+    }
+}
+
+/// Settings of the columnar segments analytic scans read.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ColumnarConfig {
+    /// Whether tables get Parquet segments (and scans read them).
+    pub enabled: bool,
+    /// A table's segment is rewritten once this many of its rows changed since it was
+    /// written (or once it has this many rows and no segment).
+    pub compact_after_rows: u64,
+    /// How often the compactor looks for tables to compact.
+    pub compact_interval_secs: u64,
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
+    /// Rows per Parquet file; a larger table's segment is several files.
+    pub file_rows: u64,
+    /// Local disk for segment files read from remote object storage (S3), in
+    /// `<data_dir>/compute/segments`.
+    pub cache_bytes: u64,
+}
+
+impl Default for ColumnarConfig {
+    fn default() -> Self {
+        ColumnarConfig {
+            enabled: true,
+            compact_after_rows: 100_000,
+            compact_interval_secs: 10,
+            row_group_rows: 128 * 1024,
+            file_rows: 1 << 20,
+            cache_bytes: 4 << 30,
+        }
+    }
+}
+
+impl ColumnarConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value, least) in [
+            ("compact_after_rows", self.compact_after_rows, 1),
+            ("compact_interval_secs", self.compact_interval_secs, 1),
+            ("row_group_rows", self.row_group_rows as u64, 1024),
+            ("file_rows", self.file_rows, 1024),
+            ("cache_bytes", self.cache_bytes, 16 << 20),
+        ] {
+            if value < least {
+                return Err(ConfigError::BadValue {
+                    key: format!("columnar.{key}"),
+                    reason: format!("must be at least {least}"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl StorageConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, reason: String| ConfigError::BadValue {
+            key: format!("storage.{key}"),
+            reason,
+        };
+        match self.kind.as_str() {
+            "local" => Ok(()),
+            "s3" if self.bucket.is_empty() => Err(bad("bucket", "s3 needs a bucket".into())),
+            "s3" if self.endpoint.starts_with("http://") && !self.allow_http => Err(bad(
+                "endpoint",
+                "an http:// endpoint needs storage.allow_http = true".into(),
+            )),
+            "s3" => Ok(()),
+            other => Err(bad("kind", format!("{other:?} is not one of local, s3"))),
+        }
+    }
+}
+
+impl PageServerConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value, least) in [
+            ("freeze_bytes", self.freeze_bytes, 1024),
+            ("freeze_after_secs", self.freeze_after_secs, 1),
+            (
+                "image_after_delta_bytes",
+                self.image_after_delta_bytes,
+                1024,
+            ),
+            ("cache_memory_bytes", self.cache_memory_bytes, 1 << 20),
+            ("cache_disk_bytes", self.cache_disk_bytes, 16 << 20),
+        ] {
+            if value < least {
+                return Err(ConfigError::BadValue {
+                    key: format!("pageserver.{key}"),
+                    reason: format!("must be at least {least}"),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -123,6 +302,12 @@ impl DevConfig {
                 ),
             });
         }
+        if self.wal.snapshot_after_entries == 0 {
+            return Err(ConfigError::BadValue {
+                key: "wal.snapshot_after_entries".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
         if self.wal.group_commit_max == 0 {
             return Err(ConfigError::BadValue {
                 key: "wal.group_commit_max".into(),
@@ -146,6 +331,9 @@ impl DevConfig {
                 });
             }
         }
+        self.storage.validate()?;
+        self.pageserver.validate()?;
+        self.columnar.validate()?;
         if self.listen.parse::<std::net::IpAddr>().is_err() && self.listen != "localhost" {
             return Err(ConfigError::BadValue {
                 key: "listen".into(),

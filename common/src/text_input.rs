@@ -277,6 +277,37 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_without_seconds_get_them() {
+        assert_eq!(
+            super::timestamp_for_arrow("2024-01-01 10:00+02", true).as_deref(),
+            Some("2024-01-01 10:00:00+02")
+        );
+        assert_eq!(
+            super::timestamp_for_arrow(" 2024-01-01T9:05 ", false).as_deref(),
+            Some("2024-01-01T09:05:00")
+        );
+        assert_eq!(
+            super::timestamp_for_arrow("EPOCH", false).as_deref(),
+            Some("1970-01-01 00:00:00")
+        );
+        assert_eq!(
+            super::timestamp_for_arrow("2024-01-01 10:00:01", false),
+            None
+        );
+        assert_eq!(super::timestamp_for_arrow("2024-01-01", false), None);
+        assert_eq!(super::timestamp_for_arrow("nonsense", false), None);
+        assert_eq!(super::timestamp_for_arrow("2024-01-01 10:0", false), None);
+        assert_eq!(
+            super::timestamp_for_arrow("2024-01-01 10:00.5", false),
+            None
+        );
+        assert_eq!(
+            super::timestamp_for_arrow("2024-01-01 10:00+02", false).as_deref(),
+            Some("2024-01-01 10:00:00")
+        );
+    }
+
+    #[test]
     fn bytea_input_formats() {
         assert_eq!(parse_bytea("\\x00ff").unwrap(), vec![0, 255]);
         assert_eq!(parse_bytea("\\X00 FF").unwrap(), vec![0, 255]);
@@ -293,6 +324,45 @@ mod tests {
 
 /// A uuid as PostgreSQL's `uuid_in` reads it (32 hex digits, optionally in braces, with a
 /// hyphen after any group of four), spelled canonically: lower case, 8-4-4-4-12.
+/// PostgreSQL timestamp input that Arrow's parser does not take, in a form it does: a time
+/// without seconds (`2024-01-01 10:00+02` → `2024-01-01 10:00:00+02`) and `epoch`. `None`:
+/// the text needs nothing.
+pub fn timestamp_for_arrow(s: &str, with_tz: bool) -> Option<String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("epoch") {
+        let epoch = if with_tz {
+            "1970-01-01 00:00:00+00"
+        } else {
+            "1970-01-01 00:00:00"
+        };
+        return Some(epoch.into());
+    }
+    let sep = t.find([' ', 'T'])?;
+    let (date, rest) = (&t[..sep], t[sep + 1..].trim_start());
+    let hours = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if !(1..=2).contains(&hours) || rest.as_bytes().get(hours) != Some(&b':') {
+        return None;
+    }
+    let after = &rest[hours + 1..];
+    let minutes = after.bytes().take_while(u8::is_ascii_digit).count();
+    // `10:00:01` has its seconds; `10:00.5` is minutes and seconds, which Arrow reads wrongly.
+    if minutes != 2 || after[2..].starts_with([':', '.']) {
+        return None;
+    }
+    let mut zone = &after[2..];
+    if !with_tz && zone.trim_start().starts_with(['+', '-']) {
+        // A timestamp without time zone ignores an offset, as PostgreSQL does.
+        zone = "";
+    }
+    Some(format!(
+        "{date}{}{:0>2}:{}:00{}",
+        &t[sep..sep + 1],
+        &rest[..hours],
+        &after[..2],
+        zone
+    ))
+}
+
 pub fn parse_uuid(s: &str) -> Option<String> {
     let inner = match s.strip_prefix('{') {
         Some(rest) => rest.strip_suffix('}')?,

@@ -128,6 +128,25 @@ pub fn cast_array(array: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
         safe: false,
         format_options: FormatOptions::default(),
     };
+    // Times without seconds and `epoch`, which PostgreSQL reads and Arrow does not.
+    if let DataType::Timestamp(_, tz) = target
+        && let Some(strings) = array.as_any().downcast_ref::<StringArray>()
+        && strings
+            .iter()
+            .flatten()
+            .any(|v| thunderdb_common::text_input::timestamp_for_arrow(v, tz.is_some()).is_some())
+    {
+        let fixed: StringArray = strings
+            .iter()
+            .map(|v| {
+                v.map(|v| {
+                    thunderdb_common::text_input::timestamp_for_arrow(v, tz.is_some())
+                        .unwrap_or_else(|| v.to_string())
+                })
+            })
+            .collect();
+        return cast_with_options(&(Arc::new(fixed) as ArrayRef), target, &opts).map_df();
+    }
     // Numbers and booleans read from text may have blanks around them (`' 12 '`).
     if (target.is_numeric() || *target == DataType::Boolean)
         && let Some(strings) = array.as_any().downcast_ref::<StringArray>()

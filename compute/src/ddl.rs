@@ -675,6 +675,25 @@ pub async fn vacuum(s: &mut Session, v: ast::VacuumStatement) -> Result<QueryOut
     Ok(QueryOutput::Command(CommandTag::new("VACUUM")))
 }
 
+/// `CHECKPOINT`: writes everything committed so far into layer files in object storage, so
+/// a pageserver started on an empty disk restores it from there, and brings every changed
+/// table's columnar segment up to date. Superusers only, as in PostgreSQL 15.
+pub async fn checkpoint(s: &mut Session) -> Result<QueryOutput> {
+    if s.user != s.engine.superuser() {
+        let (env, _) = s.statement_env(None).await?;
+        let role = crate::privileges::session_role(s, &env.catalog)?;
+        if !role.superuser {
+            return Err(user_error(
+                SqlState::INSUFFICIENT_PRIVILEGE,
+                "must be superuser or have privileges of pg_checkpoint to do CHECKPOINT",
+            ));
+        }
+    }
+    s.engine.pages.checkpoint().await?;
+    s.engine.compactor.run(true).await?;
+    Ok(QueryOutput::Command(CommandTag::new("CHECKPOINT")))
+}
+
 /// `ANALYZE [table [(columns)]]`: checks its target; statistics come from compaction.
 pub async fn analyze(s: &mut Session, a: ast::Analyze) -> Result<QueryOutput> {
     if let Some(name) = &a.table_name {

@@ -15,6 +15,10 @@ pub struct EngineOptions {
     pub database: String,
     /// The bootstrap superuser, named in the configuration (OID 10).
     pub superuser: String,
+    /// Columnar segments: whether and when the compactor writes them.
+    pub columnar: thunderdb_common::config::ColumnarConfig,
+    /// The compute node's own directory (its segment file cache); none: no cache.
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// Shared state of a compute node: the services it reads from and commits to.
@@ -26,6 +30,10 @@ pub struct Engine {
     pub(crate) catalogs: crate::catalog::CatalogCache,
     /// READ COMMITTED writers' row locks.
     pub(crate) row_locks: Arc<crate::row_locks::RowLocks>,
+    /// Writes the tables' columnar segments.
+    pub(crate) compactor: Arc<crate::columnar::Compactor>,
+    /// Where scans read segment files: object storage, through a local cache when remote.
+    pub(crate) segment_store: Arc<dyn object_store::ObjectStore>,
 }
 
 impl Engine {
@@ -34,10 +42,31 @@ impl Engine {
         pages: Arc<dyn PageService>,
         opts: EngineOptions,
     ) -> Arc<Engine> {
+        let compactor = crate::columnar::Compactor::start(pages.clone(), opts.columnar.clone());
+        let remote = pages.object_storage();
+        let segment_store = match &opts.dir {
+            Some(dir) if !remote.is_local() => {
+                let dir = dir.join("segments");
+                match crate::segment_cache::SegmentCache::new(
+                    remote.store(),
+                    &dir,
+                    opts.columnar.cache_bytes,
+                ) {
+                    Ok(cache) => Arc::new(cache) as Arc<dyn object_store::ObjectStore>,
+                    Err(e) => {
+                        tracing::warn!(error = %e, dir = %dir.display(), "no segment cache");
+                        remote.store()
+                    }
+                }
+            }
+            _ => remote.store(),
+        };
         Arc::new(Engine {
             wal,
             pages,
             opts,
+            compactor,
+            segment_store,
             catalogs: Default::default(),
             row_locks: Default::default(),
         })

@@ -9,6 +9,7 @@
 mod alter;
 mod arrays;
 mod catalog;
+mod columnar;
 mod convert;
 mod copy;
 mod ddl;
@@ -34,6 +35,7 @@ pub mod roles;
 mod row_locks;
 mod scalar_fns;
 mod schemas;
+mod segment_cache;
 mod sequence;
 mod sequence_sql;
 mod session;

@@ -221,7 +221,7 @@ pub(crate) fn check_sequence(
 }
 
 /// The role the session runs as.
-fn session_role(s: &Session, catalog: &Catalog) -> Result<RoleDef> {
+pub(crate) fn session_role(s: &Session, catalog: &Catalog) -> Result<RoleDef> {
     crate::roles::find_role(s, catalog, &s.user).ok_or_else(|| {
         user_error(
             SqlState::UNDEFINED_OBJECT,

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use thunderdb_common::keys::{encode_datum, index_prefix, prefix_end};
 use thunderdb_common::{Datum, IndexId, SqlType, TableId};
 
-const BATCH_ROWS: usize = 8192;
+pub(crate) const BATCH_ROWS: usize = 8192;
 /// Most point lookups one scan expands an IN list into before falling back to a range.
 const MAX_POINTS: usize = 4096;
 
@@ -87,7 +87,6 @@ impl SchemaProvider for PublicSchema {
             schema: def.arrow_schema(with_key),
             def: def.clone(),
             view: env.view.clone(),
-            with_key,
         })))
     }
 
@@ -139,7 +138,6 @@ pub struct ThunderTable {
     def: Arc<TableDef>,
     view: ReadView,
     schema: SchemaRef,
-    with_key: bool,
 }
 
 impl std::fmt::Debug for ReadView {
@@ -154,8 +152,26 @@ enum Access {
     Points(Vec<Vec<u8>>),
     /// A range of storage keys.
     Range(Vec<u8>, Vec<u8>),
-    /// A range of index entries whose values are storage keys.
-    Index(Vec<u8>, Vec<u8>),
+    /// A range of the named index's entries, whose values are storage keys.
+    Index(Vec<u8>, Vec<u8>, String),
+}
+
+impl Access {
+    /// Whether every row of `def` is read.
+    fn is_full_scan(&self, def: &TableDef) -> bool {
+        let (start, end) = def.row_range();
+        matches!(self, Access::Range(s, e) if *s == start && *e == end)
+    }
+
+    /// Why the row path reads this way, for EXPLAIN.
+    fn describe(&self, def: &TableDef) -> String {
+        match self {
+            Access::Points(keys) => format!("primary key lookup of {} key(s)", keys.len()),
+            Access::Range(..) if self.is_full_scan(def) => "full scan".into(),
+            Access::Range(..) => "primary key range".into(),
+            Access::Index(_, _, name) => format!("range of index {name}"),
+        }
+    }
 }
 
 /// Per-column constraints gathered from the pushed-down filters.
@@ -288,7 +304,7 @@ impl ThunderTable {
         if let Some((idx, _)) = best {
             let prefix = index_prefix(def.id, idx.id);
             if let Some((s, e)) = key_range(&prefix, &idx.columns, &bounds) {
-                return Access::Index(s, e);
+                return Access::Index(s, e, idx.name.clone());
             }
         }
         if let Some(idx) = def.indexes.iter().find(|idx| {
@@ -298,7 +314,7 @@ impl ThunderTable {
         }) {
             let prefix = index_prefix(def.id, idx.id);
             if let Some((s, e)) = key_range(&prefix, &idx.columns, &bounds) {
-                return Access::Index(s, e);
+                return Access::Index(s, e, idx.name.clone());
             }
         }
         Access::Range(start, end)
@@ -306,10 +322,11 @@ impl ThunderTable {
 
     async fn fetch(
         &self,
+        access: Access,
         filters: &[Expr],
         limit: Option<usize>,
     ) -> crate::error::Result<Vec<(Vec<u8>, thunderdb_pageserver::Value)>> {
-        Ok(match self.access(filters) {
+        Ok(match access {
             Access::Points(keys) => {
                 let mut rows = Vec::with_capacity(keys.len());
                 for k in keys {
@@ -324,7 +341,7 @@ impl ThunderTable {
                     .scan(&s, &e, if filters.is_empty() { limit } else { None })
                     .await?
             }
-            Access::Index(s, e) => {
+            Access::Index(s, e, _) => {
                 let entries = self.view.scan(&s, &e, None).await?;
                 let mut rows = Vec::with_capacity(entries.len());
                 for (_, pk) in entries {
@@ -448,57 +465,76 @@ impl TableProvider for ThunderTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let rows = self.fetch(filters, limit).await.map_err(to_df)?;
-        let ncols = self.def.columns.len();
         let projection: Vec<usize> = projection
             .cloned()
             .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
-        let projected = Arc::new(self.schema.project(&projection)?);
-        let mut batches = Vec::new();
-        for chunk in rows.chunks(BATCH_ROWS) {
-            let mut columns: Vec<Vec<Datum>> = vec![Vec::with_capacity(chunk.len()); ncols];
-            for (_, value) in chunk {
-                let row = self.def.decode_row(value).map_err(to_df)?;
-                for (i, d) in row.into_iter().enumerate() {
-                    columns[i].push(d);
-                }
+        let access = self.access(filters);
+        let mut why = access.describe(&self.def);
+        if access.is_full_scan(&self.def) {
+            // Large scans read the columnar segment when there is one that fits.
+            match crate::columnar::scan(state, &self.def, &self.view, &projection, filters)
+                .await
+                .map_err(to_df)?
+            {
+                Ok(plan) => return Ok(plan),
+                Err(not) => why = format!("{why}; {not}"),
             }
-            let arrays: Vec<ArrayRef> = projection
-                .iter()
-                .map(|&p| {
-                    if p < ncols {
-                        build_array(&self.def.columns[p].ty, &columns[p])
-                    } else {
-                        Arc::new(
-                            chunk
-                                .iter()
-                                .map(|(k, _)| Some(k.as_slice()))
-                                .collect::<BinaryArray>(),
-                        ) as ArrayRef
-                    }
-                })
-                .collect();
-            let batch = if arrays.is_empty() {
-                RecordBatch::try_new_with_options(
-                    projected.clone(),
-                    arrays,
-                    &datafusion::arrow::array::RecordBatchOptions::new()
-                        .with_row_count(Some(chunk.len())),
-                )?
-            } else {
-                RecordBatch::try_new(projected.clone(), arrays)?
-            };
-            batches.push(batch);
         }
-        let _ = self.with_key;
-        Ok(
-            MemorySourceConfig::try_new_exec(&[batches], projected, None)
-                .map_err(|e: DataFusionError| e)?,
-        )
+        let rows = self.fetch(access, filters, limit).await.map_err(to_df)?;
+        let projected = Arc::new(self.schema.project(&projection)?);
+        let batches = rows
+            .chunks(BATCH_ROWS)
+            .map(|chunk| rows_batch(&self.def, chunk, &projection, &projected).map_err(to_df))
+            .collect::<DfResult<Vec<_>>>()?;
+        let input = MemorySourceConfig::try_new_exec(&[batches], projected, None)
+            .map_err(|e: DataFusionError| e)?;
+        Ok(Arc::new(crate::columnar::ThunderScanExec::rows(
+            input,
+            self.def.name.clone(),
+            why,
+        )))
     }
+}
+
+/// Rows as one batch of `schema`: `projection` indexes the table's columns, and
+/// `columns.len()` stands for the storage key.
+pub(crate) fn rows_batch(
+    def: &TableDef,
+    rows: &[(Vec<u8>, thunderdb_pageserver::Value)],
+    projection: &[usize],
+    schema: &SchemaRef,
+) -> crate::error::Result<RecordBatch> {
+    let ncols = def.columns.len();
+    let mut columns: Vec<Vec<Datum>> = vec![Vec::with_capacity(rows.len()); ncols];
+    for (_, value) in rows {
+        let row = def.decode_row(value)?;
+        for (i, d) in row.into_iter().enumerate() {
+            columns[i].push(d);
+        }
+    }
+    let arrays: Vec<ArrayRef> = projection
+        .iter()
+        .map(|&p| {
+            if p < ncols {
+                build_array(&def.columns[p].ty, &columns[p])
+            } else {
+                Arc::new(
+                    rows.iter()
+                        .map(|(k, _)| Some(k.as_slice()))
+                        .collect::<BinaryArray>(),
+                ) as ArrayRef
+            }
+        })
+        .collect();
+    RecordBatch::try_new_with_options(
+        schema.clone(),
+        arrays,
+        &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(rows.len())),
+    )
+    .map_err(|e| thunderdb_common::ThunderError::internal(e.to_string()))
 }

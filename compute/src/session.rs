@@ -289,6 +289,7 @@ impl Session {
             .with_physical_optimizer_rules(physical_rules)
             .build();
         let ctx = SessionContext::new_with_state(state);
+        crate::columnar::register_store(&ctx, engine.segment_store.clone());
         let public = Arc::new(PublicSchema::default());
         let scratch = Arc::new(MemorySchemaProvider::new());
         let pg = pg_catalog::schema(engine.clone(), public.clone(), user);
@@ -684,6 +685,7 @@ impl Session {
                 ..
             } => return crate::copy::copy(self, source, to, target, options).await,
             Statement::Vacuum(v) => return ddl::vacuum(self, v).await,
+            ref s if crate::utility::is_checkpoint(s) => return ddl::checkpoint(self).await,
             Statement::Analyze(a) => return ddl::analyze(self, a).await,
             _ => {}
         }

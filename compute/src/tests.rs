@@ -25,15 +25,19 @@ impl TestDb {
             .expect("leader");
         let pages = LocalPageServer::start(
             wal.clone(),
-            PageServerOptions::default(),
+            PageServerOptions::new(dir.path().to_owned()),
             CancellationToken::new(),
-        );
+        )
+        .await
+        .expect("pageserver");
         let engine = Engine::new(
             wal.clone(),
             pages,
             EngineOptions {
                 database: "db".into(),
                 superuser: "u".into(),
+                columnar: Default::default(),
+                dir: None,
             },
         );
         TestDb { engine, _dir: dir }

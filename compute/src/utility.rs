@@ -48,6 +48,7 @@ fn parse_all(sql: &str) -> std::result::Result<Vec<Statement>, ParserError> {
             && (1..=2).any(|n| {
                 matches!(&parser.peek_nth_token(n).token, Token::Word(w) if w.keyword == Keyword::SEQUENCE)
             });
+        let checkpoint = matches!(&next.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("checkpoint"));
         let on_user = matches!(&parser.peek_nth_token(1).token, Token::Word(w) if w.keyword == Keyword::USER)
             && !matches!(&parser.peek_nth_token(2).token, Token::Word(w) if w.value.eq_ignore_ascii_case("mapping"));
         match keyword {
@@ -67,11 +68,35 @@ fn parse_all(sql: &str) -> std::result::Result<Vec<Statement>, ParserError> {
             Keyword::CREATE if creates_sequence => out.push(parse_create_sequence(&mut parser)?),
             Keyword::VACUUM | Keyword::ANALYZE => out.extend(parse_maintenance(&mut parser)?),
             Keyword::COPY => out.push(parse_copy(&mut parser)?),
+            _ if checkpoint => {
+                parser.next_token();
+                out.push(checkpoint_statement());
+            }
             _ => out.push(parser.parse_statement()?),
         }
         expecting_end = true;
     }
     Ok(out)
+}
+
+/// PostgreSQL's `CHECKPOINT`, which sqlparser does not know, carried as a `FLUSH` that no
+/// text parses to (FLUSH names a channel only for relay logs).
+fn checkpoint_statement() -> Statement {
+    Statement::Flush {
+        object_type: datafusion::sql::sqlparser::ast::FlushType::Tables,
+        location: None,
+        channel: Some(CHECKPOINT_CHANNEL.into()),
+        read_lock: false,
+        export: false,
+        tables: Vec::new(),
+    }
+}
+
+const CHECKPOINT_CHANNEL: &str = "\0checkpoint";
+
+/// Whether `stmt` is `CHECKPOINT`.
+pub(crate) fn is_checkpoint(stmt: &Statement) -> bool {
+    matches!(stmt, Statement::Flush { channel: Some(c), .. } if c == CHECKPOINT_CHANNEL)
 }
 
 /// `FOR NO KEY UPDATE` and `FOR KEY SHARE`, which sqlparser does not know, as `FOR UPDATE` and

@@ -471,6 +471,12 @@ impl TestServer {
             cmd.env_remove(key);
         }
         cmd.env("THUNDERDB_PASSWORD", PASSWORD);
+        // The block cache's disk part is sized for a server, not for a test: a hundred test
+        // servers at 2 GiB each could fill a CI disk. A test may set its own.
+        cmd.env(
+            "THUNDERDB_PAGESERVER_CACHE_DISK_BYTES",
+            (128u64 << 20).to_string(),
+        );
         cmd.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd
             .spawn()

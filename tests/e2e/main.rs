@@ -18,4 +18,6 @@ mod session;
 mod slt;
 mod sql;
 mod stock_postgres;
+mod storage;
+mod tpch;
 mod txn;

@@ -87,4 +87,8 @@ pub trait WalService: Send + Sync + 'static {
     async fn last_committed_lsn(&self) -> Result<Lsn, WalError>;
     /// Committed records with LSN >= `from`, then new ones as they commit.
     fn subscribe(&self, from: Lsn) -> WalStream;
+    /// Records below `lsn` are safe elsewhere (in object storage): the log may drop them, and
+    /// a later subscription from below it gets [`WalError::Truncated`]. The log's own files
+    /// shrink at its next snapshot.
+    async fn release_before(&self, lsn: Lsn) -> Result<(), WalError>;
 }

@@ -29,6 +29,9 @@ pub struct WalServiceOptions {
     pub router: InProcessRouter,
     /// How long a commit may wait for a quorum before it is reported as unavailable.
     pub commit_timeout: Duration,
+    /// A snapshot of the state machine is taken after this many log entries, and the log it
+    /// covers is purged.
+    pub snapshot_after_entries: u64,
 }
 
 impl WalServiceOptions {
@@ -42,6 +45,7 @@ impl WalServiceOptions {
             initial_members: BTreeMap::from([(1, "local".to_string())]),
             router: InProcessRouter::default(),
             commit_timeout: Duration::from_secs(10),
+            snapshot_after_entries: 100_000,
         }
     }
 }
@@ -64,13 +68,19 @@ impl LocalWalService {
         let storage = |e: std::io::Error| WalError::Storage(e.to_string());
         let log_store = LogStore::open(&opts.data_dir.join("raft"), opts.fsync).map_err(storage)?;
         let pristine = log_store.is_pristine();
-        let (state_machine, log) = StateMachine::new();
+        let raft_dir = opts.data_dir.join("raft");
+        let (state_machine, log) = StateMachine::open(&raft_dir).map_err(storage)?;
         let config = openraft::Config {
             cluster_name: "thunderdb-wal".into(),
             heartbeat_interval: 50,
             election_timeout_min: 150,
             election_timeout_max: 300,
-            snapshot_policy: openraft::SnapshotPolicy::Never,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(
+                opts.snapshot_after_entries.max(1),
+            ),
+            // Keep some log after a snapshot, so a follower a little behind catches up from
+            // the log rather than by a snapshot transfer.
+            max_in_snapshot_log_to_keep: opts.snapshot_after_entries.clamp(1, 1000),
             ..Default::default()
         };
         let config = Arc::new(
@@ -154,23 +164,35 @@ impl LocalWalService {
 #[async_trait]
 impl WalService for LocalWalService {
     async fn commit(&self, request: CommitRequest) -> Result<CommitOutcome, WalError> {
+        // A big commit (a COPY of a large table) takes longer to write, replicate and apply:
+        // allow a second per 4 MiB on top of the quorum timeout.
+        let bytes: usize = request
+            .writes
+            .iter()
+            .map(|w| w.key.len() + w.value.as_ref().map_or(0, Vec::len))
+            .sum();
+        let timeout = self.commit_timeout + Duration::from_secs((bytes >> 22) as u64);
         let (tx, rx) = oneshot::channel();
         self.commits
             .send((request, tx))
             .await
             .map_err(|_| WalError::ShuttingDown)?;
-        match tokio::time::timeout(self.commit_timeout, rx).await {
+        match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(WalError::ShuttingDown),
             Err(_) => Err(WalError::Unavailable(format!(
-                "no quorum within {:?}",
-                self.commit_timeout
+                "no quorum within {timeout:?}"
             ))),
         }
     }
 
     async fn last_committed_lsn(&self) -> Result<Lsn, WalError> {
         Ok(self.log.state.read().last_lsn())
+    }
+
+    async fn release_before(&self, lsn: Lsn) -> Result<(), WalError> {
+        self.log.state.write().release_before(lsn);
+        Ok(())
     }
 
     fn subscribe(&self, from: Lsn) -> WalStream {
@@ -211,5 +233,99 @@ impl WalService for LocalWalService {
                 }
             }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use thunderdb_common::TxnId;
+    use thunderdb_common::wal::KeyWrite;
+
+    fn commit(snapshot: u64, key: &[u8]) -> CommitRequest {
+        CommitRequest {
+            txn_id: TxnId::random(),
+            snapshot_lsn: Lsn(snapshot),
+            writes: vec![KeyWrite {
+                key: key.to_vec(),
+                value: Some(vec![1]),
+            }],
+            read_keys: vec![],
+            read_ranges: vec![],
+        }
+    }
+
+    async fn start(dir: &std::path::Path) -> Arc<LocalWalService> {
+        let wal = LocalWalService::start(WalServiceOptions {
+            snapshot_after_entries: 10,
+            ..WalServiceOptions::single(dir.to_owned(), false, 1)
+        })
+        .await
+        .unwrap();
+        wal.wait_ready(Duration::from_secs(10)).await.unwrap();
+        wal
+    }
+
+    /// Released records are gone from subscriptions; a snapshot purges the log, and a restart
+    /// from the snapshot keeps the LSNs, the retained records and the conflict index.
+    #[tokio::test]
+    async fn released_records_go_and_snapshots_survive_restart() {
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let wal = start(dir.path()).await;
+            for i in 0..50u64 {
+                let key = format!("k{}", i % 7);
+                assert!(matches!(
+                    wal.commit(commit(i, key.as_bytes())).await.unwrap(),
+                    CommitOutcome::Committed(_)
+                ));
+            }
+            wal.release_before(Lsn(40)).await.unwrap();
+            let mut old = wal.subscribe(Lsn(1));
+            assert!(matches!(
+                old.next().await,
+                Some(Err(WalError::Truncated(Lsn(40))))
+            ));
+            // A snapshot of everything applied (one may be under way already: ask again).
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                wal.raft().trigger().snapshot().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let m = wal.raft().metrics().borrow().clone();
+                if m.snapshot.is_some() && m.snapshot == m.last_applied {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "no snapshot: {m:?}");
+            }
+            wal.shutdown().await;
+        }
+        let size = std::fs::metadata(dir.path().join("raft/raft.log"))
+            .unwrap()
+            .len();
+        assert!(dir.path().join("raft/snapshot.bin").is_file());
+        let wal = start(dir.path()).await;
+        assert_eq!(wal.last_committed_lsn().await.unwrap(), Lsn(50));
+        let mut old = wal.subscribe(Lsn(39));
+        assert!(matches!(
+            old.next().await,
+            Some(Err(WalError::Truncated(_)))
+        ));
+        let mut kept = wal.subscribe(Lsn(40));
+        for lsn in 40..=50 {
+            assert_eq!(kept.next().await.unwrap().unwrap().lsn, Lsn(lsn));
+        }
+        // k0 was last written at LSN 50 (i = 49): a snapshot before it still conflicts.
+        assert!(matches!(
+            wal.commit(commit(49, b"k0")).await.unwrap(),
+            CommitOutcome::Conflict { .. }
+        ));
+        assert_eq!(
+            wal.commit(commit(50, b"k0")).await.unwrap(),
+            CommitOutcome::Committed(Lsn(51))
+        );
+        // The purged log was rewritten without the entries the snapshot covers.
+        assert!(size < 50 * 60, "raft.log is {size} bytes");
+        wal.shutdown().await;
     }
 }

@@ -32,13 +32,22 @@ pub const SERVER_VERSION_NUM: &str = "150000";
 
 /// What the catalog tables and functions of one session read: the statement's catalog
 /// (through the session's `public` schema) and who is asking.
-#[derive(Debug)]
 pub(crate) struct Shared {
     public: Arc<PublicSchema>,
     user: String,
     /// The bootstrap superuser's name.
     superuser: String,
     database: String,
+    pages: Option<Arc<dyn thunderdb_pageserver::PageService>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("user", &self.user)
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -64,7 +73,10 @@ impl Shared {
             .map(|e| e.catalog.clone())
             .unwrap_or_else(|| Arc::new(Catalog::default()));
         let path = self.effective_search_path();
-        CatalogView::new(catalog, &self.superuser, &self.user, &self.database).with_path(path)
+        let mut view =
+            CatalogView::new(catalog, &self.superuser, &self.user, &self.database).with_path(path);
+        view.pages = self.pages.clone();
+        view
     }
 }
 
@@ -80,6 +92,7 @@ pub fn schema(
             user: user.to_string(),
             superuser: engine.superuser().to_string(),
             database: engine.database().to_string(),
+            pages: Some(engine.pages.clone()),
         }),
         tables: tables::TABLES,
     })
@@ -146,6 +159,7 @@ fn shared_of(ctx: &SessionContext, user: &str, database: &str) -> Arc<Shared> {
                 user: user.to_string(),
                 superuser: user.to_string(),
                 database: database.to_string(),
+                pages: None,
             })
         })
 }

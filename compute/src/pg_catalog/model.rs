@@ -253,6 +253,8 @@ pub struct CatalogView {
     pub relations: Vec<(i64, Relation)>,
     pub constraints: Vec<ConstraintInfo>,
     by_oid: HashMap<i64, usize>,
+    /// The pageserver, for the storage views.
+    pub pages: Option<Arc<dyn thunderdb_pageserver::PageService>>,
 }
 
 impl CatalogView {
@@ -380,6 +382,7 @@ impl CatalogView {
             relations,
             constraints,
             by_oid,
+            pages: None,
         }
     }
 

@@ -165,6 +165,22 @@ impl VisitorMut for Rewriter {
     }
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        // A function returning one column names that column after its alias, as in PostgreSQL:
+        // `FROM generate_series(1, 3) g` has a column `g`.
+        if let TableFactor::Table {
+            name,
+            args: Some(_),
+            alias: Some(alias),
+            ..
+        } = factor
+            && alias.columns.is_empty()
+            && last_name(name) == "generate_series"
+        {
+            alias.columns = vec![datafusion::sql::sqlparser::ast::TableAliasColumnDef {
+                name: alias.name.clone(),
+                data_type: None,
+            }];
+        }
         // Table functions (`pg_catalog.generate_series(…)`) are registered unqualified.
         if let TableFactor::Table {
             name,
@@ -253,6 +269,17 @@ fn dedupe_items(select: &mut Select) {
     }
 }
 
+/// A timestamp literal's text in a form Arrow reads (see `timestamp_for_arrow`).
+fn fix_timestamp_literal(value: &mut Value, tz: &datafusion::sql::sqlparser::ast::TimezoneInfo) {
+    use datafusion::sql::sqlparser::ast::TimezoneInfo;
+    if let Value::SingleQuotedString(text) = value {
+        let with_tz = !matches!(tz, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone);
+        if let Some(fixed) = thunderdb_common::text_input::timestamp_for_arrow(text, with_tz) {
+            *text = fixed;
+        }
+    }
+}
+
 /// Names of the CTEs anywhere in `stmt` (they shadow tables and views of the same name).
 pub(crate) fn cte_names(stmt: &Statement) -> HashSet<String> {
     struct Ctes(HashSet<String>);
@@ -315,6 +342,24 @@ pub(super) fn last_name(name: &ObjectName) -> String {
 
 fn rewrite_expr(expr: &mut Expr) -> Option<Expr> {
     match expr {
+        // `'2024-01-01 10:00'::timestamp`: Arrow folds the cast and reads only some of
+        // PostgreSQL's forms.
+        Expr::Cast {
+            expr: inner,
+            data_type: DataType::Timestamp(_, tz),
+            ..
+        } => {
+            if let Expr::Value(v) = inner.as_mut() {
+                fix_timestamp_literal(&mut v.value, tz);
+            }
+            None
+        }
+        Expr::TypedString(ts) => {
+            if let DataType::Timestamp(_, tz) = &ts.data_type {
+                fix_timestamp_literal(&mut ts.value.value, tz);
+            }
+            None
+        }
         Expr::BinaryOp { left, op, right } => {
             let BinaryOperator::PGCustomBinaryOperator(parts) = op else {
                 return None;

@@ -810,3 +810,86 @@ pub fn views(v: &CatalogView) -> Vec<Vec<V>> {
         })
         .collect()
 }
+
+/// `thunder_storage`: where the pageserver keeps its layers and how far behind the WAL they
+/// are.
+pub fn storage(v: &CatalogView) -> Vec<Vec<V>> {
+    let Some(pages) = &v.pages else {
+        return Vec::new();
+    };
+    let r = pages.storage_report();
+    let lsn = |l: thunderdb_common::Lsn| i(l.0 as i64);
+    let sum = |kinds: &[&str]| -> i64 {
+        r.layers
+            .iter()
+            .filter(|l| kinds.contains(&l.kind))
+            .map(|l| l.bytes as i64)
+            .sum()
+    };
+    let count = |kind: &str| r.layers.iter().filter(|l| l.kind == kind).count() as i64;
+    vec![vec![
+        t(r.location.clone()),
+        lsn(r.applied_lsn),
+        lsn(r.consistent_lsn),
+        i(r.applied_lsn.0.saturating_sub(r.consistent_lsn.0) as i64),
+        lsn(r.min_readable_lsn),
+        i(sum(&["memory", "frozen"])),
+        i(count("delta")),
+        i(count("image")),
+        i(sum(&["delta", "image"])),
+    ]]
+}
+
+/// `thunder_storage_layers`: the pageserver's layers, in memory and in object storage.
+pub fn storage_layers(v: &CatalogView) -> Vec<Vec<V>> {
+    let Some(pages) = &v.pages else {
+        return Vec::new();
+    };
+    let or_null = |s: &str| if s.is_empty() { N } else { t(s.to_string()) };
+    pages
+        .storage_report()
+        .layers
+        .iter()
+        .map(|l| {
+            vec![
+                t(l.kind),
+                or_null(&l.name),
+                i(l.lsn_start.0 as i64),
+                i(l.lsn_end.0 as i64),
+                i(l.bytes as i64),
+                i(l.entries as i64),
+                or_null(&l.key_start),
+                or_null(&l.key_last),
+            ]
+        })
+        .collect()
+}
+
+/// `thunder_storage_segments`: each table's columnar segment, and how far its LSN is behind
+/// the newest applied (the compaction lag).
+pub fn storage_segments(v: &CatalogView) -> Vec<Vec<V>> {
+    let Some(pages) = &v.pages else {
+        return Vec::new();
+    };
+    let r = pages.storage_report();
+    r.segments
+        .iter()
+        .map(|s| {
+            let name = v
+                .catalog
+                .tables
+                .values()
+                .find(|d| d.id.0 == s.table)
+                .map_or(N, |d| t(d.name.clone()));
+            vec![
+                name,
+                i(s.table as i64),
+                i(s.lsn.0 as i64),
+                i(r.applied_lsn.0.saturating_sub(s.lsn.0) as i64),
+                i(s.rows as i64),
+                i(s.files.len() as i64),
+                i(s.bytes() as i64),
+            ]
+        })
+        .collect()
+}

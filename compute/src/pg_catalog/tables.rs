@@ -454,6 +454,32 @@ pub const TABLES: &[TableSpec] = &[
         columns: "schemaname name, matviewname name, matviewowner name, tablespace name, \
                   hasindexes bool, ispopulated bool, definition text",
     },
+    // ThunderDB's own: the pageserver's storage.
+    TableSpec {
+        name: "thunder_storage",
+        oid: 12100,
+        view: true,
+        rows: storage,
+        columns: "location text, applied_lsn int8, consistent_lsn int8, upload_lag_lsn int8, \
+                  min_readable_lsn int8, memory_bytes int8, delta_layers int8, \
+                  image_layers int8, stored_bytes int8",
+    },
+    TableSpec {
+        name: "thunder_storage_layers",
+        oid: 12101,
+        view: true,
+        rows: storage_layers,
+        columns: "kind text, name text, lsn_start int8, lsn_end int8, size_bytes int8, \
+                  entries int8, key_start text, key_last text",
+    },
+    TableSpec {
+        name: "thunder_storage_segments",
+        oid: 12102,
+        view: true,
+        rows: storage_segments,
+        columns: "table_name text, table_id int8, lsn int8, lag_lsn int8, row_count int8, \
+                  files int8, size_bytes int8",
+    },
 ];
 
 pub fn spec(name: &str) -> Option<&'static TableSpec> {

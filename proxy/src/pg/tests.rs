@@ -32,24 +32,37 @@ impl Drop for TestServer {
     }
 }
 
-async fn start() -> TestServer {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let wal = LocalWalService::start(WalServiceOptions::single(dir.path().to_owned(), false, 64))
+/// An engine over a WAL and a pageserver in `dir`, stopped by `cancel`.
+async fn engine_in(dir: &std::path::Path, cancel: &CancellationToken) -> Arc<Engine> {
+    let wal = LocalWalService::start(WalServiceOptions::single(dir.to_owned(), false, 64))
         .await
         .expect("wal");
     wal.wait_ready(Duration::from_secs(10))
         .await
         .expect("leader");
-    let cancel = CancellationToken::new();
-    let pages = LocalPageServer::start(wal.clone(), PageServerOptions::default(), cancel.clone());
-    let engine = Engine::new(
+    let pages = LocalPageServer::start(
+        wal.clone(),
+        PageServerOptions::new(dir.to_owned()),
+        cancel.clone(),
+    )
+    .await
+    .expect("pageserver");
+    Engine::new(
         wal,
         pages,
         EngineOptions {
             database: DATABASE.into(),
             superuser: USER.into(),
+            columnar: Default::default(),
+            dir: None,
         },
-    );
+    )
+}
+
+async fn start() -> TestServer {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cancel = CancellationToken::new();
+    let engine = engine_in(dir.path(), &cancel).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let opts = PgFrontendOptions {
@@ -383,24 +396,8 @@ fn serve_for_manual_clients() {
                 .unwrap_or(default)
         };
         let dir = tempfile::tempdir().expect("temp dir");
-        let wal =
-            LocalWalService::start(WalServiceOptions::single(dir.path().to_owned(), false, 64))
-                .await
-                .expect("wal");
-        wal.wait_ready(Duration::from_secs(10))
-            .await
-            .expect("leader");
         let cancel = CancellationToken::new();
-        let pages =
-            LocalPageServer::start(wal.clone(), PageServerOptions::default(), cancel.clone());
-        let engine = Engine::new(
-            wal,
-            pages,
-            EngineOptions {
-                database: DATABASE.into(),
-                superuser: USER.into(),
-            },
-        );
+        let engine = engine_in(dir.path(), &cancel).await;
         let port = env("THUNDERDB_PG_TEST_PORT", 55_433);
         let listener = TcpListener::bind(("127.0.0.1", port as u16))
             .await

@@ -633,3 +633,40 @@ async fn null_semantics() {
     .await;
     check(&c, "SELECT CASE WHEN NULL THEN 'yes' ELSE 'no' END, CASE NULL WHEN NULL THEN 'eq' ELSE 'ne' END", "no|ne").await;
 }
+
+/// Forms PostgreSQL reads that DataFusion alone does not: a set-returning function's alias
+/// naming its column, times without seconds and `epoch`.
+#[tokio::test]
+async fn postgres_input_forms_and_column_names() {
+    let server = TestServer::start();
+    let c = server.connect().await;
+    exec(&c, "SET TimeZone = 'UTC'").await;
+    check(&c, "SELECT g FROM generate_series(1, 3) g", "1\n2\n3").await;
+    check(&c, "SELECT s.s * 2 FROM generate_series(1, 2) AS s", "2\n4").await;
+    check(&c, "SELECT \"G\" FROM generate_series(5, 5) AS \"G\"", "5").await;
+    check(
+        &c,
+        "SELECT '2024-01-01 10:00'::timestamp, TIMESTAMP '2024-05-06 07:08'",
+        "2024-01-01 10:00:00|2024-05-06 07:08:00",
+    )
+    .await;
+    check(
+        &c,
+        "SELECT '2024-01-01 10:00+02'::timestamptz, 'epoch'::timestamp, 'epoch'::timestamptz",
+        "2024-01-01 08:00:00+00|1970-01-01 00:00:00|1970-01-01 00:00:00+00",
+    )
+    .await;
+    exec(&c, "CREATE TABLE ev (at TIMESTAMP, at_tz TIMESTAMPTZ)").await;
+    exec_count(
+        &c,
+        "INSERT INTO ev VALUES ('2024-01-01 10:00', '2024-01-01 10:00-01')",
+        1,
+    )
+    .await;
+    check(
+        &c,
+        "SELECT at, at_tz FROM ev",
+        "2024-01-01 10:00:00|2024-01-01 11:00:00+00",
+    )
+    .await;
+}

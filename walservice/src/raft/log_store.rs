@@ -156,6 +156,15 @@ fn read_committed_hint(bytes: &[u8]) -> Option<Option<LogId>> {
     bincode::deserialize(body).ok()
 }
 
+/// Appends `len u32 | crc32c u32 | bincode(entry)` to `buf`.
+fn frame(e: &Entry, buf: &mut Vec<u8>) -> io::Result<()> {
+    let body = bincode::serialize(e).map_err(io_err)?;
+    buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    buf.extend_from_slice(&body);
+    Ok(())
+}
+
 impl Inner {
     fn save_hard_state(&self) -> io::Result<()> {
         let tmp = self.dir.join("raft.state.tmp");
@@ -169,10 +178,7 @@ impl Inner {
     fn append_frames(&mut self, entries: &[Entry]) -> io::Result<()> {
         let mut buf = Vec::new();
         for e in entries {
-            let body = bincode::serialize(e).map_err(io_err)?;
-            buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            buf.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
-            buf.extend_from_slice(&body);
+            frame(e, &mut buf)?;
         }
         self.file.write_all(&buf)?;
         if self.fsync {
@@ -181,24 +187,29 @@ impl Inner {
         Ok(())
     }
 
-    /// Rewrites the file from the in-memory entries (after a truncate or purge; both are rare).
+    /// Rewrites the file from the in-memory entries (after a truncate or purge). The new file
+    /// is complete and fsynced before it replaces the old one, so a crash leaves one or the
+    /// other, never a log without the entries after the snapshot.
     fn rewrite(&mut self) -> io::Result<()> {
         let tmp = self.dir.join("raft.log.tmp");
         let mut f = File::create(&tmp)?;
         f.write_all(LOG_MAGIC)?;
         f.write_all(&LOG_VERSION.to_le_bytes())?;
+        let mut buf = Vec::new();
+        for e in self.entries.values() {
+            frame(e, &mut buf)?;
+        }
+        f.write_all(&buf)?;
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, self.dir.join("raft.log"))?;
+        File::open(&self.dir)?.sync_all()?;
         self.file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(self.dir.join("raft.log"))?;
         self.file.seek(SeekFrom::End(0))?;
-        let entries: Vec<Entry> = self.entries.values().cloned().collect();
-        self.append_frames(&entries)?;
-        self.file.sync_all()?;
-        File::open(&self.dir)?.sync_all()
+        Ok(())
     }
 }
 

@@ -2,9 +2,11 @@
 //! verdict and the first committer wins), assigns LSNs, and keeps the committed WAL records that
 //! subscribers stream.
 //!
-//! Its state is derived from the Raft log: at start openraft re-applies the log up to the
-//! committed marker. Snapshots serialize the whole state, for followers that fell behind a
-//! purged log.
+//! Its state is derived from the Raft log: at start it loads its newest snapshot and openraft
+//! re-applies the log after it up to the committed marker. A snapshot serializes the whole
+//! state (the conflict index, the recent outcomes and the records not yet released) into
+//! `snapshot.bin`; openraft then purges the log it covers, and sends it to followers that fell
+//! behind the purged log.
 
 use super::{Entry, LogId, NodeId, StorageError, TypeConfig};
 use crate::{CommitOutcome, CommitRequest};
@@ -14,6 +16,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Cursor;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thunderdb_common::wal::WalRecord;
 use thunderdb_common::{Lsn, TxnId};
@@ -63,6 +66,15 @@ impl LogState {
 
     pub fn first_lsn(&self) -> Lsn {
         Lsn(self.first_lsn)
+    }
+
+    /// Drops the records below `lsn` (they are safe elsewhere); the conflict index keeps
+    /// every key, so validation is unchanged.
+    pub fn release_before(&mut self, lsn: Lsn) {
+        let upto = lsn.0.min(self.last_lsn().0 + 1);
+        while self.first_lsn < upto && self.records.pop_front().is_some() {
+            self.first_lsn += 1;
+        }
     }
 
     fn validate(&self, req: &CommitRequest) -> Option<CommitOutcome> {
@@ -145,32 +157,146 @@ pub struct SharedLog {
     pub committed: watch::Receiver<Lsn>,
 }
 
+type Meta = SnapshotMeta<NodeId, openraft::BasicNode>;
+
+/// The newest snapshot, on disk as `snapshot.bin` and in memory for followers that ask.
+struct SnapshotStore {
+    path: PathBuf,
+    current: parking_lot::Mutex<Option<(Meta, Arc<Vec<u8>>)>>,
+    /// One save at a time; `current` is held only to compare and to swap.
+    saving: parking_lot::Mutex<()>,
+}
+
+const SNAPSHOT_MAGIC: &[u8; 4] = b"TWSN";
+const SNAPSHOT_VERSION: u16 = 1;
+
+impl SnapshotStore {
+    /// `magic | version u16 | len u64 | crc32c u32 | bincode((meta, state bytes))`, written to
+    /// a temporary file, fsynced and renamed over the old one.
+    /// Saves `meta`'s snapshot unless a newer one is saved already (a build and an install can
+    /// race; the older must not replace the newer the log was purged for).
+    fn save(&self, meta: &Meta, bytes: Arc<Vec<u8>>) -> std::io::Result<()> {
+        use std::io::Write;
+        let _one_at_a_time = self.saving.lock();
+        let newer_saved = |current: &Option<(Meta, Arc<Vec<u8>>)>| {
+            current
+                .as_ref()
+                .is_some_and(|(saved, _)| saved.last_log_id >= meta.last_log_id)
+        };
+        if newer_saved(&self.current.lock()) {
+            return Ok(());
+        }
+        let body = bincode::serialize(&(meta, bytes.as_slice())).map_err(std::io::Error::other)?;
+        let tmp = self.path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(SNAPSHOT_MAGIC)?;
+        f.write_all(&SNAPSHOT_VERSION.to_le_bytes())?;
+        f.write_all(&(body.len() as u64).to_le_bytes())?;
+        f.write_all(&crc32c::crc32c(&body).to_le_bytes())?;
+        f.write_all(&body)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        *self.current.lock() = Some((meta.clone(), bytes));
+        Ok(())
+    }
+
+    fn load(path: &Path) -> std::io::Result<Option<(Meta, Vec<u8>)>> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let bad = |what: &str| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {what}", path.display()),
+            )
+        };
+        if bytes.len() < 18 || &bytes[..4] != SNAPSHOT_MAGIC {
+            return Err(bad("not a ThunderDB WAL snapshot"));
+        }
+        if bytes[4..6] != SNAPSHOT_VERSION.to_le_bytes() {
+            return Err(bad("unsupported snapshot version"));
+        }
+        let len = u64::from_le_bytes(bytes[6..14].try_into().expect("8 bytes")) as usize;
+        let crc = u32::from_le_bytes(bytes[14..18].try_into().expect("4 bytes"));
+        let body = 18usize
+            .checked_add(len)
+            .and_then(|end| bytes.get(18..end))
+            .ok_or_else(|| bad("truncated"))?;
+        if crc32c::crc32c(body) != crc {
+            return Err(bad("checksum mismatch"));
+        }
+        let (meta, state): (Meta, Vec<u8>) =
+            bincode::deserialize(body).map_err(|e| bad(&e.to_string()))?;
+        Ok(Some((meta, state)))
+    }
+}
+
 /// The Raft state machine of the WAL group.
 pub struct StateMachine {
     state: Arc<RwLock<LogState>>,
     committed: watch::Sender<Lsn>,
-    current_snapshot: Option<(SnapshotMeta<NodeId, openraft::BasicNode>, Vec<u8>)>,
+    snapshots: Arc<SnapshotStore>,
+}
+
+// openraft's StorageError is what the trait methods return; boxing it here would only be
+// unboxed at every caller.
+#[allow(clippy::result_large_err)]
+fn decode_state(meta: &Meta, bytes: &[u8]) -> Result<LogState, StorageError> {
+    let mut state: LogState = bincode::deserialize(bytes)
+        .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+    state.last_applied = meta.last_log_id;
+    state.membership = meta.last_membership.clone();
+    Ok(state)
 }
 
 impl StateMachine {
-    pub fn new() -> (StateMachine, SharedLog) {
-        let state = Arc::new(RwLock::new(LogState {
-            first_lsn: 1,
-            ..Default::default()
-        }));
-        let (tx, rx) = watch::channel(Lsn::ZERO);
-        (
+    /// The state machine of the node whose files are in `dir`, from its newest snapshot.
+    pub fn open(dir: &Path) -> std::io::Result<(StateMachine, SharedLog)> {
+        let path = dir.join("snapshot.bin");
+        let loaded = SnapshotStore::load(&path)?;
+        let mut current = None;
+        let state = match loaded {
+            Some((meta, bytes)) => {
+                let state = decode_state(&meta, &bytes)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                current = Some((meta, Arc::new(bytes)));
+                state
+            }
+            None => LogState {
+                first_lsn: 1,
+                ..Default::default()
+            },
+        };
+        let last = state.last_lsn();
+        let state = Arc::new(RwLock::new(state));
+        let (tx, rx) = watch::channel(last);
+        Ok((
             StateMachine {
                 state: state.clone(),
                 committed: tx,
-                current_snapshot: None,
+                snapshots: Arc::new(SnapshotStore {
+                    path,
+                    current: parking_lot::Mutex::new(current),
+                    saving: parking_lot::Mutex::new(()),
+                }),
             },
             SharedLog {
                 state,
                 committed: rx,
             },
-        )
+        ))
     }
+}
+
+/// Builds a snapshot of the state and saves it.
+pub struct SnapshotBuilder {
+    state: Arc<RwLock<LogState>>,
+    snapshots: Arc<SnapshotStore>,
 }
 
 fn snapshot_id(last: &Option<LogId>) -> String {
@@ -180,24 +306,34 @@ fn snapshot_id(last: &Option<LogId>) -> String {
     }
 }
 
-impl RaftSnapshotBuilder<TypeConfig> for Arc<RwLock<LogState>> {
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let g = self.read();
-        let bytes = bincode::serialize(&*g).map_err(|e| StorageIOError::read_state_machine(&e))?;
-        let meta = SnapshotMeta {
-            last_log_id: g.last_applied,
-            last_membership: g.membership.clone(),
-            snapshot_id: snapshot_id(&g.last_applied),
+        let (bytes, meta) = {
+            let g = self.state.read();
+            let bytes =
+                bincode::serialize(&*g).map_err(|e| StorageIOError::read_state_machine(&e))?;
+            let meta = SnapshotMeta {
+                last_log_id: g.last_applied,
+                last_membership: g.membership.clone(),
+                snapshot_id: snapshot_id(&g.last_applied),
+            };
+            (Arc::new(bytes), meta)
         };
+        let store = self.snapshots.clone();
+        let (saved_meta, saved) = (meta.clone(), bytes.clone());
+        tokio::task::spawn_blocking(move || store.save(&saved_meta, saved))
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: Box::new(Cursor::new(bytes.as_ref().clone())),
         })
     }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotBuilder = Arc<RwLock<LogState>>;
+    type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(
         &mut self,
@@ -241,7 +377,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        self.state.clone()
+        SnapshotBuilder {
+            state: self.state.clone(),
+            snapshots: self.snapshots.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -254,24 +393,28 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
-        let mut new_state: LogState = bincode::deserialize(&bytes)
-            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
-        new_state.last_applied = meta.last_log_id;
-        new_state.membership = meta.last_membership.clone();
+        let new_state = decode_state(meta, &bytes)?;
         let last = new_state.last_lsn();
+        let store = self.snapshots.clone();
+        let saved_meta = meta.clone();
+        tokio::task::spawn_blocking(move || store.save(&saved_meta, Arc::new(bytes)))
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         *self.state.write() = new_state;
-        self.current_snapshot = Some((meta.clone(), bytes));
         self.committed.send_replace(last);
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
         Ok(self
-            .current_snapshot
+            .snapshots
+            .current
+            .lock()
             .as_ref()
             .map(|(meta, bytes)| Snapshot {
                 meta: meta.clone(),
-                snapshot: Box::new(Cursor::new(bytes.clone())),
+                snapshot: Box::new(Cursor::new(bytes.as_ref().clone())),
             }))
     }
 }
