@@ -19,10 +19,13 @@ const ROLES: IndexId = IndexId(5);
 const SCHEMAS: IndexId = IndexId(6);
 const TYPES: IndexId = IndexId(7);
 const ACLS: IndexId = IndexId(8);
+const STATS: IndexId = IndexId(9);
 /// Version of a stored [`AclDef`].
 const ACL_FORMAT: u8 = 1;
+/// Version of a stored [`TableStats`].
+const STATS_FORMAT: u8 = 1;
 /// The key spaces [`Catalog::load`] reads.
-const LOADED: [IndexId; 7] = [TABLES, SEQUENCES, VIEWS, ROLES, SCHEMAS, TYPES, ACLS];
+const LOADED: [IndexId; 8] = [TABLES, SEQUENCES, VIEWS, ROLES, SCHEMAS, TYPES, ACLS, STATS];
 
 fn catalog_prefix(space: IndexId) -> [u8; 8] {
     index_prefix(TableId::CATALOG, space)
@@ -323,6 +326,45 @@ pub struct AclItem {
     pub grant_options: u16,
 }
 
+/// What `ANALYZE` measured of a table (`pg_class.reltuples`, `pg_stats`), keyed by table id
+/// so that a rename keeps it and a table made again under the same name starts without.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TableStats {
+    pub table: TableId,
+    pub rows: u64,
+    /// Estimated bytes of the rows (`relpages` is this in 8 KiB pages).
+    pub bytes: u64,
+    pub columns: Vec<ColumnStats>,
+}
+
+/// One column's statistics, by its stable [`ColumnDef::id`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ColumnStats {
+    pub column: u16,
+    pub null_frac: f64,
+    pub avg_width: u32,
+    /// Estimated number of distinct non-null values.
+    pub distinct: u64,
+    /// Whether the values are known unique (a one-column primary key or unique index).
+    pub unique: bool,
+}
+
+impl ColumnStats {
+    /// `pg_stats.n_distinct` as PostgreSQL states it: a count when the number of distinct
+    /// values looks fixed, minus the fraction of the rows when it grows with the table (more
+    /// than a tenth of them distinct), minus the non-null fraction for a unique column.
+    pub fn n_distinct(&self, rows: u64) -> f64 {
+        if self.unique {
+            return -(1.0 - self.null_frac);
+        }
+        if rows > 0 && self.distinct as f64 > rows as f64 * 0.1 {
+            -(self.distinct as f64 / rows as f64).min(1.0)
+        } else {
+            self.distinct as f64
+        }
+    }
+}
+
 /// A role (`CREATE ROLE`), keyed by name. Its password is kept only in a stored form.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RoleDef {
@@ -417,6 +459,8 @@ pub struct Catalog {
     /// Owners and privileges of relations (tables, views, sequences) by relation key; a
     /// relation without an entry belongs to the bootstrap superuser with default privileges.
     pub acls: BTreeMap<String, Arc<AclDef>>,
+    /// `ANALYZE`'s statistics by table id.
+    pub stats: BTreeMap<TableId, Arc<TableStats>>,
 }
 
 pub(crate) fn table_key(name: &str) -> Vec<u8> {
@@ -484,6 +528,7 @@ impl Catalog {
                 .await?,
             types: load_entries(view, TYPES, TYPE_FORMAT, |d: &EnumDef| d.name.clone()).await?,
             acls: load_entries(view, ACLS, ACL_FORMAT, |d: &AclDef| d.relation.clone()).await?,
+            stats: load_entries(view, STATS, STATS_FORMAT, |d: &TableStats| d.table).await?,
         })
     }
 
@@ -546,12 +591,12 @@ fn decode_table(bytes: &[u8]) -> Result<TableDef> {
 }
 
 /// The entries of one catalog key space stored as `format` byte + bincode, by name.
-async fn load_entries<T: serde::de::DeserializeOwned>(
+async fn load_entries<T: serde::de::DeserializeOwned, K: Ord>(
     view: &ReadView,
     space: IndexId,
     format: u8,
-    name: impl Fn(&T) -> String,
-) -> Result<BTreeMap<String, Arc<T>>> {
+    name: impl Fn(&T) -> K,
+) -> Result<BTreeMap<K, Arc<T>>> {
     let start = index_prefix(TableId::CATALOG, space);
     let end = prefix_end(&start).expect("catalog prefix");
     let mut out = BTreeMap::new();
@@ -668,6 +713,27 @@ pub async fn get_acl(view: &ReadView, relation: &str) -> Result<Option<AclDef>> 
     }
 }
 
+fn stats_key(table: TableId) -> Vec<u8> {
+    encode_key(TableId::CATALOG, STATS, &[Datum::Int64(i64::from(table.0))])
+}
+
+/// Writes (or replaces) a table's statistics in the transaction.
+pub fn put_stats(view: &ReadView, stats: &TableStats) -> Result<()> {
+    put_entry(view, stats_key(stats.table), STATS_FORMAT, stats)
+}
+
+/// Forgets a table's statistics (the table is dropped or emptied).
+pub fn delete_stats(view: &ReadView, table: TableId) {
+    view.delete(stats_key(table));
+}
+
+impl Catalog {
+    /// `ANALYZE`'s statistics of `def`, when they were taken of this table.
+    pub fn stats_of(&self, def: &TableDef) -> Option<&Arc<TableStats>> {
+        self.stats.get(&def.id)
+    }
+}
+
 /// Deletes a view with its owner and privileges.
 pub fn delete_view(view: &ReadView, name: &str) {
     view.delete(view_key(name));
@@ -684,6 +750,12 @@ pub fn delete_sequence(view: &ReadView, name: &str) {
 pub fn delete_table(view: &ReadView, name: &str) {
     view.delete(table_key(name));
     view.delete(acl_key(name));
+}
+
+/// Drops a table: its definition, owner, privileges and statistics.
+pub fn drop_table(view: &ReadView, def: &TableDef) {
+    delete_table(view, &def.name);
+    delete_stats(view, def.id);
 }
 
 /// Allocates the next table id. The counter is a key like any other, so two transactions that

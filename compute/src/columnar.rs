@@ -4,6 +4,7 @@
 //! to the statement's snapshot (and the transaction's own writes). A segment is a cache of the
 //! row pages: a scan that cannot use one reads the rows instead, with the same answer.
 
+use crate::catalog::ColumnStats;
 use crate::catalog::{Catalog, KEY_COLUMN, TableDef};
 use crate::error::Result;
 use crate::txn::ReadView;
@@ -103,6 +104,7 @@ pub(crate) async fn scan(
     view: &ReadView,
     projection: &[usize],
     filters: &[Expr],
+    measured: Arc<[Option<ColumnStats>]>,
 ) -> Result<std::result::Result<Arc<dyn ExecutionPlan>, &'static str>> {
     let seg = match usable_segment(def, view) {
         Ok(seg) => seg,
@@ -204,6 +206,7 @@ pub(crate) async fn scan(
     Ok(Ok(Arc::new(ThunderScanExec::new(
         input,
         label,
+        measured,
         Some(Merge {
             hidden: Arc::new(hidden),
             key_pos,
@@ -286,6 +289,8 @@ struct ScanLabel {
 pub(crate) struct ThunderScanExec {
     input: Arc<dyn ExecutionPlan>,
     label: ScanLabel,
+    /// `ANALYZE`'s statistics of each output column, where it measured them.
+    measured: Arc<[Option<ColumnStats>]>,
     merge: Option<Merge>,
     properties: Arc<PlanProperties>,
 }
@@ -294,6 +299,7 @@ impl ThunderScanExec {
     fn new(
         input: Arc<dyn ExecutionPlan>,
         label: ScanLabel,
+        measured: Arc<[Option<ColumnStats>]>,
         merge: Option<Merge>,
     ) -> ThunderScanExec {
         let properties = match &merge {
@@ -310,6 +316,7 @@ impl ThunderScanExec {
         ThunderScanExec {
             input,
             label,
+            measured,
             merge,
             properties,
         }
@@ -320,6 +327,7 @@ impl ThunderScanExec {
         input: Arc<dyn ExecutionPlan>,
         table: String,
         why: String,
+        measured: Arc<[Option<ColumnStats>]>,
     ) -> ThunderScanExec {
         let label = ScanLabel {
             table,
@@ -327,7 +335,7 @@ impl ThunderScanExec {
             why,
             detail: String::new(),
         };
-        ThunderScanExec::new(input, label, None)
+        ThunderScanExec::new(input, label, measured, None)
     }
 }
 
@@ -383,6 +391,7 @@ impl ExecutionPlan for ThunderScanExec {
         Ok(Arc::new(ThunderScanExec::new(
             input,
             self.label.clone(),
+            self.measured.clone(),
             self.merge.clone(),
         )))
     }
@@ -465,19 +474,40 @@ impl ExecutionPlan for ThunderScanExec {
         input_stats: &[Arc<Statistics>],
         args: &StatisticsArgs,
     ) -> DfResult<Arc<Statistics>> {
-        match &self.merge {
-            None => Ok(input_stats
+        let stats = match &self.merge {
+            None => input_stats
                 .first()
                 .cloned()
-                .unwrap_or_else(|| Arc::new(Statistics::new_unknown(&self.schema())))),
+                .unwrap_or_else(|| Arc::new(Statistics::new_unknown(&self.schema()))),
             Some(m) => {
                 let mut stats = Statistics::new_unknown(&m.schema);
                 if args.partition().is_none() {
                     stats.num_rows = Precision::Inexact(m.rows_estimate);
                 }
-                Ok(Arc::new(stats))
+                Arc::new(stats)
+            }
+        };
+        if args.partition().is_some() || self.measured.iter().all(Option::is_none) {
+            return Ok(stats);
+        }
+        // ANALYZE's measures, scaled to the rows there are now: the join estimates use the
+        // distinct counts.
+        let mut stats = Statistics::clone(&stats);
+        let rows = stats.num_rows.get_value().copied();
+        for (column, measured) in stats.column_statistics.iter_mut().zip(self.measured.iter()) {
+            let (Some(m), Some(rows)) = (measured, rows) else {
+                continue;
+            };
+            if m.unique {
+                column.distinct_count = Precision::Inexact(rows);
+            } else if m.distinct > 0 {
+                column.distinct_count = Precision::Inexact((m.distinct as usize).min(rows.max(1)));
+            }
+            if column.null_count == Precision::Absent {
+                column.null_count = Precision::Inexact((m.null_frac * rows as f64) as usize);
             }
         }
+        Ok(Arc::new(stats))
     }
 }
 

@@ -1,15 +1,21 @@
 //! CREATE/DROP TABLE, CREATE/DROP INDEX, TRUNCATE, VACUUM and ANALYZE: catalog changes written in the transaction like any
 //! other key, so DDL is transactional and versioned by LSN.
 
+use crate::catalog::split_relation_key;
 use crate::catalog::{self, CheckDef, ColumnDef, IndexDef, TableDef};
 use crate::convert::datum_text;
+use crate::error::DfResultExt;
 use crate::error::{Result, user_error};
+use crate::session::quote_ident;
 use crate::session::{CommandTag, QueryOutput, Session};
 use crate::sql::{ident_name, object_name, schema_of};
+use datafusion::scalar::ScalarValue;
 use datafusion::sql::sqlparser::ast::{
     self, ColumnOption, Expr, ObjectName, ObjectType, TableConstraint,
 };
 use std::collections::HashSet;
+use std::sync::Arc;
+use thunderdb_common::ThunderError;
 use thunderdb_common::{IndexId, SqlState};
 
 pub(crate) fn check_schema(name: &ObjectName) -> Result<()> {
@@ -487,7 +493,7 @@ pub async fn drop(
                 // Rows and index entries of a dropped table are unreachable: its id is never
                 // reused. Compaction (storage issue) reclaims the space. Its SERIAL and
                 // identity sequences go with it.
-                Some(_) => {
+                Some(def) => {
                     if let Some(child) = env.catalog.tables.values().find(|t| {
                         t.name != name
                             && !names.iter().any(|n| object_name(n) == t.name)
@@ -502,7 +508,7 @@ pub async fn drop(
                             child.name
                         )));
                     }
-                    catalog::delete_table(&env.view, &name);
+                    catalog::drop_table(&env.view, def);
                     for seq in env.catalog.owned_sequences(&name) {
                         catalog::delete_sequence(&env.view, &seq.name);
                     }
@@ -653,6 +659,8 @@ pub async fn truncate(s: &mut Session, t: ast::Truncate) -> Result<QueryOutput> 
                 crate::sequence::restart(&s.engine, seq).await?;
             }
         }
+        // The emptied table is a new one: no statistics until it is analyzed again.
+        catalog::delete_stats(&env.view, def.id);
         def.id = catalog::allocate_table_id(&env.view).await?;
         catalog::put_table(&env.view, &def)?;
     }
@@ -663,16 +671,22 @@ pub async fn truncate(s: &mut Session, t: ast::Truncate) -> Result<QueryOutput> 
 /// `VACUUM [table]`: checks its target. Old row versions live in the pageserver's layers and
 /// are reclaimed by its compaction, not by this statement.
 pub async fn vacuum(s: &mut Session, v: ast::VacuumStatement) -> Result<QueryOutput> {
+    vacuum_checks(s, v.table_name.as_ref()).await?;
+    Ok(QueryOutput::Command(CommandTag::new("VACUUM")))
+}
+
+/// What VACUUM refuses: a transaction block, a table that is not there.
+pub async fn vacuum_checks(s: &mut Session, table: Option<&ObjectName>) -> Result<()> {
     if s.in_block() {
         return Err(user_error(
             SqlState::ACTIVE_SQL_TRANSACTION,
             "VACUUM cannot run inside a transaction block",
         ));
     }
-    if let Some(name) = &v.table_name {
+    if let Some(name) = table {
         maintained_table(s, name, &[]).await?;
     }
-    Ok(QueryOutput::Command(CommandTag::new("VACUUM")))
+    Ok(())
 }
 
 /// `CHECKPOINT`: writes everything committed so far into layer files in object storage, so
@@ -694,12 +708,199 @@ pub async fn checkpoint(s: &mut Session) -> Result<QueryOutput> {
     Ok(QueryOutput::Command(CommandTag::new("CHECKPOINT")))
 }
 
-/// `ANALYZE [table [(columns)]]`: checks its target; statistics come from compaction.
+/// `ANALYZE [table [(columns)]]`: reads each table once (through the columnar segment where
+/// it has one) and stores in the catalog, as a write of the transaction, its row count and
+/// per column the fraction of NULLs, the average width and the number of distinct values
+/// (a HyperLogLog estimate, exact for one-column unique keys). `pg_class.reltuples`,
+/// `pg_stats` and the planner's column statistics read them. Without a table it analyzes
+/// every table the role owns (all of them for a superuser), as PostgreSQL does, skipping
+/// the others; a column list measures those columns and keeps the others' statistics.
 pub async fn analyze(s: &mut Session, a: ast::Analyze) -> Result<QueryOutput> {
-    if let Some(name) = &a.table_name {
-        maintained_table(s, name, &a.columns).await?;
+    let (env, _) = s.statement_env(None).await?;
+    s.use_env(&env);
+    let targets: Vec<(Arc<TableDef>, Vec<usize>)> = match &a.table_name {
+        Some(name) => {
+            maintained_table(s, name, &a.columns).await?;
+            let table = object_name(name);
+            let def = env.catalog.table(&table)?.clone();
+            let role = crate::privileges::session_role(s, &env.catalog)?;
+            if !crate::privileges::owns(&env.catalog, &def.name, &role) {
+                return Err(user_error(
+                    SqlState::INSUFFICIENT_PRIVILEGE,
+                    format!("must be owner of table {}", split_relation_key(&table).1),
+                ));
+            }
+            let columns = if a.columns.is_empty() {
+                (0..def.columns.len()).collect()
+            } else {
+                a.columns
+                    .iter()
+                    .filter_map(|c| def.column_index(&ident_name(c)))
+                    .collect()
+            };
+            vec![(def, columns)]
+        }
+        None => {
+            let role = crate::privileges::session_role(s, &env.catalog)?;
+            env.catalog
+                .tables
+                .values()
+                .filter(|def| crate::privileges::owns(&env.catalog, &def.name, &role))
+                .filter(|def| !s.is_other_sessions_temp(&def.name))
+                .map(|def| (def.clone(), (0..def.columns.len()).collect()))
+                .collect()
+        }
+    };
+    for (def, columns) in targets {
+        let stats = measure(s, &def, &columns, env.catalog.stats_of(&def)).await?;
+        catalog::put_stats(&env.view, &stats)?;
     }
+    s.note_write(env.view.snapshot);
     Ok(QueryOutput::Command(CommandTag::new("ANALYZE")))
+}
+
+/// Measures `columns` of `def` with one aggregate query; the other columns keep what
+/// `previous` says of them.
+async fn measure(
+    s: &mut Session,
+    def: &TableDef,
+    columns: &[usize],
+    previous: Option<&Arc<catalog::TableStats>>,
+) -> Result<catalog::TableStats> {
+    use datafusion::arrow::datatypes::DataType as A;
+    let mut items = vec!["count(*)".to_string()];
+    for &pos in columns {
+        let c = &def.columns[pos];
+        let name = quote_ident(&c.name);
+        let arrow = crate::types::arrow_type(&c.ty);
+        // approx_distinct takes integers, decimals, dates and times, strings, binaries and
+        // lists; anything else (floats, json …) is counted through its text.
+        let direct = matches!(
+            arrow,
+            A::Boolean
+                | A::Int8
+                | A::Int16
+                | A::Int32
+                | A::Int64
+                | A::UInt8
+                | A::UInt16
+                | A::UInt32
+                | A::UInt64
+                | A::Decimal128(..)
+                | A::Date32
+                | A::Time64(_)
+                | A::Timestamp(..)
+                | A::Utf8
+                | A::LargeUtf8
+                | A::Binary
+                | A::FixedSizeBinary(_)
+                | A::List(_)
+        );
+        let distinct = if direct {
+            format!("approx_distinct({name})")
+        } else {
+            format!("approx_distinct(CAST({name} AS VARCHAR))")
+        };
+        let width = match arrow {
+            _ if crate::pg_catalog::fixed_width(&c.ty).is_some() => "NULL".to_string(),
+            A::Binary | A::FixedSizeBinary(_) => format!("avg(octet_length({name}))"),
+            _ => format!("avg(octet_length(CAST({name} AS VARCHAR)))"),
+        };
+        items.push(format!("count({name})"));
+        items.push(distinct);
+        items.push(format!("CAST({width} AS DOUBLE)"));
+    }
+    let items: Vec<String> = items
+        .iter()
+        .enumerate()
+        .map(|(k, item)| format!("{item} AS m{k}"))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {}",
+        items.join(", "),
+        quote_ident(&def.name)
+    );
+    let plan = s.plan_sql(&sql, &[]).await?;
+    let (_, batches) = s.collect(plan).await?;
+    let batch = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .ok_or_else(|| ThunderError::internal("ANALYZE's aggregate returned no row"))?;
+    let value = |i: usize| -> Result<f64> {
+        let v = ScalarValue::try_from_array(batch.column(i), 0).map_df()?;
+        Ok(match v {
+            ScalarValue::Int64(Some(n)) => n as f64,
+            ScalarValue::UInt64(Some(n)) => n as f64,
+            ScalarValue::Float64(Some(f)) => f,
+            _ => 0.0,
+        })
+    };
+    let rows = value(0)? as u64;
+    let single_unique: Vec<usize> = def
+        .indexes
+        .iter()
+        .filter(|i| i.unique && i.columns.len() == 1)
+        .map(|i| i.columns[0])
+        .chain((def.primary_key.len() == 1).then(|| def.primary_key[0]))
+        .collect();
+    let mut measured = Vec::with_capacity(columns.len());
+    for (k, &pos) in columns.iter().enumerate() {
+        let c = &def.columns[pos];
+        let non_null = value(1 + 3 * k)? as u64;
+        let unique = single_unique.contains(&pos);
+        let distinct = if unique {
+            non_null
+        } else {
+            // The estimate can overshoot a little; there are never more than the values.
+            (value(2 + 3 * k)? as u64).min(non_null)
+        };
+        let avg_width = match crate::pg_catalog::fixed_width(&c.ty) {
+            Some(w) => w,
+            // PostgreSQL counts a short value's one-byte header.
+            None => (value(3 + 3 * k)? + 1.0).round() as u32,
+        };
+        measured.push(catalog::ColumnStats {
+            column: c.id,
+            null_frac: if rows == 0 {
+                0.0
+            } else {
+                (rows - non_null.min(rows)) as f64 / rows as f64
+            },
+            avg_width,
+            distinct,
+            unique,
+        });
+    }
+    // Columns not measured this time keep their earlier statistics, if the column is still
+    // there.
+    if let Some(prev) = previous.filter(|p| p.table == def.id) {
+        for old in &prev.columns {
+            if !measured.iter().any(|m| m.column == old.column)
+                && def.columns.iter().any(|c| c.id == old.column)
+            {
+                measured.push(old.clone());
+            }
+        }
+    }
+    measured.sort_by_key(|m| {
+        def.columns
+            .iter()
+            .position(|c| c.id == m.column)
+            .unwrap_or(usize::MAX)
+    });
+    // Each row's stored size: the widths of its values plus a tuple header, as
+    // PostgreSQL's relpages would count them.
+    let row_width: f64 = 24.0
+        + measured
+            .iter()
+            .map(|m| f64::from(m.avg_width) * (1.0 - m.null_frac))
+            .sum::<f64>();
+    Ok(catalog::TableStats {
+        table: def.id,
+        rows,
+        bytes: (row_width * rows as f64) as u64,
+        columns: measured,
+    })
 }
 
 async fn maintained_table(

@@ -357,6 +357,11 @@ pub async fn insert(
         .as_ref()
         .map(|a| a.alias.value.clone())
         .unwrap_or_else(|| def.name.clone());
+    // The source's columns go by position: `SELECT i, i` must not trip over the repeated
+    // name when it becomes a sub-query.
+    if let Some(source) = ins.source.as_mut() {
+        crate::naming::alias_query_items(source);
+    }
     let mut targets: Vec<usize> = if ins.columns.is_empty() {
         // Without a column list, a shorter source fills the leading columns (PostgreSQL).
         let width = match ins.source.as_deref() {

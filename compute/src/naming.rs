@@ -73,6 +73,16 @@ fn type_name(dt: &DataType) -> String {
     }
 }
 
+/// Gives the items of a query whose output names do not matter (a sub-query read by
+/// position) names that do not repeat.
+pub fn alias_query_items(query: &mut Box<Query>) {
+    let mut stmt = Statement::Query(query.clone());
+    alias_select_items(&mut stmt);
+    if let Statement::Query(q) = stmt {
+        *query = q;
+    }
+}
+
 /// Aliases the unnamed items of a top-level SELECT; returns internal alias → PostgreSQL name.
 pub fn alias_select_items(stmt: &mut Statement) -> HashMap<String, String> {
     let mut names = HashMap::new();

@@ -87,6 +87,7 @@ impl SchemaProvider for PublicSchema {
             schema: def.arrow_schema(with_key),
             def: def.clone(),
             view: env.view.clone(),
+            stats: env.catalog.stats_of(def).cloned(),
         })))
     }
 
@@ -138,6 +139,8 @@ pub struct ThunderTable {
     def: Arc<TableDef>,
     view: ReadView,
     schema: SchemaRef,
+    /// What `ANALYZE` measured, for the planner's column statistics.
+    stats: Option<Arc<crate::catalog::TableStats>>,
 }
 
 impl std::fmt::Debug for ReadView {
@@ -473,13 +476,33 @@ impl TableProvider for ThunderTable {
         let projection: Vec<usize> = projection
             .cloned()
             .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        // ANALYZE's distinct counts and NULL fractions of the projected columns.
+        let measured: Arc<[Option<crate::catalog::ColumnStats>]> = projection
+            .iter()
+            .map(|&i| {
+                let column = self.def.columns.get(i)?;
+                let stats = self.stats.as_ref()?;
+                stats
+                    .columns
+                    .iter()
+                    .find(|c| c.column == column.id)
+                    .cloned()
+            })
+            .collect();
         let access = self.access(filters);
         let mut why = access.describe(&self.def);
         if access.is_full_scan(&self.def) {
             // Large scans read the columnar segment when there is one that fits.
-            match crate::columnar::scan(state, &self.def, &self.view, &projection, filters)
-                .await
-                .map_err(to_df)?
+            match crate::columnar::scan(
+                state,
+                &self.def,
+                &self.view,
+                &projection,
+                filters,
+                measured.clone(),
+            )
+            .await
+            .map_err(to_df)?
             {
                 Ok(plan) => return Ok(plan),
                 Err(not) => why = format!("{why}; {not}"),
@@ -497,6 +520,7 @@ impl TableProvider for ThunderTable {
             input,
             self.def.name.clone(),
             why,
+            measured,
         )))
     }
 }

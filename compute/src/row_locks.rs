@@ -14,7 +14,7 @@
 
 use crate::error::user_error;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -138,12 +138,34 @@ impl HeldLocks {
     /// Releases the locks taken after the first `kept` (a savepoint's, a statement's start) and
     /// wakes the transactions waiting for this one.
     pub(crate) fn release_after(&mut self, kept: usize) {
+        if self.keys.len() > kept {
+            let released: Vec<_> = self.keys.drain(kept..).collect();
+            self.unlock(released);
+        }
+    }
+
+    /// Releases, among the locks taken after the first `kept`, those on keys not in `keep`
+    /// (what a statement that ran again no longer writes).
+    pub(crate) fn release_unlisted_after(&mut self, kept: usize, keep: &[Vec<u8>]) {
         if self.keys.len() <= kept {
             return;
         }
+        let keep: HashSet<&[u8]> = keep.iter().map(Vec::as_slice).collect();
+        let (retained, released): (Vec<_>, Vec<_>) = self
+            .keys
+            .drain(kept..)
+            .partition(|k| keep.contains(k.as_slice()));
+        self.keys.extend(retained);
+        if !released.is_empty() {
+            self.unlock(released);
+        }
+    }
+
+    /// Removes the locks on `keys` from the table and wakes the transactions waiting for this one.
+    fn unlock(&self, keys: Vec<Vec<u8>>) {
         {
             let mut table = self.locks.table.lock();
-            for key in self.keys.drain(kept..) {
+            for key in keys {
                 if table
                     .holders
                     .get(&key)
@@ -235,6 +257,30 @@ mod tests {
         drop(b);
         assert!(locks.table.lock().holders.is_empty());
         assert!(locks.table.lock().waits_for.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_statement_run_again_keeps_only_the_locks_it_still_needs() {
+        let locks = Arc::new(RowLocks::default());
+        let mut a = HeldLocks::new(&locks);
+        let keys: Vec<Vec<u8>> = ["k1", "k2", "k3"].map(|k| k.as_bytes().to_vec()).into();
+        a.acquire(&keys, None).await.unwrap();
+        let mut b = HeldLocks::new(&locks);
+        let k2 = keys[1].clone();
+        let waiter =
+            tokio::spawn(
+                async move { b.acquire(std::slice::from_ref(&k2), None).await.map(|_| b) },
+            );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished());
+        // The first lock came before the statement; its second run writes k3 (and k4) only.
+        a.release_unlisted_after(1, &[keys[2].clone(), b"k4".to_vec()]);
+        assert_eq!(waiter.await.unwrap().unwrap().held(), 1);
+        assert_eq!(a.held(), 2);
+        let holders = &locks.table.lock().holders;
+        assert_eq!(holders.len(), 2, "k1 and k3 stay with a, k2 went to b");
+        assert!(holders.get(&keys[0]).is_some_and(|h| h.id == a.owner.id));
+        assert!(holders.get(&keys[2]).is_some_and(|h| h.id == a.owner.id));
     }
 
     #[test]

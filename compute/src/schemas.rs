@@ -542,7 +542,10 @@ pub(crate) async fn drop_schemas(
             catalog::delete_sequence(&env.view, seq);
         }
         for t in &tables {
-            catalog::delete_table(&env.view, t);
+            match env.catalog.tables.get(t) {
+                Some(def) => catalog::drop_table(&env.view, def),
+                None => catalog::delete_table(&env.view, t),
+            }
             env.view.depend_on_table(t);
         }
         for ty in keys_in(&env.catalog.types, inside) {

@@ -685,8 +685,14 @@ impl Session {
                 ..
             } => return crate::copy::copy(self, source, to, target, options).await,
             Statement::Vacuum(v) => return ddl::vacuum(self, v).await,
+            Statement::Analyze(mut a) if a.compute_statistics => {
+                // VACUUM (ANALYZE): VACUUM's checks, then an ANALYZE of its own.
+                ddl::vacuum_checks(self, a.table_name.as_ref()).await?;
+                a.compute_statistics = false;
+                self.run_in_block(Statement::Analyze(a), params).await?;
+                return Ok(QueryOutput::Command(CommandTag::new("VACUUM")));
+            }
             ref s if crate::utility::is_checkpoint(s) => return ddl::checkpoint(self).await,
-            Statement::Analyze(a) => return ddl::analyze(self, a).await,
             _ => {}
         }
         self.run_in_block(stmt, params).await
@@ -735,6 +741,12 @@ impl Session {
     }
 
     /// A new transaction: ON COMMIT actions of one that did not commit are void.
+    /// Whether `key` names a temporary relation of another session.
+    pub(crate) fn is_other_sessions_temp(&self, key: &str) -> bool {
+        let (schema, _) = catalog::split_relation_key(key);
+        schema.starts_with("pg_temp_") && schema != self.temp_schema
+    }
+
     fn new_txn(&mut self, isolation: Isolation) -> Txn {
         self.temp_pending.clear();
         Txn::new(isolation)
@@ -754,7 +766,7 @@ impl Session {
             };
             match action {
                 ast::OnCommit::Drop => {
-                    catalog::delete_table(&env.view, &key);
+                    catalog::drop_table(&env.view, def);
                     for seq in env.catalog.owned_sequences(&key) {
                         catalog::delete_sequence(&env.view, &seq.name);
                     }
@@ -818,15 +830,11 @@ impl Session {
         stmt: Statement,
         params: &[ScalarValue],
     ) -> Result<QueryOutput> {
-        let implicit = !self.in_block;
-        if implicit && self.mysql.is_some() {
+        if !self.in_block {
             return self.run_autocommit(stmt, params).await;
         }
-        if implicit {
-            self.txn = Some(self.new_txn(self.default_isolation));
-        }
         // MySQL undoes only the failed statement of a transaction: record what it changes.
-        let undoable = self.mysql.is_some() && !implicit;
+        let undoable = self.mysql.is_some();
         if undoable && let Some(txn) = &self.txn {
             txn.writes.lock().begin_statement();
         }
@@ -840,12 +848,7 @@ impl Session {
             }
         }
         match result {
-            Ok(out) => {
-                if implicit {
-                    self.commit().await?;
-                }
-                Ok(out)
-            }
+            Ok(out) => Ok(out),
             // A MySQL deadlock / serialization failure rolls the whole transaction back.
             Err(e) if undoable && e.state == SqlState::SERIALIZATION_FAILURE => {
                 self.txn = None;
@@ -861,20 +864,35 @@ impl Session {
         }
     }
 
-    /// A MySQL statement outside a transaction. MySQL's row locks make such a statement wait
-    /// for a conflicting writer and then apply; here it runs again on the newer snapshot when
-    /// its commit loses to a concurrent one (nothing was returned yet, so that is invisible).
+    /// A statement outside a transaction block, in a transaction of its own. A write waits for
+    /// a conflicting writer and then applies to the row as committed, as MySQL's row locks and
+    /// PostgreSQL's READ COMMITTED make it: it runs as a READ COMMITTED locking statement
+    /// (`run_read_committed`), which for a transaction of one statement is REPEATABLE READ
+    /// begun a little later (SERIALIZABLE stays optimistic). Its commit can still lose to a
+    /// writer that takes no lock here (a transaction block under snapshot isolation, another
+    /// compute node): then it runs again on a newer snapshot. Nothing was returned yet, so
+    /// either is invisible to the client, but for the time it took.
     async fn run_autocommit(
         &mut self,
         stmt: Statement,
         params: &[ScalarValue],
     ) -> Result<QueryOutput> {
         const ATTEMPTS: u32 = 32;
+        let locking = self.default_isolation != Isolation::Serializable
+            && matches!(
+                stmt,
+                Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
+            );
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.txn = Some(self.new_txn(self.default_isolation));
-            let result = self.run_in_txn(stmt.clone(), params).await;
+            let result = if locking {
+                self.txn = Some(self.new_txn(Isolation::ReadCommitted));
+                self.run_read_committed(stmt.clone(), params).await
+            } else {
+                self.txn = Some(self.new_txn(self.default_isolation));
+                self.run_in_txn(stmt.clone(), params).await
+            };
             self.public.set_env(None);
             let out = match result {
                 Ok(out) => out,
@@ -1120,17 +1138,22 @@ impl Session {
             .get("lock_timeout")
             .and_then(|v| crate::row_locks::parse_timeout(v))
             .flatten();
+        // Locks taken from here on are the statement's (over all its attempts).
+        let locks_before = self.txn.as_ref().map_or(0, Txn::locks_held);
         for _ in 0..ATTEMPTS {
-            let (writes, earlier_snapshot, locks_before) = {
+            let (writes, earlier_snapshot) = {
                 let txn = self.txn.as_mut().expect("a transaction is open");
                 txn.statement_write_snapshot = None;
-                (txn.writes.clone(), txn.write_snapshot, txn.locks_held())
+                (txn.writes.clone(), txn.write_snapshot)
             };
             let mark = writes.lock().mark();
             let out = match self.run_in_txn(stmt.clone(), params).await {
                 Ok(out) => out,
                 Err(e) => {
                     writes.lock().release(mark);
+                    if let Some(txn) = self.txn.as_mut() {
+                        txn.release_locks_after(locks_before);
+                    }
                     return Err(e);
                 }
             };
@@ -1141,6 +1164,9 @@ impl Session {
                 .filter(|_| !keys.is_empty() && keys.len() <= MAX_LOCKED)
             else {
                 writes.lock().release(mark);
+                if let Some(txn) = self.txn.as_mut() {
+                    txn.release_locks_after(locks_before);
+                }
                 return Ok(out);
             };
             let read_at = txn
@@ -1153,8 +1179,11 @@ impl Session {
             let locked: Vec<Vec<u8>> = keys.iter().map(|(k, _)| k.clone()).collect();
             if let Err(e) = locks.acquire(&locked, timeout).await {
                 writes.lock().take_back(mark);
+                locks.release_after(locks_before);
                 return Err(e);
             }
+            // A discarded attempt's locks on rows this one does not write go.
+            locks.release_unlisted_after(locks_before, &locked);
             let now = self.engine.wal.last_committed_lsn().await?;
             let changed = self.written_after(&locked, read_at, now).await?;
             if !changed {
@@ -1177,7 +1206,11 @@ impl Session {
             }
             let txn = self.txn.as_mut().expect("a transaction is open");
             txn.write_snapshot = earlier_snapshot.map(|_| now);
-            // The next attempt may write other rows: it locks what it writes.
+            // The next attempt runs holding this one's locks, as PostgreSQL re-checks a row it
+            // has locked: no other locking writer can change those rows meanwhile, so waiters
+            // queue instead of all running again after each commit and racing for the rows.
+        }
+        if let Some(txn) = self.txn.as_mut() {
             txn.release_locks_after(locks_before);
         }
         Err(concurrent_update())
@@ -1228,6 +1261,7 @@ impl Session {
                 dml::update(self, update, params).await
             }
             Statement::Delete(delete) => dml::delete(self, delete, params).await,
+            Statement::Analyze(a) => ddl::analyze(self, a).await,
             Statement::CreateTable(ct) => ddl::create_table(self, ct).await,
             Statement::CreateIndex(ci) => ddl::create_index(self, ci).await,
             Statement::Truncate(t) => ddl::truncate(self, t).await,

@@ -245,6 +245,8 @@ fn parse_maintenance(p: &mut Parser) -> std::result::Result<Vec<Statement>, Pars
         p.expect_keyword_is(Keyword::ANALYZE)?;
     }
     let mut full = false;
+    // VACUUM's ANALYZE option: an ANALYZE of each table follows its VACUUM.
+    let mut and_analyze = false;
     if p.consume_token(&Token::LParen) {
         loop {
             let option = p.parse_identifier()?.value.to_lowercase();
@@ -275,8 +277,11 @@ fn parse_maintenance(p: &mut Parser) -> std::result::Result<Vec<Statement>, Pars
                     "unrecognized {what} option \"{option}\""
                 )));
             }
-            if option == "full" {
-                full = !matches!(value.as_deref(), Some("false" | "off" | "0"));
+            let on = !matches!(value.as_deref(), Some("false" | "off" | "0"));
+            match option.as_str() {
+                "full" => full = on,
+                "analyze" if vacuum => and_analyze = on,
+                _ => {}
             }
             if !p.consume_token(&Token::Comma) {
                 break;
@@ -287,7 +292,7 @@ fn parse_maintenance(p: &mut Parser) -> std::result::Result<Vec<Statement>, Pars
         full = p.parse_keyword(Keyword::FULL);
         let _ = p.parse_keyword(Keyword::FREEZE);
         let _ = p.parse_keyword(Keyword::VERBOSE);
-        let _ = p.parse_keyword(Keyword::ANALYZE);
+        and_analyze = p.parse_keyword(Keyword::ANALYZE);
     } else {
         let _ = p.parse_keyword(Keyword::VERBOSE);
     }
@@ -308,7 +313,21 @@ fn parse_maintenance(p: &mut Parser) -> std::result::Result<Vec<Statement>, Pars
     Ok(tables
         .into_iter()
         .map(|(table_name, columns)| {
-            if vacuum {
+            if !vacuum || and_analyze {
+                // `compute_statistics` (Spark's word, unused by PostgreSQL's syntax) marks the
+                // ANALYZE of a VACUUM: it runs as VACUUM does, outside a transaction block,
+                // and answers VACUUM.
+                Statement::Analyze(Analyze {
+                    table_name,
+                    partitions: None,
+                    for_columns: false,
+                    columns,
+                    cache_metadata: false,
+                    noscan: false,
+                    compute_statistics: vacuum,
+                    has_table_keyword: false,
+                })
+            } else {
                 // Column lists only matter to ANALYZE; the table is what VACUUM checks.
                 Statement::Vacuum(VacuumStatement {
                     full,
@@ -319,17 +338,6 @@ fn parse_maintenance(p: &mut Parser) -> std::result::Result<Vec<Statement>, Pars
                     table_name,
                     threshold: None,
                     boost: false,
-                })
-            } else {
-                Statement::Analyze(Analyze {
-                    table_name,
-                    partitions: None,
-                    for_columns: false,
-                    columns,
-                    cache_metadata: false,
-                    noscan: false,
-                    compute_statistics: false,
-                    has_table_keyword: false,
                 })
             }
         })

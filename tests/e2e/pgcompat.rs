@@ -3,6 +3,7 @@
 //! answers (`THUNDERDB_E2E_BACKEND=postgres` runs them against a stock PostgreSQL).
 
 mod alter;
+mod analyze;
 mod arrays;
 pub(crate) mod copy;
 mod drivers;

@@ -196,7 +196,8 @@ fn redis_cli(port: u16, args: &[&str], stdin: &str) -> Run {
     run_child(
         &mut cmd,
         stdin.as_bytes(),
-        Duration::from_secs(60),
+        // `--pipe` sends thousands of writes, each synced to the WAL: a slow disk needs time.
+        Duration::from_secs(300),
         &format!("redis-cli {}", args.join(" ")),
     )
 }

@@ -26,6 +26,15 @@ use datafusion::scalar::ScalarValue;
 use model::CatalogView;
 use std::sync::Arc;
 
+/// The stored width of a column type in bytes (`pg_type.typlen`), `None` when it varies.
+pub(crate) fn fixed_width(ty: &thunderdb_common::SqlType) -> Option<u32> {
+    let (oid, _) = types::column_type(ty);
+    if types::is_array(oid) {
+        return None;
+    }
+    u32::try_from(types::type_storage(oid).0).ok()
+}
+
 /// The PostgreSQL version ThunderDB speaks.
 pub const SERVER_VERSION: &str = "15.0";
 pub const SERVER_VERSION_NUM: &str = "150000";

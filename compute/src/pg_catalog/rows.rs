@@ -43,6 +43,9 @@ struct ClassRow<'a> {
     owner: i64,
     /// `relacl`, once something was granted or revoked.
     acl: Option<Vec<String>>,
+    /// `relpages` and `reltuples` as `ANALYZE` measured them (0 and -1 before).
+    pages: i64,
+    tuples: f64,
 }
 
 impl ClassRow<'_> {
@@ -59,8 +62,8 @@ impl ClassRow<'_> {
             o(self.am),
             o(filenode),
             o(0),
-            i(0),
-            V::Float(-1.0),
+            i(self.pages),
+            V::Float(self.tuples as f32),
             i(0),
             o(0),
             b(self.has_index),
@@ -99,6 +102,11 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
             .flatten();
         (crate::privileges::owner(&v.catalog, key), acl)
     };
+    // A table's size as ANALYZE measured it; its indexes have as many entries.
+    let measured = |def: &crate::catalog::TableDef| match v.catalog.stats_of(def) {
+        Some(st) => (st.bytes.div_ceil(8192) as i64, st.rows as f64),
+        None => (0, -1.0),
+    };
     v.relations
         .iter()
         .map(|(oid, rel)| (oid, rel, v.placed(rel)))
@@ -124,6 +132,8 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
                         || crate::foreign_key::is_referenced(&v.catalog, &def.name),
                     owner,
                     acl,
+                    pages: measured(def).0,
+                    tuples: measured(def).1,
                 },
                 Relation::View(view) => ClassRow {
                     oid: *oid,
@@ -137,6 +147,8 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
                     has_triggers: false,
                     owner,
                     acl,
+                    pages: 0,
+                    tuples: -1.0,
                 },
                 Relation::Sequence(_) => ClassRow {
                     oid: *oid,
@@ -150,6 +162,8 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
                     has_triggers: false,
                     owner,
                     acl,
+                    pages: 1,
+                    tuples: 1.0,
                 },
                 Relation::Index(idx) => ClassRow {
                     oid: *oid,
@@ -163,6 +177,9 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
                     has_triggers: false,
                     owner,
                     acl,
+                    // Index sizes are not measured; its entries are the table's rows.
+                    pages: 0,
+                    tuples: measured(&idx.table).1,
                 },
                 Relation::System { name, view } => ClassRow {
                     oid: *oid,
@@ -176,6 +193,8 @@ pub fn classes(v: &CatalogView) -> Vec<Vec<V>> {
                     has_triggers: false,
                     owner,
                     acl,
+                    pages: 0,
+                    tuples: -1.0,
                 },
             }
         })
@@ -759,6 +778,39 @@ pub fn pg_tables(v: &CatalogView) -> Vec<Vec<V>> {
         .filter(|s| !s.view)
         .map(|s| table("pg_catalog", s.name, false));
     user_tables.chain(system_tables).collect()
+}
+
+/// `pg_stats`: a row per column that `ANALYZE` measured.
+pub fn pg_stats(v: &CatalogView) -> Vec<Vec<V>> {
+    let mut rows = Vec::new();
+    for def in v.catalog.tables.values() {
+        let Some(stats) = v.catalog.stats_of(def) else {
+            continue;
+        };
+        let (schema, bare) = crate::catalog::split_relation_key(&def.name);
+        for c in &stats.columns {
+            let Some(column) = def.columns.iter().find(|col| col.id == c.column) else {
+                continue;
+            };
+            rows.push(vec![
+                t(schema),
+                t(bare),
+                t(&column.name),
+                b(false),
+                V::Float(c.null_frac as f32),
+                i(c.avg_width),
+                V::Float(c.n_distinct(stats.rows) as f32),
+                N,
+                N,
+                N,
+                N,
+                N,
+                N,
+                N,
+            ]);
+        }
+    }
+    rows
 }
 
 pub fn pg_indexes(v: &CatalogView) -> Vec<Vec<V>> {

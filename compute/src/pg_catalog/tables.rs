@@ -454,6 +454,19 @@ pub const TABLES: &[TableSpec] = &[
         columns: "schemaname name, matviewname name, matviewowner name, tablespace name, \
                   hasindexes bool, ispopulated bool, definition text",
     },
+    TableSpec {
+        name: "pg_stats",
+        oid: 12008,
+        view: true,
+        rows: pg_stats,
+        // The anyarray and float4[] columns are text[] here; ANALYZE does not collect
+        // most-common values, histograms or correlation, so they are NULL.
+        columns: "schemaname name, tablename name, attname name, inherited bool, \
+                  null_frac float4, avg_width int4, n_distinct float4, \
+                  most_common_vals text[], most_common_freqs text[], histogram_bounds text[], \
+                  correlation float4, most_common_elems text[], most_common_elem_freqs text[], \
+                  elem_count_histogram text[]",
+    },
     // ThunderDB's own: the pageserver's storage.
     TableSpec {
         name: "thunder_storage",

@@ -415,7 +415,7 @@ fn a_subscriber_that_stops_reading_is_disconnected() {
         receivers, ":0\r\n",
         "the subscriber was still there after 200 MiB"
     );
-    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(started.elapsed() < Duration::from_secs(300));
     assert_eq!(publisher.command(&[b"PING"]), "+PONG\r\n");
     server.assert_running("after a stuck subscriber");
 }

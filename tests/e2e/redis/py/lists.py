@@ -107,7 +107,7 @@ def blocking_pop_times_out():
     started = time.monotonic()
     eq(tuple(r.blpop(["empty", "ready"], timeout=5)), ("ready", "x"), "BLPOP with data ready")
     eq(tuple(r.brpop(["ready"], timeout=5)), ("ready", "y"))
-    between(time.monotonic() - started, 0, 1, "seconds BLPOP/BRPOP with data waited")
+    between(time.monotonic() - started, 0, 10, "seconds BLPOP/BRPOP with data waited")
     eq(r.exists("ready"), 0)
     error("ERR timeout is negative", r.execute_command, "BLPOP", "k", "-1")
     error("ERR timeout is not a float or out of range", r.execute_command, "BLPOP", "k", "soon")
@@ -135,11 +135,11 @@ def blocking_pop_is_woken_by_a_push():
         eq(thread.is_alive(), True, f"{pop} waits for data")
         pushed_at = time.monotonic()
         eq(getattr(connect(), push)("q", "hello"), 1)
-        thread.join(8)
+        thread.join(60)
         eq(thread.is_alive(), False, f"{pop} returns after {push} from another client")
         reply = result["reply"]
         eq(tuple(reply) if isinstance(reply, list) else reply, expected, pop)
-        between(result["at"] - pushed_at, 0, 1.0, f"seconds from {push} to {pop}'s reply")
+        between(result["at"] - pushed_at, 0, 10, f"seconds from {push} to {pop}'s reply")
         eq(r.llen("q"), 0, "the element was popped, not left in the list")
 
 
@@ -148,17 +148,14 @@ def blocked_clients_are_served_in_order():
     results = {}
 
     def waiter(i):
-        reply = connect().blpop(["fifo"], timeout=5)
+        reply = connect(socket_timeout=90).blpop(["fifo"], timeout=60)
         results[i] = tuple(reply) if reply else reply
 
     def blocked():
         return r.info("clients")["blocked_clients"]
 
     def wait_blocked(n):
-        deadline = time.time() + 5
-        while blocked() != n and time.time() < deadline:
-            time.sleep(0.01)
-        eq(blocked(), n, "clients blocked")
+        wait_until(lambda: blocked() == n, f"{n} clients blocked")
 
     threads = []
     for i in range(5):
@@ -174,7 +171,7 @@ def blocked_clients_are_served_in_order():
     eq(r.rpush("fifo", "d"), 1)
     eq(r.rpush("fifo", "e"), 1)
     for thread in threads:
-        thread.join(8)
+        thread.join(60)
     eq(
         results,
         {i: ("fifo", element) for i, element in enumerate("abcde")},
@@ -197,14 +194,14 @@ def blocking_pops_in_other_situations():
     thread.start()
     time.sleep(0.2)
     eq(connect(db=3).rpush("x", "1"), 1)
-    thread.join(5)
+    thread.join(30)
     eq(result["reply"], None, "a push to the same key in another database does not wake BLPOP")
     eq(connect(db=3).llen("x"), 1)
     gone = Raw()
     gone.conn.send_command("BLPOP", "q", "0")
-    time.sleep(0.3)
+    wait_until(lambda: r.info("clients")["blocked_clients"] == 1, "BLPOP to block")
     gone.close()
-    time.sleep(0.3)
+    wait_until(lambda: r.info("clients")["blocked_clients"] == 0, "the closed client to go")
     eq(r.rpush("q", "kept"), 1)
     time.sleep(0.5)
     eq(r.lrange("q", 0, -1), ["kept"], "a blocked client that disconnected takes nothing")

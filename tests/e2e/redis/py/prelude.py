@@ -59,6 +59,15 @@ class Raw:
 r = connect()
 
 
+def wait_until(condition, what, seconds=60):
+    """Polls `condition` until it holds; a slow machine gets `seconds` before it fails."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {seconds} s for {what}")
+        time.sleep(0.01)
+
+
 def between(value, low, high, what=""):
     if not (low <= value <= high):
         label = f"{what}: " if what else ""
