@@ -299,6 +299,7 @@ async fn add_constraint(
             }
             // The primary key is the storage key: every row moves to its new key.
             new.id = catalog::allocate_table_id(view).await?;
+            catalog::move_stats(view, def.id, new.id).await?;
             rewrite(view, def, &new, &pk_name).await?;
             if def.auto_increment.is_some() {
                 // The AUTO_INCREMENT counter belongs to the storage id: carry it over.
@@ -829,6 +830,7 @@ async fn set_data_type(
         // Keys and index entries encode the value: move every row to a fresh storage id.
         let mut moved = def.clone();
         moved.id = catalog::allocate_table_id(view).await?;
+        catalog::move_stats(view, def.id, moved.id).await?;
         let mut staged_before = before.clone();
         staged_before.columns[pos].id = staged.id;
         staged_before.columns[pos].ty = staged.ty.clone();

@@ -26,6 +26,9 @@ const ACL_FORMAT: u8 = 1;
 const STATS_FORMAT: u8 = 1;
 /// The key spaces [`Catalog::load`] reads.
 const LOADED: [IndexId; 8] = [TABLES, SEQUENCES, VIEWS, ROLES, SCHEMAS, TYPES, ACLS, STATS];
+/// The key spaces a SERIALIZABLE transaction depends on: all but the statistics, which only
+/// guide plans (an ANALYZE must not fail concurrent transactions).
+const TRACKED: [IndexId; 7] = [TABLES, SEQUENCES, VIEWS, ROLES, SCHEMAS, TYPES, ACLS];
 
 fn catalog_prefix(space: IndexId) -> [u8; 8] {
     index_prefix(TableId::CATALOG, space)
@@ -494,8 +497,8 @@ impl Catalog {
             .map(|(_, c)| c.clone());
         if let Some(catalog) = cached {
             // As the scans of `load` would: a SERIALIZABLE transaction depends on what it read.
-            for p in &prefixes {
-                view.note_read_range(p, &prefix_end(p).expect("catalog prefix"));
+            for p in TRACKED.map(catalog_prefix) {
+                view.note_read_range(&p, &prefix_end(&p).expect("catalog prefix"));
             }
             return Ok(catalog);
         }
@@ -528,7 +531,12 @@ impl Catalog {
                 .await?,
             types: load_entries(view, TYPES, TYPE_FORMAT, |d: &EnumDef| d.name.clone()).await?,
             acls: load_entries(view, ACLS, ACL_FORMAT, |d: &AclDef| d.relation.clone()).await?,
-            stats: load_entries(view, STATS, STATS_FORMAT, |d: &TableStats| d.table).await?,
+            stats: {
+                let tracked = view.pause_read_tracking();
+                let stats = load_entries(view, STATS, STATS_FORMAT, |d: &TableStats| d.table).await;
+                view.resume_read_tracking(tracked);
+                stats?
+            },
         })
     }
 
@@ -725,6 +733,24 @@ pub fn put_stats(view: &ReadView, stats: &TableStats) -> Result<()> {
 /// Forgets a table's statistics (the table is dropped or emptied).
 pub fn delete_stats(view: &ReadView, table: TableId) {
     view.delete(stats_key(table));
+}
+
+/// Carries a table's statistics over to the new storage id it moves its rows to (ADD PRIMARY
+/// KEY, a key column's new type): the rows are the same.
+pub async fn move_stats(view: &ReadView, from: TableId, to: TableId) -> Result<()> {
+    let tracked = view.pause_read_tracking();
+    let entry = view.get(&stats_key(from)).await;
+    view.resume_read_tracking(tracked);
+    let Some(bytes) = entry? else {
+        return Ok(());
+    };
+    let mut stats: TableStats = match bytes.split_first() {
+        Some((&STATS_FORMAT, body)) => bincode::deserialize(body).map_err(corrupt)?,
+        _ => return Err(corrupt("unknown statistics format")),
+    };
+    stats.table = to;
+    delete_stats(view, from);
+    put_stats(view, &stats)
 }
 
 impl Catalog {

@@ -773,6 +773,7 @@ impl Session {
                 }
                 _ => {
                     let mut emptied = def.as_ref().clone();
+                    catalog::delete_stats(&env.view, def.id);
                     emptied.id = catalog::allocate_table_id(&env.view).await?;
                     catalog::put_table(&env.view, &emptied)?;
                     kept.push((key, action));
@@ -908,7 +909,11 @@ impl Session {
                     let pause = rand::random::<u64>() % (200 * u64::from(attempt)) + 50;
                     tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // The transaction is over whatever failed: its row locks go now.
+                    self.txn = None;
+                    return Err(e);
+                }
             }
         }
     }
@@ -1133,11 +1138,18 @@ impl Session {
     ) -> Result<QueryOutput> {
         const MAX_LOCKED: usize = 10_000;
         const ATTEMPTS: usize = 100;
-        let timeout = self
-            .vars
-            .get("lock_timeout")
-            .and_then(|v| crate::row_locks::parse_timeout(v))
-            .flatten();
+        let timeout = match &self.mysql {
+            // MySQL's bound is innodb_lock_wait_timeout, in seconds (50 unless set).
+            Some(m) => m
+                .variable("innodb_lock_wait_timeout")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|secs| std::time::Duration::from_secs(secs.max(1))),
+            None => self
+                .vars
+                .get("lock_timeout")
+                .and_then(|v| crate::row_locks::parse_timeout(v))
+                .flatten(),
+        };
         // Locks taken from here on are the statement's (over all its attempts).
         let locks_before = self.txn.as_ref().map_or(0, Txn::locks_held);
         for _ in 0..ATTEMPTS {
@@ -1177,13 +1189,14 @@ impl Session {
                 .locks
                 .get_or_insert_with(|| crate::row_locks::HeldLocks::new(&self.engine.row_locks));
             let locked: Vec<Vec<u8>> = keys.iter().map(|(k, _)| k.clone()).collect();
+            // A discarded attempt's locks on rows this one does not write go before it waits
+            // for any: it must not block their writers meanwhile.
+            locks.release_unlisted_after(locks_before, &locked);
             if let Err(e) = locks.acquire(&locked, timeout).await {
                 writes.lock().take_back(mark);
                 locks.release_after(locks_before);
                 return Err(e);
             }
-            // A discarded attempt's locks on rows this one does not write go.
-            locks.release_unlisted_after(locks_before, &locked);
             let now = self.engine.wal.last_committed_lsn().await?;
             let changed = self.written_after(&locked, read_at, now).await?;
             if !changed {

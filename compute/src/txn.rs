@@ -232,6 +232,17 @@ impl ReadView {
             .is_some_and(|(k, _)| k.starts_with(prefix))
     }
 
+    /// Stops recording reads for SERIALIZABLE validation (what is read next is advisory, as
+    /// ANALYZE's scans and the statistics it stores); returns what
+    /// [`ReadView::resume_read_tracking`] restores.
+    pub fn pause_read_tracking(&self) -> bool {
+        std::mem::replace(&mut self.txn.lock().track_reads, false)
+    }
+
+    pub fn resume_read_tracking(&self, tracked: bool) {
+        self.txn.lock().track_reads = tracked;
+    }
+
     /// Records a read of `[start, end)` that did not go through [`ReadView::scan`].
     pub fn note_read_range(&self, start: &[u8], end: &[u8]) {
         let mut t = self.txn.lock();

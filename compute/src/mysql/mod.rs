@@ -51,6 +51,11 @@ pub struct MySqlStatus {
 }
 
 impl MySqlState {
+    /// A system variable's value as the session sees it.
+    pub fn variable(&self, name: &str) -> Option<&str> {
+        self.vars.get(name)
+    }
+
     pub fn new(connection_id: u32, user: &str, version: &str) -> Self {
         MySqlState {
             connection_id,
