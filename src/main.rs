@@ -3,18 +3,17 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use thunderdb_common::config::{self, DevConfig};
 use thunderdb_compute::{Engine, EngineOptions};
 use thunderdb_pageserver::{LocalPageServer, PageServerOptions};
-use thunderdb_proxy::{
-    MySqlFrontendOptions, PgFrontendOptions, RespFrontendOptions, serve_mysql, serve_postgres,
-    serve_resp,
-};
 use thunderdb_walservice::{LocalWalService, WalServiceOptions};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+mod compute;
+mod frontends;
+mod pageserver;
+mod walservice;
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +30,15 @@ struct Cli {
 enum Command {
     /// Run every role in one process with an embedded single-node WAL (the default for a laptop).
     Dev(DevArgs),
+    /// Run one node of a Raft WAL group, served over gRPC.
+    Walservice(walservice::WalNodeArgs),
+    /// Admin commands of a WAL group: status, membership changes.
+    Walctl(walservice::WalctlArgs),
+    /// Run a pageserver that follows a WAL group and serves reads over gRPC.
+    Pageserver(pageserver::PageNodeArgs),
+    /// Run a stateless compute node: the SQL, MySQL and RESP frontends over a WAL group and a
+    /// pageserver.
+    Compute(compute::ComputeNodeArgs),
 }
 
 #[derive(Args)]
@@ -40,18 +48,8 @@ struct DevArgs {
     config: Option<PathBuf>,
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Address every frontend listens on.
-    #[arg(long)]
-    listen: Option<String>,
-    /// PostgreSQL port (0 picks a free one).
-    #[arg(long)]
-    pg_port: Option<u16>,
-    /// MySQL port.
-    #[arg(long)]
-    mysql_port: Option<u16>,
-    /// RESP (Redis protocol) port.
-    #[arg(long)]
-    resp_port: Option<u16>,
+    #[command(flatten)]
+    frontends: frontends::FrontendArgs,
     /// HTTP port (not built yet).
     #[arg(long)]
     http_port: Option<u16>,
@@ -65,17 +63,14 @@ fn dev_config(args: &DevArgs) -> Result<DevConfig> {
     if let Some(d) = &args.data_dir {
         cfg.data_dir = d.clone();
     }
-    if let Some(l) = &args.listen {
-        cfg.listen = l.clone();
-    }
-    let ports = [
-        (&mut cfg.pg_port, args.pg_port),
-        (&mut cfg.mysql_port, args.mysql_port),
-        (&mut cfg.resp_port, args.resp_port),
+    args.frontends.apply(
+        &mut cfg.listen,
+        [&mut cfg.pg_port, &mut cfg.mysql_port, &mut cfg.resp_port],
+    );
+    for (slot, flag) in [
         (&mut cfg.http_port, args.http_port),
         (&mut cfg.grpc_port, args.grpc_port),
-    ];
-    for (slot, flag) in ports {
+    ] {
         if let Some(p) = flag {
             *slot = p;
         }
@@ -85,16 +80,7 @@ fn dev_config(args: &DevArgs) -> Result<DevConfig> {
 }
 
 async fn run_dev(cfg: DevConfig) -> Result<()> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
-    let lock = std::fs::File::create(cfg.data_dir.join("LOCK"))
-        .context("creating the data directory lock")?;
-    if lock.try_lock().is_err() {
-        bail!(
-            "data directory {} is in use by another thunderdb process",
-            cfg.data_dir.display()
-        );
-    }
+    let lock = lock_data_dir(&cfg.data_dir)?;
     let cancel = CancellationToken::new();
     let wal = LocalWalService::start(WalServiceOptions {
         snapshot_after_entries: cfg.wal.snapshot_after_entries,
@@ -145,93 +131,63 @@ async fn run_dev(cfg: DevConfig) -> Result<()> {
         Err(e) => tracing::warn!(error = %e.message, "dropping leftover temporary schemas"),
     }
 
-    let listener = TcpListener::bind((cfg.listen.as_str(), cfg.pg_port))
-        .await
-        .with_context(|| format!("binding {}:{}", cfg.listen, cfg.pg_port))?;
-    let addr = listener.local_addr()?;
-    let tls = if cfg.tls_cert.is_empty() {
-        None
-    } else {
-        Some(
-            thunderdb_proxy::tls_server_config(
-                std::path::Path::new(&cfg.tls_cert),
-                std::path::Path::new(&cfg.tls_key),
-            )
-            .map_err(|e| anyhow::anyhow!("tls_cert / tls_key: {e}"))?,
-        )
-    };
-    let opts = PgFrontendOptions {
-        users: vec![(cfg.user.clone(), cfg.password.clone())],
-        auth_method: thunderdb_proxy::PgAuthMethod::parse(&cfg.pg_auth_method).unwrap_or_default(),
-        server_version: thunderdb_compute::SERVER_VERSION.to_string(),
-        tls: tls.clone(),
-    };
-    let pg = tokio::spawn(serve_postgres(
-        listener,
-        Arc::clone(&engine),
-        opts,
-        cancel.clone(),
-    ));
-
-    let resp_listener = TcpListener::bind((cfg.listen.as_str(), cfg.resp_port))
-        .await
-        .with_context(|| format!("binding {}:{}", cfg.listen, cfg.resp_port))?;
-    let resp_addr = resp_listener.local_addr()?;
-    let resp = tokio::spawn(serve_resp(
-        resp_listener,
-        thunderdb_compute::redis::RedisEngine::new(Arc::clone(&engine)),
-        RespFrontendOptions {
-            users: vec![(cfg.user.clone(), cfg.password.clone())],
-            require_auth: cfg.resp_require_auth,
-            port: resp_addr.port(),
-        },
-        cancel.clone(),
-    ));
-    println!("resp listening on {resp_addr}");
-
-    let mysql_listener = TcpListener::bind((cfg.listen.as_str(), cfg.mysql_port))
-        .await
-        .with_context(|| format!("binding {}:{}", cfg.listen, cfg.mysql_port))?;
-    let mysql_addr = mysql_listener.local_addr()?;
-    let mysql = tokio::spawn(serve_mysql(
-        mysql_listener,
-        Arc::clone(&engine),
-        MySqlFrontendOptions {
-            users: vec![(cfg.user.clone(), cfg.password.clone())],
-            server_version: thunderdb_compute::MYSQL_SERVER_VERSION.to_string(),
-            tls,
-        },
-        cancel.clone(),
-    ));
-    println!("mysql listening on {mysql_addr}");
-    // Printed last: scripts and tests wait for this line as the sign that every frontend is up.
-    println!("postgres listening on {addr}");
-
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt: shutting down"),
-        r = pg => match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "postgres frontend stopped"),
-            Err(e) => tracing::error!(error = %e, "postgres frontend panicked"),
-        },
-        r = mysql => match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "mysql frontend stopped"),
-            Err(e) => tracing::error!(error = %e, "mysql frontend panicked"),
-        },
-        r = resp => match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "resp frontend stopped"),
-            Err(e) => tracing::error!(error = %e, "resp frontend panicked"),
-        },
-    }
+    frontends::serve(&cfg.frontends(), engine, cancel.clone()).await?;
     cancel.cancel();
     // Commits already acknowledged are durable; give in-flight ones a moment, then stop Raft.
     let _ = tokio::time::timeout(Duration::from_secs(5), wal.shutdown()).await;
     drop(lock);
     Ok(())
+}
+
+/// Creates `dir` and takes its lock file, so two processes never share a data directory.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))?;
+    let lock =
+        std::fs::File::create(dir.join("LOCK")).context("creating the data directory lock")?;
+    if lock.try_lock().is_err() {
+        bail!(
+            "data directory {} is in use by another thunderdb process",
+            dir.display()
+        );
+    }
+    Ok(lock)
+}
+
+/// Waits for SIGTERM, an interrupt, or the end of any of `tasks` (logged by name).
+async fn until_stopped<E: std::fmt::Display>(
+    tasks: Vec<(&'static str, tokio::task::JoinHandle<Result<(), E>>)>,
+) -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let ended = futures::future::select_all(
+        tasks
+            .into_iter()
+            .map(|(name, task)| Box::pin(async move { (name, task.await) })),
+    );
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt: shutting down"),
+        ((name, r), _, _) = ended => match r {
+            Ok(Ok(())) => tracing::info!("{name} stopped"),
+            Ok(Err(e)) => tracing::error!(error = %e, "{name} stopped"),
+            Err(e) => tracing::error!(error = %e, "{name} panicked"),
+        },
+    }
+    Ok(())
+}
+
+/// Runs a role on a multi-threaded runtime (`worker_threads` 0: one per core).
+fn block_on(worker_threads: usize, role: impl Future<Output = Result<()>>) -> Result<()> {
+    // DataFusion plans recursively; deep queries need more than the default 2 MiB stack.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.thread_stack_size(16 << 20).enable_all();
+    if worker_threads > 0 {
+        builder.worker_threads(worker_threads);
+    }
+    let runtime = builder.build()?;
+    let result = runtime.block_on(role);
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
 }
 
 fn main() -> Result<()> {
@@ -246,15 +202,25 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Dev(args) => {
             let cfg = dev_config(&args)?;
-            // DataFusion plans recursively; deep queries need more than the default 2 MiB stack.
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.thread_stack_size(16 << 20).enable_all();
-            if cfg.worker_threads > 0 {
-                builder.worker_threads(cfg.worker_threads);
-            }
-            let runtime = builder.build()?;
-            runtime.block_on(run_dev(cfg))?;
-            runtime.shutdown_timeout(Duration::from_secs(2));
+            block_on(cfg.worker_threads, run_dev(cfg))?;
+        }
+        Command::Walservice(args) => {
+            let cfg = walservice::node_config(&args)?;
+            block_on(0, walservice::run_node(cfg))?;
+        }
+        Command::Pageserver(args) => {
+            let cfg = pageserver::node_config(&args)?;
+            block_on(0, pageserver::run(cfg))?;
+        }
+        Command::Compute(args) => {
+            let cfg = compute::node_config(&args)?;
+            block_on(cfg.worker_threads, compute::run(cfg))?;
+        }
+        Command::Walctl(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(walservice::walctl(args))?;
         }
     }
     Ok(())

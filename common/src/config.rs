@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+mod roles;
+pub use roles::{ComputeNodeConfig, PageNodeConfig, WalNodeConfig, parse_addresses, parse_members};
+
 /// A configuration problem, naming the key at fault.
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -279,29 +282,91 @@ impl PageServerConfig {
     }
 }
 
-impl DevConfig {
+/// What a process that serves clients (`dev`, `compute`) needs for its frontends: the
+/// `[frontends]` table of a compute node's config (`dev` keeps these keys at its top level).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Frontends {
+    pub listen: String,
+    pub pg_port: u16,
+    pub mysql_port: u16,
+    pub resp_port: u16,
+    pub user: String,
+    pub password: String,
+    pub database: String,
+    pub resp_require_auth: bool,
+    pub pg_auth_method: String,
+    pub tls_cert: String,
+    pub tls_key: String,
+}
+
+impl Default for Frontends {
+    fn default() -> Self {
+        DevConfig::default().frontends()
+    }
+}
+
+impl Frontends {
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, reason: String| ConfigError::BadValue {
+            key: key.into(),
+            reason,
+        };
         if self.user.is_empty() {
-            return Err(ConfigError::BadValue {
-                key: "user".into(),
-                reason: "must not be empty".into(),
-            });
+            return Err(bad("user", "must not be empty".into()));
         }
         if self.database.is_empty() {
-            return Err(ConfigError::BadValue {
-                key: "database".into(),
-                reason: "must not be empty".into(),
-            });
+            return Err(bad("database", "must not be empty".into()));
         }
         if !matches!(self.pg_auth_method.as_str(), "md5" | "scram-sha-256") {
-            return Err(ConfigError::BadValue {
-                key: "pg_auth_method".into(),
-                reason: format!(
+            return Err(bad(
+                "pg_auth_method",
+                format!(
                     "\"{}\" is not one of md5, scram-sha-256",
                     self.pg_auth_method
                 ),
-            });
+            ));
         }
+        for (key, path, other) in [
+            ("tls_cert", &self.tls_cert, &self.tls_key),
+            ("tls_key", &self.tls_key, &self.tls_cert),
+        ] {
+            if path.is_empty() && !other.is_empty() {
+                return Err(bad(key, "tls_cert and tls_key go together".into()));
+            }
+            if !path.is_empty() && !Path::new(path).is_file() {
+                return Err(bad(key, format!("{path:?} is not a readable file")));
+            }
+        }
+        if self.listen.parse::<std::net::IpAddr>().is_err() && self.listen != "localhost" {
+            return Err(bad(
+                "listen",
+                format!("{:?} is not an IP address", self.listen),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl DevConfig {
+    pub fn frontends(&self) -> Frontends {
+        Frontends {
+            listen: self.listen.clone(),
+            pg_port: self.pg_port,
+            mysql_port: self.mysql_port,
+            resp_port: self.resp_port,
+            user: self.user.clone(),
+            password: self.password.clone(),
+            database: self.database.clone(),
+            resp_require_auth: self.resp_require_auth,
+            pg_auth_method: self.pg_auth_method.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.frontends().validate()?;
         if self.wal.snapshot_after_entries == 0 {
             return Err(ConfigError::BadValue {
                 key: "wal.snapshot_after_entries".into(),
@@ -314,32 +379,9 @@ impl DevConfig {
                 reason: "must be at least 1".into(),
             });
         }
-        for (key, path, other) in [
-            ("tls_cert", &self.tls_cert, &self.tls_key),
-            ("tls_key", &self.tls_key, &self.tls_cert),
-        ] {
-            if path.is_empty() && !other.is_empty() {
-                return Err(ConfigError::BadValue {
-                    key: key.into(),
-                    reason: "tls_cert and tls_key go together".into(),
-                });
-            }
-            if !path.is_empty() && !Path::new(path).is_file() {
-                return Err(ConfigError::BadValue {
-                    key: key.into(),
-                    reason: format!("{path:?} is not a readable file"),
-                });
-            }
-        }
         self.storage.validate()?;
         self.pageserver.validate()?;
         self.columnar.validate()?;
-        if self.listen.parse::<std::net::IpAddr>().is_err() && self.listen != "localhost" {
-            return Err(ConfigError::BadValue {
-                key: "listen".into(),
-                reason: format!("{:?} is not an IP address", self.listen),
-            });
-        }
         Ok(())
     }
 }

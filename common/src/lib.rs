@@ -9,6 +9,7 @@ pub mod ids;
 pub mod json;
 pub mod keys;
 pub mod password;
+pub mod proto;
 pub mod row;
 pub mod text_input;
 pub mod types;

@@ -8,7 +8,7 @@ use crate::engine::Engine;
 use crate::error::{Result, user_error};
 use thunderdb_common::wal::KeyWrite;
 use thunderdb_common::{SqlState, ThunderError, TxnId};
-use thunderdb_walservice::{CommitOutcome, CommitRequest};
+use thunderdb_walservice::{CommitOutcome, CommitRequest, WalError};
 
 /// How often an allocation that keeps conflicting is retried.
 const MAX_ATTEMPTS: usize = 64;
@@ -43,7 +43,12 @@ async fn commit_outside_txn<T>(
             read_keys: vec![],
             read_ranges: vec![],
         };
-        match engine.wal.commit(request).await? {
+        match engine
+            .wal
+            .commit(request)
+            .await
+            .map_err(WalError::into_commit_error)?
+        {
             CommitOutcome::Committed(_) => return Ok(Some(out)),
             CommitOutcome::Conflict { .. } => continue,
         }

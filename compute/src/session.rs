@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use thunderdb_common::wal::KeyWrite;
 use thunderdb_common::{Lsn, SqlState, ThunderError, TxnId};
-use thunderdb_walservice::{CommitOutcome, CommitRequest};
+use thunderdb_walservice::{CommitOutcome, CommitRequest, WalError};
 use tokio::sync::Notify;
 
 /// What a statement returns.
@@ -1633,7 +1633,13 @@ impl Session {
                 ranges
             },
         };
-        match self.engine.wal.commit(request).await? {
+        match self
+            .engine
+            .wal
+            .commit(request)
+            .await
+            .map_err(WalError::into_commit_error)?
+        {
             CommitOutcome::Committed(_) => Ok(()),
             CommitOutcome::Conflict { key, committed_at } => Err({
                 tracing::debug!(

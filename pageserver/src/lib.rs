@@ -4,6 +4,7 @@
 //! Recent versions live in an in-memory layer; older ones in immutable layer files (deltas
 //! and images) in object storage, read through a local block cache. See `server.rs`.
 
+pub mod grpc;
 pub mod layer_file;
 mod layers;
 mod memory_layer;
@@ -15,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use thunderdb_common::{Lsn, SqlState, ThunderError};
 
+pub use grpc::RemotePageService;
 pub use remote::{RemoteStorage, SegmentFile, SegmentMeta};
 pub use server::{LocalPageServer, PageServerOptions};
 
@@ -36,6 +38,12 @@ pub enum PageError {
     /// The layers for reads at this LSN have been collected.
     #[error("snapshot too old: LSN {lsn} is below the oldest readable LSN {oldest}")]
     SnapshotTooOld { lsn: Lsn, oldest: Lsn },
+    /// A remote pageserver did not answer.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A request the pageserver refuses as malformed.
+    #[error("invalid request: {0}")]
+    Invalid(String),
 }
 
 impl From<PageError> for ThunderError {
@@ -50,6 +58,7 @@ impl From<PageError> for ThunderError {
                     .with_detail(e.to_string())
             }
             PageError::Storage(_) => ThunderError::new(SqlState::IO_ERROR, e.to_string()),
+            PageError::Invalid(_) => ThunderError::internal(e.to_string()),
             other => ThunderError::new(SqlState::UNAVAILABLE, other.to_string()),
         }
     }

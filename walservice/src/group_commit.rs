@@ -44,10 +44,9 @@ pub(crate) async fn run(
             Err(e) => {
                 let err = match e {
                     RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-                        WalError::Unavailable(format!(
-                            "not the leader (leader is {:?})",
-                            f.leader_id
-                        ))
+                        WalError::NotLeader {
+                            leader: f.leader_node.map(|n| n.addr),
+                        }
                     }
                     RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
                         WalError::Unavailable(e.to_string())

@@ -5,7 +5,9 @@
 //! quorum has the entry on disk, and streams committed [`WalRecord`]s from any LSN to
 //! pageservers and change streams.
 
+mod client;
 mod group_commit;
+pub mod grpc;
 pub mod raft;
 mod service;
 
@@ -16,7 +18,8 @@ use std::sync::Arc;
 use thunderdb_common::wal::{KeyWrite, WalRecord};
 use thunderdb_common::{Lsn, SqlState, ThunderError, TxnId};
 
-pub use service::{LocalWalService, WalServiceOptions};
+pub use client::{RemoteWalOptions, RemoteWalService};
+pub use service::{LocalWalService, NodeStatus, WalServiceOptions, WalTransport};
 
 /// A transaction's request to commit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +33,19 @@ pub struct CommitRequest {
     pub read_keys: Vec<Vec<u8>>,
     /// Key ranges scanned, `[start, end)` (SERIALIZABLE only).
     pub read_ranges: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl CommitRequest {
+    /// How much longer than a small commit this one may take: a big commit (a COPY of a large
+    /// table) takes longer to send, write, replicate and apply, so a second per 4 MiB.
+    pub fn extra_time(&self) -> std::time::Duration {
+        let bytes: usize = self
+            .writes
+            .iter()
+            .map(|w| w.key.len() + w.value.as_ref().map_or(0, Vec::len))
+            .sum();
+        std::time::Duration::from_secs((bytes >> 22) as u64)
+    }
 }
 
 /// What became of a commit.
@@ -50,6 +66,13 @@ pub enum WalError {
     /// with the same transaction id.
     #[error("WAL service unavailable: {0}")]
     Unavailable(String),
+    /// This node does not lead the group; `leader` is the leader's address when known. A commit
+    /// refused this way was not applied.
+    #[error("not the WAL leader (leader: {})", leader.as_deref().unwrap_or("unknown"))]
+    NotLeader { leader: Option<String> },
+    /// A request the service refuses as malformed (an admin command with a bad member list).
+    #[error("{0}")]
+    Invalid(String),
     /// The requested LSN is no longer held by the log.
     #[error("WAL before {0} has been truncated")]
     Truncated(Lsn),
@@ -66,11 +89,24 @@ impl From<WalError> for ThunderError {
                 SqlState::ADMIN_SHUTDOWN,
                 "terminating connection due to administrator command",
             ),
+            e @ (WalError::Unavailable(_) | WalError::NotLeader { .. }) => {
+                ThunderError::new(SqlState::UNAVAILABLE, e.to_string())
+            }
+            other => ThunderError::new(SqlState::IO_ERROR, other.to_string()),
+        }
+    }
+}
+
+impl WalError {
+    /// The error of a failed commit as its client sees it: when the service did not answer,
+    /// the transaction may or may not have committed, and the message says so.
+    pub fn into_commit_error(self) -> ThunderError {
+        match self {
             WalError::Unavailable(m) => ThunderError::new(
                 SqlState::UNAVAILABLE,
                 format!("commit outcome unknown: {m}"),
             ),
-            other => ThunderError::new(SqlState::IO_ERROR, other.to_string()),
+            other => other.into(),
         }
     }
 }

@@ -1,12 +1,14 @@
 //! `LocalWalService`: one Raft node of the WAL group, served in-process.
 
 use crate::group_commit::{self, Reply};
+use crate::grpc::GrpcNetwork;
 use crate::raft::{
     InProcessNetwork, InProcessRouter, LogStore, NodeId, Raft, SharedLog, StateMachine,
 };
 use crate::{CommitOutcome, CommitRequest, WalError, WalService, WalStream};
 use async_trait::async_trait;
-use openraft::BasicNode;
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+use openraft::{BasicNode, ServerState};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ pub struct WalServiceOptions {
     /// Voters of a brand-new group, by id and address; this node initializes the group when its
     /// log is empty and it is the lowest id.
     pub initial_members: BTreeMap<NodeId, String>,
-    pub router: InProcessRouter,
+    pub transport: WalTransport,
     /// How long a commit may wait for a quorum before it is reported as unavailable.
     pub commit_timeout: Duration,
     /// A snapshot of the state machine is taken after this many log entries, and the log it
@@ -43,11 +45,37 @@ impl WalServiceOptions {
             fsync,
             group_commit_max,
             initial_members: BTreeMap::from([(1, "local".to_string())]),
-            router: InProcessRouter::default(),
+            transport: WalTransport::InProcess(InProcessRouter::default()),
             commit_timeout: Duration::from_secs(10),
             snapshot_after_entries: 100_000,
         }
     }
+}
+
+/// How the nodes of a group reach each other.
+#[derive(Clone)]
+pub enum WalTransport {
+    /// Nodes of one process, through a router (dev and tests).
+    InProcess(InProcessRouter),
+    /// gRPC to each member's address (the distributed deployment).
+    Grpc,
+}
+
+/// One node's view of its group, for status views and admin commands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub node_id: NodeId,
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    pub state: &'static str,
+    pub term: u64,
+    pub leader: Option<(NodeId, String)>,
+    pub last_log_index: u64,
+    pub applied_index: u64,
+    pub applied_lsn: Lsn,
+    /// Every member: id, address, voter (else learner).
+    pub members: Vec<(NodeId, String, bool)>,
+    /// Leader only: milliseconds since a quorum acknowledged it.
+    pub millis_since_quorum_ack: Option<u64>,
 }
 
 /// One WAL node: Raft, its disk log, the state machine and the group committer.
@@ -58,7 +86,7 @@ pub struct LocalWalService {
     commits: mpsc::Sender<(CommitRequest, Reply)>,
     cancel: CancellationToken,
     commit_timeout: Duration,
-    router: InProcessRouter,
+    transport: WalTransport,
 }
 
 impl LocalWalService {
@@ -88,14 +116,24 @@ impl LocalWalService {
                 .validate()
                 .map_err(|e| WalError::Storage(e.to_string()))?,
         );
-        let network = InProcessNetwork {
-            router: opts.router.clone(),
-            from: opts.node_id,
+        let raft = match &opts.transport {
+            WalTransport::InProcess(router) => {
+                let network = InProcessNetwork {
+                    router: router.clone(),
+                    from: opts.node_id,
+                };
+                let raft = Raft::new(opts.node_id, config, network, log_store, state_machine)
+                    .await
+                    .map_err(|e| WalError::Storage(e.to_string()))?;
+                router.add(opts.node_id, raft.clone());
+                raft
+            }
+            WalTransport::Grpc => {
+                Raft::new(opts.node_id, config, GrpcNetwork, log_store, state_machine)
+                    .await
+                    .map_err(|e| WalError::Storage(e.to_string()))?
+            }
         };
-        let raft = Raft::new(opts.node_id, config, network, log_store, state_machine)
-            .await
-            .map_err(|e| WalError::Storage(e.to_string()))?;
-        opts.router.add(opts.node_id, raft.clone());
         let lowest = opts.initial_members.keys().next().copied();
         if pristine && lowest == Some(opts.node_id) {
             let members: BTreeMap<NodeId, BasicNode> = opts
@@ -122,7 +160,7 @@ impl LocalWalService {
             commits: tx,
             cancel,
             commit_timeout: opts.commit_timeout,
-            router: opts.router,
+            transport: opts.transport,
         });
         Ok(svc)
     }
@@ -151,27 +189,126 @@ impl LocalWalService {
         self.node_id
     }
 
+    /// The newest committed LSN, after confirming with a quorum that this node still leads:
+    /// a snapshot taken at it sees every commit acknowledged by any leader before the call.
+    pub async fn linearizable_last_lsn(&self) -> Result<Lsn, WalError> {
+        let confirm = tokio::time::timeout(self.commit_timeout, self.raft.ensure_linearizable());
+        match confirm.await {
+            Ok(Ok(_)) => Ok(self.log.state.read().last_lsn()),
+            Ok(Err(RaftError::APIError(e))) => Err(match e {
+                openraft::error::CheckIsLeaderError::ForwardToLeader(f) => WalError::NotLeader {
+                    leader: f.leader_node.map(|n| n.addr),
+                },
+                other => WalError::Unavailable(other.to_string()),
+            }),
+            Ok(Err(RaftError::Fatal(_))) => Err(WalError::ShuttingDown),
+            Err(_) => Err(WalError::Unavailable(format!(
+                "leadership not confirmed by a quorum within {:?}",
+                self.commit_timeout
+            ))),
+        }
+    }
+
+    /// This node's view of the group.
+    pub fn status(&self) -> NodeStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: std::collections::BTreeSet<NodeId> = membership.voter_ids().collect();
+        let members: Vec<(NodeId, String, bool)> = membership
+            .nodes()
+            .map(|(id, node)| (*id, node.addr.clone(), voters.contains(id)))
+            .collect();
+        let leader = m.current_leader.map(|id| {
+            let addr = membership
+                .get_node(&id)
+                .map(|n| n.addr.clone())
+                .unwrap_or_default();
+            (id, addr)
+        });
+        let state = match m.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
+        NodeStatus {
+            node_id: self.node_id,
+            state,
+            term: m.current_term,
+            leader,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            applied_lsn: self.log.state.read().last_lsn(),
+            members,
+            millis_since_quorum_ack: m.millis_since_quorum_ack,
+        }
+    }
+
+    /// Makes `voters` the group's voters: members not in it yet join as learners and catch up
+    /// first; members left out leave the group. Only the leader changes membership.
+    pub async fn change_membership(
+        &self,
+        voters: BTreeMap<NodeId, String>,
+    ) -> Result<NodeStatus, WalError> {
+        if voters.is_empty() {
+            return Err(WalError::Invalid("a group needs at least one voter".into()));
+        }
+        let current = self.status();
+        for (id, addr) in &voters {
+            let known = current.members.iter().find(|(m, _, _)| m == id);
+            if let Some((_, known_addr, _)) = known {
+                if known_addr != addr {
+                    return Err(WalError::Invalid(format!(
+                        "node {id} is a member at {known_addr}, not {addr}; remove it first"
+                    )));
+                }
+                continue;
+            }
+            self.raft
+                .add_learner(*id, BasicNode::new(addr), true)
+                .await
+                .map_err(membership_error)?;
+        }
+        let ids: std::collections::BTreeSet<NodeId> = voters.keys().copied().collect();
+        self.raft
+            .change_membership(ids, false)
+            .await
+            .map_err(membership_error)?;
+        Ok(self.status())
+    }
+
     /// Stops the group committer and Raft.
     pub async fn shutdown(&self) {
         self.cancel.cancel();
-        self.router.remove(self.node_id);
+        if let WalTransport::InProcess(router) = &self.transport {
+            router.remove(self.node_id);
+        }
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
         }
     }
 }
 
+fn membership_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> WalError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => WalError::NotLeader {
+            leader: f.leader_node.map(|n| n.addr),
+        },
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(
+            ChangeMembershipError::InProgress(p),
+        )) => WalError::Unavailable(format!("a membership change is in progress: {p}")),
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(other)) => {
+            WalError::Invalid(other.to_string())
+        }
+        RaftError::Fatal(_) => WalError::ShuttingDown,
+    }
+}
+
 #[async_trait]
 impl WalService for LocalWalService {
     async fn commit(&self, request: CommitRequest) -> Result<CommitOutcome, WalError> {
-        // A big commit (a COPY of a large table) takes longer to write, replicate and apply:
-        // allow a second per 4 MiB on top of the quorum timeout.
-        let bytes: usize = request
-            .writes
-            .iter()
-            .map(|w| w.key.len() + w.value.as_ref().map_or(0, Vec::len))
-            .sum();
-        let timeout = self.commit_timeout + Duration::from_secs((bytes >> 22) as u64);
+        let timeout = self.commit_timeout + request.extra_time();
         let (tx, rx) = oneshot::channel();
         self.commits
             .send((request, tx))
