@@ -7,6 +7,7 @@
 
 mod bad_input;
 mod bank;
+mod cluster;
 mod differential;
 mod durability;
 mod harness;

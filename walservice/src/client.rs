@@ -120,7 +120,11 @@ impl RemoteWalService {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                let last = last_error.map_or("none".into(), |e| e.to_string());
+                let last = match last_error {
+                    Some(WalError::Unavailable(m)) => m,
+                    Some(e) => e.to_string(),
+                    None => "none".into(),
+                };
                 return Err(WalError::Unavailable(format!(
                     "no WAL leader answered within {budget:?} (last error: {last})"
                 )));

@@ -14,7 +14,7 @@ use openraft::raft::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,8 +127,13 @@ impl pb::raft_peer_server::RaftPeer for PeerHandler {
     }
 }
 
-/// The Raft network of a gRPC node: one lazily connected channel per peer.
-pub struct GrpcNetwork;
+/// The Raft network of a gRPC node: one lazily connected channel per peer address, shared by
+/// every client openraft makes (it makes one per replication stream and per leadership check,
+/// and a connection per check would cost a TCP and HTTP/2 handshake on every snapshot).
+#[derive(Default)]
+pub struct GrpcNetwork {
+    channels: HashMap<String, Channel>,
+}
 
 /// A connection to one peer.
 pub struct GrpcPeer {
@@ -140,7 +145,13 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetwork {
     type Network = GrpcPeer;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> GrpcPeer {
-        let client = channel(&node.addr, Duration::from_millis(500))
+        let cached = match self.channels.get(&node.addr) {
+            Some(c) => Ok(c.clone()),
+            None => channel(&node.addr, Duration::from_millis(500)).inspect(|c| {
+                self.channels.insert(node.addr.clone(), c.clone());
+            }),
+        };
+        let client = cached
             .map(|c| {
                 pb::raft_peer_client::RaftPeerClient::new(c)
                     .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -279,6 +290,7 @@ pub fn error_of(status: &Status) -> WalError {
         tonic::Code::Cancelled => WalError::ShuttingDown,
         tonic::Code::InvalidArgument => WalError::Invalid(status.message().to_string()),
         tonic::Code::Internal => WalError::Storage(status.message().to_string()),
+        tonic::Code::Unavailable => WalError::Unavailable(status.message().to_string()),
         _ => WalError::Unavailable(format!("{}: {}", status.code(), status.message())),
     }
 }

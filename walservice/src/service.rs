@@ -128,11 +128,15 @@ impl LocalWalService {
                 router.add(opts.node_id, raft.clone());
                 raft
             }
-            WalTransport::Grpc => {
-                Raft::new(opts.node_id, config, GrpcNetwork, log_store, state_machine)
-                    .await
-                    .map_err(|e| WalError::Storage(e.to_string()))?
-            }
+            WalTransport::Grpc => Raft::new(
+                opts.node_id,
+                config,
+                GrpcNetwork::default(),
+                log_store,
+                state_machine,
+            )
+            .await
+            .map_err(|e| WalError::Storage(e.to_string()))?,
         };
         let lowest = opts.initial_members.keys().next().copied();
         if pristine && lowest == Some(opts.node_id) {
@@ -199,7 +203,13 @@ impl LocalWalService {
                 openraft::error::CheckIsLeaderError::ForwardToLeader(f) => WalError::NotLeader {
                     leader: f.leader_node.map(|n| n.addr),
                 },
-                other => WalError::Unavailable(other.to_string()),
+                openraft::error::CheckIsLeaderError::QuorumNotEnough(q) => {
+                    let voters = self.status().members.iter().filter(|m| m.2).count();
+                    WalError::Unavailable(format!(
+                        "no quorum: {} of {voters} WAL voters reachable",
+                        q.got.len()
+                    ))
+                }
             }),
             Ok(Err(RaftError::Fatal(_))) => Err(WalError::ShuttingDown),
             Err(_) => Err(WalError::Unavailable(format!(
