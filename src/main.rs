@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 mod compute;
 mod frontends;
 mod pageserver;
+mod proxy;
 mod walservice;
 
 #[derive(Parser)]
@@ -39,6 +40,9 @@ enum Command {
     /// Run a stateless compute node: the SQL, MySQL and RESP frontends over a WAL group and a
     /// pageserver.
     Compute(compute::ComputeNodeArgs),
+    /// Run the session router: clients connect here and each session goes to the healthy
+    /// compute node with the fewest sessions.
+    Proxy(proxy::ProxyArgs),
 }
 
 #[derive(Args)]
@@ -215,6 +219,10 @@ fn main() -> Result<()> {
         Command::Compute(args) => {
             let cfg = compute::node_config(&args)?;
             block_on(cfg.worker_threads, compute::run(cfg))?;
+        }
+        Command::Proxy(args) => {
+            let cfg = proxy::proxy_config(&args)?;
+            block_on(0, proxy::run(cfg))?;
         }
         Command::Walctl(args) => {
             let runtime = tokio::runtime::Builder::new_current_thread()

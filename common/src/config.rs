@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 mod roles;
-pub use roles::{ComputeNodeConfig, PageNodeConfig, WalNodeConfig, parse_addresses, parse_members};
+pub use roles::{
+    ComputeNodeConfig, PageNodeConfig, ProxyConfig, WalNodeConfig, parse_addresses, parse_members,
+};
 
 /// A configuration problem, naming the key at fault.
 #[derive(Debug, Error)]

@@ -7,6 +7,7 @@ mod error;
 mod mysql;
 mod pg;
 mod resp;
+pub mod router;
 mod tls;
 
 pub use error::{Error, Result};

@@ -24,8 +24,9 @@ struct Node {
     child: Option<Child>,
     /// Lines containing "listening on" in the log before the current start.
     ready_lines: usize,
-    /// The PostgreSQL address a compute node printed.
-    pg_addr: Option<String>,
+    /// What the last start printed it listens on, by the word before "listening"
+    /// (`postgres`, `mysql`, `resp`; `walservice …`, `pageserver`).
+    listening: std::collections::HashMap<String, String>,
 }
 
 impl Node {
@@ -37,12 +38,12 @@ impl Node {
             log: dir.join(format!("{name}.log")),
             child: None,
             ready_lines: 0,
-            pg_addr: None,
+            listening: Default::default(),
         }
     }
 
-    /// Starts the process and waits (up to 60 s) until it prints that it is listening:
-    /// for a compute node, the PostgreSQL line, which it prints last.
+    /// Starts the process and waits (up to 60 s) until it prints that it is listening: for a
+    /// compute node or the proxy, the PostgreSQL line, which they print last.
     fn start(&mut self) {
         assert!(self.child.is_none(), "{} is already running", self.name);
         let log = std::fs::OpenOptions::new()
@@ -60,7 +61,7 @@ impl Node {
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", self.name));
         self.child = Some(child);
-        let want = if self.args[0] == "compute" {
+        let want = if matches!(self.args[0].as_str(), "compute" | "proxy") {
             "postgres listening on "
         } else {
             "listening on "
@@ -71,10 +72,14 @@ impl Node {
             let lines: Vec<&str> = text.lines().filter(|l| l.contains(want)).collect();
             if lines.len() > self.ready_lines {
                 self.ready_lines = lines.len();
-                self.pg_addr = lines
-                    .last()
-                    .and_then(|l| l.split(want).nth(1))
-                    .map(|a| a.trim().to_string());
+                // This start's lines are the last ones of each kind.
+                for line in text.lines() {
+                    if let Some((what, addr)) = line.split_once(" listening on ") {
+                        let what = what.rsplit(' ').next().unwrap_or(what);
+                        self.listening
+                            .insert(what.to_string(), addr.trim().to_string());
+                    }
+                }
                 return;
             }
             if let Some(status) = self
@@ -119,6 +124,13 @@ impl Drop for Node {
             eprintln!("---- {} (log tail) ----\n{}", self.name, self.tail());
         }
     }
+}
+
+fn pg_conn_str(addr: &str) -> String {
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    format!(
+        "host={host} port={port} user={USER} password={PASSWORD} dbname={DATABASE} connect_timeout=10"
+    )
 }
 
 /// Object storage, shared by the pageserver (layers, segments) and compute (segments).
@@ -224,12 +236,13 @@ impl Cluster {
             &format!("compute-{index}"),
             vec![
                 "compute".into(),
+                // Fixed ports, so a restarted node is where the proxy expects it.
                 "--pg-port".into(),
-                "0".into(),
+                free_port().to_string(),
                 "--mysql-port".into(),
-                "0".into(),
+                free_port().to_string(),
                 "--resp-port".into(),
-                "0".into(),
+                free_port().to_string(),
                 "--wal-nodes".into(),
                 self.wal_addresses.join(","),
                 "--pageserver".into(),
@@ -251,14 +264,7 @@ impl Cluster {
     }
 
     fn conn_str(&self, compute: usize) -> String {
-        let addr = self.computes[compute]
-            .pg_addr
-            .as_ref()
-            .expect("a started compute node");
-        let (host, port) = addr.rsplit_once(':').expect("host:port");
-        format!(
-            "host={host} port={port} user={USER} password={PASSWORD} dbname={DATABASE} connect_timeout=10"
-        )
+        pg_conn_str(&self.computes[compute].listening["postgres"])
     }
 
     async fn connect(&self, compute: usize) -> Client {
@@ -610,4 +616,237 @@ async fn compute_and_pageserver_are_replaceable() {
         query_lines(&b, "SELECT name FROM items WHERE id = 2001").await,
         ["new"]
     );
+}
+
+/// The proxy, in front of the cluster's compute nodes.
+fn start_proxy(cluster: &Cluster) -> Node {
+    let computes: Vec<String> = cluster
+        .computes
+        .iter()
+        .map(|c| {
+            let port = |what: &str| {
+                c.listening[what]
+                    .rsplit_once(':')
+                    .expect("host:port")
+                    .1
+                    .to_string()
+            };
+            format!(
+                "127.0.0.1:{}:{}:{}",
+                port("postgres"),
+                port("mysql"),
+                port("resp")
+            )
+        })
+        .collect();
+    let mut proxy = Node::new(
+        "proxy",
+        vec![
+            "proxy".into(),
+            "--pg-port".into(),
+            "0".into(),
+            "--mysql-port".into(),
+            "0".into(),
+            "--resp-port".into(),
+            "0".into(),
+            "--computes".into(),
+            computes.join(","),
+        ],
+        cluster.dir.path(),
+    );
+    proxy.env = vec![
+        ("THUNDERDB_HEALTH_INTERVAL_MS".into(), "200".into()),
+        ("THUNDERDB_DRAIN_TIMEOUT_SECS".into(), "60".into()),
+    ];
+    proxy.start();
+    proxy
+}
+
+async fn backend_pid(client: &Client) -> String {
+    query_lines(client, "SELECT pg_backend_pid()")
+        .await
+        .remove(0)
+}
+
+/// The proxy spreads sessions over two compute nodes by least connections for PostgreSQL,
+/// MySQL and RESP clients; cancels reach the right node; a killed node's sessions fail and new
+/// ones go to the survivor; with no node left a client gets 08006; a restarted node is used
+/// again; on SIGTERM the proxy refuses new sessions and exits once the open one ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn proxy_routes_sessions_by_least_connections_and_drains_on_sigterm() {
+    let mut cluster = Cluster::start(2);
+    let mut proxy = start_proxy(&cluster);
+    let via_proxy = pg_conn_str(&proxy.listening["postgres"]);
+    let mut sessions = Vec::new();
+    for _ in 0..6 {
+        sessions.push(
+            connect_with(&via_proxy)
+                .await
+                .expect("connect through the proxy"),
+        );
+    }
+    let mut pids = Vec::new();
+    for s in &sessions {
+        pids.push(backend_pid(s).await);
+    }
+    let mut distinct = pids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 2, "sessions on two nodes: {pids:?}");
+    assert_eq!(
+        pids.iter().filter(|p| **p == distinct[0]).count(),
+        3,
+        "least connections splits 6 sessions 3/3: {pids:?}"
+    );
+    exec(&sessions[0], "CREATE TABLE routed (id INT PRIMARY KEY)").await;
+    exec(&sessions[1], "INSERT INTO routed VALUES (1), (2)").await;
+    for s in &sessions {
+        assert_eq!(query_lines(s, "SELECT count(*) FROM routed").await, ["2"]);
+    }
+
+    // MySQL and RESP sessions go through it too.
+    let mysql_addr = &proxy.listening["mysql"];
+    let url = format!("mysql://{USER}:{PASSWORD}@{mysql_addr}/{DATABASE}");
+    let mut my = mysql_async::Conn::from_url(url)
+        .await
+        .expect("MySQL through the proxy");
+    use mysql_async::prelude::Queryable;
+    let n: Option<i64> = my
+        .query_first("SELECT count(*) FROM routed")
+        .await
+        .expect("a MySQL query");
+    assert_eq!(n, Some(2));
+    drop(my);
+    let mut resp = tokio::net::TcpStream::connect(&proxy.listening["resp"])
+        .await
+        .expect("RESP through the proxy");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    resp.write_all(b"SET routed-key hello\r\nGET routed-key\r\n")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    while !reply.ends_with(b"hello\r\n") {
+        let mut buf = [0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(30), resp.read(&mut buf))
+            .await
+            .expect("a RESP reply in time")
+            .unwrap();
+        assert!(n > 0, "RESP connection closed: {reply:?}");
+        reply.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(reply, b"+OK\r\n$5\r\nhello\r\n");
+    drop(resp);
+
+    // A cancel through the proxy reaches the node running the statement.
+    let long = connect_with(&via_proxy).await.unwrap();
+    let token = long.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for _ in 0..60 {
+            let _ = token.cancel_query(tokio_postgres::NoTls).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let err = long
+        .simple_query(
+            "SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b",
+        )
+        .await
+        .expect_err("the statement is cancelled");
+    canceller.abort();
+    assert_eq!(
+        err.as_db_error().map(|d| d.code().code()),
+        Some("57014"),
+        "{}",
+        describe(&err)
+    );
+
+    // One node dies: its sessions fail, new sessions go to the other one.
+    let killed_pid = pids[0].clone();
+    let killed = cluster
+        .computes
+        .iter()
+        .position(|c| {
+            c.child
+                .as_ref()
+                .is_some_and(|ch| ch.id().to_string() == killed_pid)
+        })
+        .expect("the node of the first session");
+    cluster.computes[killed].kill9();
+    assert!(sessions[0].simple_query("SELECT 1").await.is_err());
+    for _ in 0..4 {
+        let s = connect_with(&via_proxy)
+            .await
+            .expect("a session on the survivor");
+        assert_ne!(backend_pid(&s).await, killed_pid);
+    }
+    // None left: the client gets a PostgreSQL error, not a hang or a reset.
+    let survivor = 1 - killed;
+    cluster.computes[survivor].kill9();
+    let err = connect_with(&via_proxy).await.expect_err("no compute node");
+    assert_eq!(
+        err.as_db_error().map(|d| d.code().code()),
+        Some("08006"),
+        "{}",
+        describe(&err)
+    );
+    // Back: the proxy finds it at its next health check.
+    cluster.computes[killed].start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let back = loop {
+        match connect_with(&via_proxy).await {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the restarted node is not used: {}",
+                    describe(&e)
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(
+        query_lines(&back, "SELECT count(*) FROM routed").await,
+        ["2"]
+    );
+
+    // SIGTERM: no new sessions; the open one goes on; the proxy exits when it ends.
+    let pid = proxy.child.as_ref().expect("the proxy runs").id();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while connect_with(&via_proxy).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the proxy still accepts after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        query_lines(&back, "SELECT count(*) FROM routed").await,
+        ["2"]
+    );
+    let child = proxy.child.as_mut().unwrap();
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the proxy waits for the open session"
+    );
+    drop(back);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = proxy.child.as_mut().unwrap().try_wait().unwrap() {
+            assert!(status.success(), "proxy exit: {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the proxy did not exit after its last session"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    proxy.child = None;
 }

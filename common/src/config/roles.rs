@@ -190,6 +190,61 @@ impl ComputeNodeConfig {
     }
 }
 
+/// Settings of one `thunderdb proxy`: where clients connect, and the compute nodes it routes
+/// their sessions to.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Address the client ports listen on.
+    pub listen: String,
+    pub pg_port: u16,
+    pub mysql_port: u16,
+    pub resp_port: u16,
+    /// Compute nodes, `host:pg_port[:mysql_port[:resp_port]],…`.
+    pub computes: String,
+    pub health_interval_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// On SIGTERM the proxy stops accepting and waits this long for open sessions to end.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            listen: "127.0.0.1".into(),
+            pg_port: 5432,
+            mysql_port: 3306,
+            resp_port: 6379,
+            computes: String::new(),
+            health_interval_ms: 1000,
+            connect_timeout_ms: 2000,
+            drain_timeout_secs: 30,
+        }
+    }
+}
+
+impl ProxyConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, reason: &str| ConfigError::BadValue {
+            key: key.into(),
+            reason: reason.into(),
+        };
+        if self.listen.parse::<std::net::IpAddr>().is_err() && self.listen != "localhost" {
+            return Err(bad("listen", "is not an IP address"));
+        }
+        if self.computes.trim().is_empty() {
+            return Err(bad("computes", "needs at least one compute node"));
+        }
+        if self.health_interval_ms < 10 || self.connect_timeout_ms < 10 {
+            return Err(bad(
+                "health_interval_ms",
+                "health_interval_ms and connect_timeout_ms must be at least 10",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Parses `id=host:port,…` (blanks allowed around items).
 pub fn parse_members(key: &str, text: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
     let mut members = BTreeMap::new();
