@@ -51,7 +51,9 @@ impl Node {
             .append(true)
             .open(&self.log)
             .expect("open the node's log");
-        let child = Command::new(env!("CARGO_BIN_EXE_thunderdb"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_thunderdb"));
+        crate::harness::hermetic(&mut cmd);
+        let child = cmd
             .args(&self.args)
             .env("THUNDERDB_LOG", "info,openraft=warn")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -849,4 +851,80 @@ async fn proxy_routes_sessions_by_least_connections_and_drains_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     proxy.child = None;
+}
+
+/// `thunderdb walctl members` replaces a dead WAL node with a new, empty one: the new node
+/// catches up and votes, so the group survives losing another of the original nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn walctl_replaces_a_dead_wal_node() {
+    let mut cluster = Cluster::start(1);
+    let client = cluster.connect(0).await;
+    exec(&client, "CREATE TABLE m (k INT PRIMARY KEY)").await;
+    exec(
+        &client,
+        "INSERT INTO m SELECT g FROM generate_series(1, 50) g",
+    )
+    .await;
+    cluster.wal[2].kill9();
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut fourth = Node::new(
+        "walservice-4",
+        vec![
+            "walservice".into(),
+            "--node-id".into(),
+            "4".into(),
+            "--listen".into(),
+            address.clone(),
+            "--data-dir".into(),
+            cluster.dir.path().join("wal-4").display().to_string(),
+        ],
+        cluster.dir.path(),
+    );
+    fourth.start();
+    let voters = format!(
+        "1={},2={},4={address}",
+        cluster.wal_addresses[0], cluster.wal_addresses[1]
+    );
+    let walctl = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_thunderdb"))
+            .arg("walctl")
+            .arg("--nodes")
+            .arg(cluster.wal_addresses[..2].join(","))
+            .args(args)
+            .output()
+            .expect("run walctl");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = walctl(&["members", &voters]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("4={address}")), "{out}");
+    // A bad member list is refused with the reason.
+    let (ok, out) = walctl(&["members", "1=nowhere"]);
+    assert!(!ok && out.contains("is not host:port"), "{out}");
+    exec(&client, "INSERT INTO m VALUES (51)").await;
+    // Without node 1 (or 2), nodes 2 (or 1) and 4 are a quorum of the new group.
+    // Kill whichever of nodes 1 and 2 does not lead (node 4 may lead by now).
+    let group = RemoteWalService::connect(RemoteWalOptions {
+        nodes: vec![
+            cluster.wal_addresses[0].clone(),
+            cluster.wal_addresses[1].clone(),
+            address.clone(),
+        ],
+        request_timeout: Duration::from_secs(5),
+    })
+    .expect("a WAL client");
+    let first_leads = group.statuses().await[0]
+        .1
+        .as_ref()
+        .is_ok_and(|s| s.state == "leader");
+    cluster.wal[if first_leads { 1 } else { 0 }].kill9();
+    exec(&client, "INSERT INTO m VALUES (52)").await;
+    assert_eq!(query_lines(&client, "SELECT count(*) FROM m").await, ["52"]);
+    let (ok, out) = walctl(&["status"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("leader"), "{out}");
 }

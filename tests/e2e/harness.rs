@@ -458,25 +458,8 @@ impl TestServer {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // Hermetic: a developer's THUNDERDB_* settings (say THUNDERDB_WAL_FSYNC=false) must not
-        // change what the tests check. THUNDERDB_LOG (the log filter) passes through.
-        let inherited: Vec<std::ffi::OsString> = std::env::vars_os()
-            .map(|(key, _)| key)
-            .filter(|key| {
-                let name = key.to_string_lossy();
-                name.starts_with("THUNDERDB_") && name != "THUNDERDB_LOG"
-            })
-            .collect();
-        for key in inherited {
-            cmd.env_remove(key);
-        }
+        hermetic(&mut cmd);
         cmd.env("THUNDERDB_PASSWORD", PASSWORD);
-        // The block cache's disk part is sized for a server, not for a test: a hundred test
-        // servers at 2 GiB each could fill a CI disk. A test may set its own.
-        cmd.env(
-            "THUNDERDB_PAGESERVER_CACHE_DISK_BYTES",
-            (128u64 << 20).to_string(),
-        );
         cmd.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd
             .spawn()
@@ -622,6 +605,27 @@ fn parse_listen_addr(addr: &str) -> Option<(String, u16)> {
         host.trim_matches(['[', ']']).to_string(),
         port.parse().ok()?,
     ))
+}
+
+/// Makes a server process's environment hermetic: a developer's THUNDERDB_* settings (say
+/// THUNDERDB_WAL_FSYNC=false) must not change what the tests check; THUNDERDB_LOG (the log
+/// filter) passes through. The block cache's disk part is sized for a server, not for a
+/// test: a hundred test servers at 2 GiB each could fill a CI disk (a test may set its own).
+pub fn hermetic(cmd: &mut Command) {
+    let inherited: Vec<std::ffi::OsString> = std::env::vars_os()
+        .map(|(key, _)| key)
+        .filter(|key| {
+            let name = key.to_string_lossy();
+            name.starts_with("THUNDERDB_") && name != "THUNDERDB_LOG"
+        })
+        .collect();
+    for key in inherited {
+        cmd.env_remove(key);
+    }
+    cmd.env(
+        "THUNDERDB_PAGESERVER_CACHE_DISK_BYTES",
+        (128u64 << 20).to_string(),
+    );
 }
 
 /// Connects with a key-value connection string and drives the connection in the background.
