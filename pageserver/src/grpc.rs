@@ -32,6 +32,9 @@ const MAX_MESSAGE_BYTES: usize = 1 << 30;
 const MESSAGE_BYTES: usize = 1 << 20;
 /// Metadata key of a snapshot-too-old status: the oldest readable LSN.
 const OLDEST_METADATA: &str = "thunderdb-oldest-lsn";
+/// Metadata key every status the page service sends carries; one without it was made by the
+/// transport.
+const ERROR_METADATA: &str = "thunderdb-page-error";
 /// How often the server looks for a changed status to push.
 const STATUS_INTERVAL: Duration = Duration::from_millis(50);
 /// Names the layer kinds the storage report uses (they are `&'static str` there).
@@ -60,6 +63,14 @@ pub async fn serve(
 }
 
 fn status_of(e: PageError) -> Status {
+    let mut status = status_of_kind(e);
+    status
+        .metadata_mut()
+        .insert(ERROR_METADATA, MetadataValue::from_static("1"));
+    status
+}
+
+fn status_of_kind(e: PageError) -> Status {
     match e {
         PageError::LsnTimeout { .. } => Status::deadline_exceeded(e.to_string()),
         PageError::SnapshotTooOld { oldest, .. } => {
@@ -77,6 +88,9 @@ fn status_of(e: PageError) -> Status {
 }
 
 fn error_of(s: &Status, lsn: Lsn) -> PageError {
+    if !s.metadata().contains_key(ERROR_METADATA) {
+        return PageError::Unavailable(format!("pageserver unreachable: {}", s.message()));
+    }
     match s.code() {
         tonic::Code::DeadlineExceeded => PageError::LsnTimeout {
             wanted: lsn,
@@ -261,7 +275,7 @@ impl pb::page_server::Page for PageHandler {
             .iter()
             .map(|p| <[u8; 8]>::try_from(p.as_slice()))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| Status::invalid_argument("prefixes are 8 bytes"))?;
+            .map_err(|_| status_of(PageError::Invalid("prefixes are 8 bytes".into())))?;
         let lsn = self
             .pages
             .newest_write(&prefixes, Lsn(r.lsn))
@@ -381,6 +395,8 @@ impl pb::page_server::Page for PageHandler {
 /// What the client knows of the pageserver without asking.
 #[derive(Default)]
 struct Known {
+    /// The status stream is open.
+    connected: bool,
     applied_lsn: Lsn,
     report: Option<StorageReport>,
     segments: Vec<Arc<SegmentMeta>>,
@@ -392,6 +408,7 @@ pub struct RemotePageService {
     client: pb::page_client::PageClient<Channel>,
     known: Arc<RwLock<Known>>,
     storage: RemoteStorage,
+    address: String,
 }
 
 impl RemotePageService {
@@ -431,6 +448,7 @@ impl RemotePageService {
             client,
             known,
             storage,
+            address: address.to_string(),
         }))
     }
 }
@@ -478,6 +496,7 @@ async fn follow_status(
                 }
             }
         }
+        known.write().connected = false;
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
@@ -510,6 +529,7 @@ fn known_of(s: pb::PageStatus) -> Known {
         })
         .collect();
     Known {
+        connected: true,
         applied_lsn: Lsn(s.applied_lsn),
         report: Some(StorageReport {
             location: s.location,
@@ -671,6 +691,14 @@ impl PageService for RemotePageService {
         self.known.read().segments.clone()
     }
 
+    fn address(&self) -> String {
+        self.address.clone()
+    }
+
+    fn reachable(&self) -> bool {
+        self.known.read().connected
+    }
+
     async fn change_segments(&self, changes: Vec<SegmentChange>) -> Result<Vec<bool>, PageError> {
         let request = pb::ChangeSegmentsRequest {
             changes: changes
@@ -751,6 +779,10 @@ mod tests {
         ));
         assert!(matches!(
             error_of(&Status::unavailable("connection refused"), Lsn(1)),
+            PageError::Unavailable(_)
+        ));
+        assert!(matches!(
+            error_of(&Status::internal("h2 protocol error"), Lsn(1)),
             PageError::Unavailable(_)
         ));
     }

@@ -119,6 +119,14 @@ pub trait PageService: Send + Sync + 'static {
     /// in LSN; returns, per change, whether it applied. The files of replaced segments are
     /// deleted once no scan can read them.
     async fn change_segments(&self, changes: Vec<SegmentChange>) -> Result<Vec<bool>, PageError>;
+    /// Where compute reaches it, for the cluster view.
+    fn address(&self) -> String {
+        "in-process".into()
+    }
+    /// Whether it answers now (a remote pageserver's status stream is open).
+    fn reachable(&self) -> bool {
+        true
+    }
 }
 
 /// A table's segment replaced by a newer one (or dropped, with its table).

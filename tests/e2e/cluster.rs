@@ -407,7 +407,54 @@ async fn quorum_loss_fails_in_bounded_time_and_a_full_restart_keeps_everything()
     let leader = cluster.wal_leader().await;
     let followers: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
 
+    // The cluster view: every node, one WAL leader, and the follower once it is killed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let nodes = loop {
+        // Refreshed every second: wait for a view with the leader in it.
+        let nodes = query_lines(
+            &client,
+            "SELECT node, role, state, raft_leader FROM thunder_cluster_nodes ORDER BY role, node",
+        )
+        .await;
+        if nodes.iter().any(|n| n.ends_with("|leader|t")) || Instant::now() > deadline {
+            break nodes;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(nodes.len(), 5, "{nodes:?}");
+    assert!(
+        nodes[0].starts_with("compute-") && nodes[0].ends_with("|compute|up|NULL"),
+        "{nodes:?}"
+    );
+    assert_eq!(nodes[1], "pageserver|pageserver|up|NULL");
+    assert_eq!(
+        nodes.iter().filter(|n| n.ends_with("|leader|t")).count(),
+        1,
+        "{nodes:?}"
+    );
+    assert_eq!(
+        nodes[2 + leader],
+        format!("wal-{}|walservice|leader|t", leader + 1),
+        "{nodes:?}"
+    );
     cluster.wal[followers[0]].kill9();
+    let down = format!("wal-{}|unreachable", followers[0] + 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = query_lines(
+            &client,
+            "SELECT node, state FROM thunder_cluster_nodes WHERE role = 'walservice' ORDER BY node",
+        )
+        .await;
+        if rows.contains(&down) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the killed node is not shown: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let started = Instant::now();
     for k in 101..=120 {
         exec(&client, &format!("INSERT INTO kv VALUES ({k}, 'one down')")).await;

@@ -5,7 +5,7 @@
 //! transaction id: the log remembers outcomes by id, so a commit is never applied twice.
 
 use crate::grpc::{self, MAX_MESSAGE_BYTES};
-use crate::{CommitOutcome, CommitRequest, WalError, WalService, WalStream};
+use crate::{CommitOutcome, CommitRequest, WalError, WalNodeView, WalService, WalStream};
 use async_trait::async_trait;
 use futures::{FutureExt, StreamExt};
 use std::sync::Arc;
@@ -33,6 +33,8 @@ pub struct RemoteWalService {
     /// Where the next subscription starts looking.
     next_subscriber: AtomicUsize,
     request_timeout: Duration,
+    /// The nodes' statuses, refreshed every [`VIEW_REFRESH`] while the client lives.
+    view: parking_lot::RwLock<Vec<WalNodeView>>,
 }
 
 struct Node {
@@ -42,6 +44,8 @@ struct Node {
 
 /// Pause between rounds over the nodes while no leader answers (an election takes 150-300 ms).
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// How often the group view is refreshed.
+const VIEW_REFRESH: Duration = Duration::from_secs(1);
 
 impl RemoteWalService {
     pub fn connect(opts: RemoteWalOptions) -> Result<Arc<RemoteWalService>, WalError> {
@@ -58,12 +62,30 @@ impl RemoteWalService {
                     .max_encoding_message_size(MAX_MESSAGE_BYTES),
             });
         }
-        Ok(Arc::new(RemoteWalService {
+        let service = Arc::new(RemoteWalService {
+            view: parking_lot::RwLock::new(
+                nodes
+                    .iter()
+                    .map(|n| WalNodeView {
+                        id: 0,
+                        address: n.address.clone(),
+                        reachable: false,
+                        state: "unknown".into(),
+                        term: 0,
+                        leader_id: None,
+                        applied_lsn: Lsn::ZERO,
+                    })
+                    .collect(),
+            ),
             nodes,
             leader: AtomicUsize::new(0),
             next_subscriber: AtomicUsize::new(0),
             request_timeout: opts.request_timeout,
-        }))
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(refresh_view(Arc::downgrade(&service)));
+        }
+        Ok(service)
     }
 
     /// Each node's status; `Err` for a node that did not answer.
@@ -171,6 +193,46 @@ impl RemoteWalService {
     }
 }
 
+/// Refreshes the group view until the client is dropped.
+async fn refresh_view(service: std::sync::Weak<RemoteWalService>) {
+    loop {
+        let Some(svc) = service.upgrade() else { return };
+        let statuses = svc.statuses().await;
+        // An unreachable node's id, from the member lists of the others.
+        let ids: std::collections::HashMap<String, u64> = statuses
+            .iter()
+            .filter_map(|(_, s)| s.as_ref().ok())
+            .flat_map(|s| s.members.iter().map(|m| (m.address.clone(), m.id)))
+            .collect();
+        let view = statuses
+            .into_iter()
+            .map(|(address, status)| match status {
+                Ok(s) => WalNodeView {
+                    id: s.node_id,
+                    address,
+                    reachable: true,
+                    state: s.state,
+                    term: s.term,
+                    leader_id: (s.leader_id != 0).then_some(s.leader_id),
+                    applied_lsn: Lsn(s.applied_lsn),
+                },
+                Err(_) => WalNodeView {
+                    id: ids.get(&address).copied().unwrap_or(0),
+                    address,
+                    reachable: false,
+                    state: "unknown".into(),
+                    term: 0,
+                    leader_id: None,
+                    applied_lsn: Lsn::ZERO,
+                },
+            })
+            .collect();
+        *svc.view.write() = view;
+        drop(svc);
+        tokio::time::sleep(VIEW_REFRESH).await;
+    }
+}
+
 #[async_trait]
 impl WalService for RemoteWalService {
     async fn commit(&self, request: CommitRequest) -> Result<CommitOutcome, WalError> {
@@ -233,6 +295,10 @@ impl WalService for RemoteWalService {
             }
         };
         stream.flatten_stream().boxed()
+    }
+
+    fn group_view(&self) -> Vec<WalNodeView> {
+        self.view.read().clone()
     }
 
     /// Tells every node; a node that does not answer keeps its records a little longer.

@@ -36,6 +36,10 @@ const RAFT_PAYLOAD_VERSION: u8 = 1;
 pub const LEADER_METADATA: &str = "thunderdb-leader";
 /// Metadata key of an OUT_OF_RANGE status: the first LSN the node still holds.
 pub const TRUNCATED_METADATA: &str = "thunderdb-truncated-before";
+/// Metadata key every status the WAL service sends carries. A status without it was made by
+/// the transport (a connection reset, an HTTP/2 GOAWAY from a node shutting down): the node
+/// may or may not have acted on the request.
+const ERROR_METADATA: &str = "thunderdb-wal-error";
 /// Records per streamed message.
 const RECORDS_PER_MESSAGE: usize = 256;
 
@@ -101,7 +105,7 @@ impl pb::raft_peer_server::RaftPeer for PeerHandler {
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
         let rpc: AppendEntriesRequest<TypeConfig> =
-            decode_payload(request.get_ref()).map_err(Status::invalid_argument)?;
+            decode_payload(request.get_ref()).map_err(|e| status_of(WalError::Invalid(e)))?;
         let result = self.node.raft().append_entries(rpc).await;
         encode_payload(&result).map(Response::new)
     }
@@ -111,7 +115,7 @@ impl pb::raft_peer_server::RaftPeer for PeerHandler {
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
         let rpc: VoteRequest<NodeId> =
-            decode_payload(request.get_ref()).map_err(Status::invalid_argument)?;
+            decode_payload(request.get_ref()).map_err(|e| status_of(WalError::Invalid(e)))?;
         let result = self.node.raft().vote(rpc).await;
         encode_payload(&result).map(Response::new)
     }
@@ -121,7 +125,7 @@ impl pb::raft_peer_server::RaftPeer for PeerHandler {
         request: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftPayload>, Status> {
         let rpc: InstallSnapshotRequest<TypeConfig> =
-            decode_payload(request.get_ref()).map_err(Status::invalid_argument)?;
+            decode_payload(request.get_ref()).map_err(|e| status_of(WalError::Invalid(e)))?;
         let result = self.node.raft().install_snapshot(rpc).await;
         encode_payload(&result).map(Response::new)
     }
@@ -241,6 +245,14 @@ impl RaftNetwork<TypeConfig> for GrpcPeer {
 
 /// A WAL error as a gRPC status, with the metadata a client acts on.
 pub fn status_of(e: WalError) -> Status {
+    let mut status = status_of_kind(e);
+    status
+        .metadata_mut()
+        .insert(ERROR_METADATA, MetadataValue::from_static("1"));
+    status
+}
+
+fn status_of_kind(e: WalError) -> Status {
     match e {
         WalError::NotLeader { leader } => {
             let mut status = Status::unavailable(
@@ -268,8 +280,15 @@ pub fn status_of(e: WalError) -> Status {
     }
 }
 
-/// A gRPC status from a WAL node as the error it stands for.
+/// A gRPC status from a WAL node as the error it stands for; one the transport made is
+/// `Unavailable` (the request's outcome is unknown).
 pub fn error_of(status: &Status) -> WalError {
+    if !status.metadata().contains_key(ERROR_METADATA) {
+        return WalError::Unavailable(match status.code() {
+            tonic::Code::Unavailable => status.message().to_string(),
+            code => format!("{code}: {}", status.message()),
+        });
+    }
     let meta = |key: &str| {
         status
             .metadata()
@@ -324,7 +343,7 @@ pub(crate) fn commit_from_proto(r: pb::CommitRequest) -> Result<CommitRequest, S
         .txn_id
         .as_slice()
         .try_into()
-        .map_err(|_| Status::invalid_argument("txn_id must be 16 bytes"))?;
+        .map_err(|_| status_of(WalError::Invalid("txn_id must be 16 bytes".into())))?;
     Ok(CommitRequest {
         txn_id: TxnId(u128::from_le_bytes(txn)),
         snapshot_lsn: Lsn(r.snapshot_lsn),
@@ -480,13 +499,13 @@ impl pb::wal_server::Wal for WalHandler {
         let mut voters = BTreeMap::new();
         for m in request.into_inner().voters {
             if m.id == 0 {
-                return Err(Status::invalid_argument("node ids start at 1"));
+                return Err(status_of(WalError::Invalid("node ids start at 1".into())));
             }
             if voters.insert(m.id, m.address).is_some() {
-                return Err(Status::invalid_argument(format!(
+                return Err(status_of(WalError::Invalid(format!(
                     "node {} is listed twice",
                     m.id
-                )));
+                ))));
             }
         }
         let status = self
@@ -543,6 +562,16 @@ mod tests {
             error_of(&status_of(WalError::Unavailable("x".into()))),
             WalError::Unavailable(_)
         ));
+        // A status the transport made (a node going away mid-request) is not the node's
+        // verdict: the outcome is unknown.
+        for transport in [
+            Status::internal("h2 protocol error: http2 error"),
+            Status::unknown("connection reset"),
+            Status::cancelled("request cancelled"),
+            Status::unavailable("tcp connect error"),
+        ] {
+            assert!(matches!(error_of(&transport), WalError::Unavailable(_)));
+        }
     }
 
     #[test]

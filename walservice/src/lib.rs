@@ -111,6 +111,20 @@ impl WalError {
     }
 }
 
+/// One node of the WAL group as the cluster view shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalNodeView {
+    pub id: u64,
+    pub address: String,
+    /// Whether it answered the last status request.
+    pub reachable: bool,
+    /// `leader`, `follower`, `candidate`, `learner`, `shutdown`, or `unknown` when unreachable.
+    pub state: String,
+    pub term: u64,
+    pub leader_id: Option<u64>,
+    pub applied_lsn: Lsn,
+}
+
 /// A stream of committed records in LSN order.
 pub type WalStream = BoxStream<'static, Result<Arc<WalRecord>, WalError>>;
 
@@ -127,4 +141,6 @@ pub trait WalService: Send + Sync + 'static {
     /// a later subscription from below it gets [`WalError::Truncated`]. The log's own files
     /// shrink at its next snapshot.
     async fn release_before(&self, lsn: Lsn) -> Result<(), WalError>;
+    /// The group's nodes as last seen, for the cluster view; never waits.
+    fn group_view(&self) -> Vec<WalNodeView>;
 }

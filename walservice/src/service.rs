@@ -5,7 +5,7 @@ use crate::grpc::GrpcNetwork;
 use crate::raft::{
     InProcessNetwork, InProcessRouter, LogStore, NodeId, Raft, SharedLog, StateMachine,
 };
-use crate::{CommitOutcome, CommitRequest, WalError, WalService, WalStream};
+use crate::{CommitOutcome, CommitRequest, WalError, WalNodeView, WalService, WalStream};
 use async_trait::async_trait;
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::{BasicNode, ServerState};
@@ -342,6 +342,25 @@ impl WalService for LocalWalService {
         Ok(())
     }
 
+    /// This node only: in process, the other members are reached through their own services.
+    fn group_view(&self) -> Vec<WalNodeView> {
+        let s = self.status();
+        let address = s
+            .members
+            .iter()
+            .find(|m| m.0 == s.node_id)
+            .map_or_else(String::new, |m| m.1.clone());
+        vec![WalNodeView {
+            id: s.node_id,
+            address,
+            reachable: true,
+            state: s.state.to_string(),
+            term: s.term,
+            leader_id: s.leader.map(|l| l.0),
+            applied_lsn: s.applied_lsn,
+        }]
+    }
+
     fn subscribe(&self, from: Lsn) -> WalStream {
         struct Cursor {
             log: SharedLog,
@@ -434,6 +453,12 @@ mod tests {
                 old.next().await,
                 Some(Err(WalError::Truncated(Lsn(40))))
             ));
+            // One more commit (LSN 51), so the snapshot waited for below is one taken after
+            // the release (an automatic one may have covered LSN 50 before it).
+            assert!(matches!(
+                wal.commit(commit(50, b"z")).await.unwrap(),
+                CommitOutcome::Committed(Lsn(51))
+            ));
             // A snapshot of everything applied (one may be under way already: ask again).
             let deadline = std::time::Instant::now() + Duration::from_secs(10);
             loop {
@@ -452,14 +477,14 @@ mod tests {
             .len();
         assert!(dir.path().join("raft/snapshot.bin").is_file());
         let wal = start(dir.path()).await;
-        assert_eq!(wal.last_committed_lsn().await.unwrap(), Lsn(50));
+        assert_eq!(wal.last_committed_lsn().await.unwrap(), Lsn(51));
         let mut old = wal.subscribe(Lsn(39));
         assert!(matches!(
             old.next().await,
             Some(Err(WalError::Truncated(_)))
         ));
         let mut kept = wal.subscribe(Lsn(40));
-        for lsn in 40..=50 {
+        for lsn in 40..=51 {
             assert_eq!(kept.next().await.unwrap().unwrap().lsn, Lsn(lsn));
         }
         // k0 was last written at LSN 50 (i = 49): a snapshot before it still conflicts.
@@ -469,10 +494,111 @@ mod tests {
         ));
         assert_eq!(
             wal.commit(commit(50, b"k0")).await.unwrap(),
-            CommitOutcome::Committed(Lsn(51))
+            CommitOutcome::Committed(Lsn(52))
         );
         // The purged log was rewritten without the entries the snapshot covers.
         assert!(size < 50 * 60, "raft.log is {size} bytes");
         wal.shutdown().await;
+    }
+
+    /// A leader cut off from both followers commits nothing: its commit times out (outcome
+    /// unknown to the client) and is never applied anywhere. The majority elects a new leader
+    /// and goes on; healed, the old leader follows, and every node holds the same records,
+    /// every acknowledged commit among them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_isolated_leader_commits_nothing_and_the_majority_goes_on() {
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().unwrap();
+        let router = InProcessRouter::default();
+        let members: BTreeMap<NodeId, String> =
+            (1..=3).map(|id| (id, format!("node-{id}"))).collect();
+        let mut nodes = Vec::new();
+        for id in 1..=3u64 {
+            nodes.push(
+                LocalWalService::start(WalServiceOptions {
+                    node_id: id,
+                    initial_members: members.clone(),
+                    transport: WalTransport::InProcess(router.clone()),
+                    commit_timeout: Duration::from_secs(1),
+                    ..WalServiceOptions::single(dir.path().join(format!("n{id}")), false, 8)
+                })
+                .await
+                .unwrap(),
+            );
+        }
+        let leader_of = |nodes: &[Arc<LocalWalService>], not: Option<NodeId>| {
+            nodes
+                .iter()
+                .find(|n| n.status().state == "leader" && Some(n.node_id()) != not)
+                .cloned()
+        };
+        let wait_leader = |not: Option<NodeId>| {
+            let nodes = nodes.clone();
+            async move {
+                let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                loop {
+                    if let Some(l) = leader_of(&nodes, not) {
+                        return l;
+                    }
+                    assert!(std::time::Instant::now() < deadline, "no leader");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        let old = wait_leader(None).await;
+        let mut acknowledged = Vec::new();
+        for i in 0..5 {
+            let r = commit(0, format!("before-{i}").as_bytes());
+            assert!(matches!(
+                old.commit(r.clone()).await.unwrap(),
+                CommitOutcome::Committed(_)
+            ));
+            acknowledged.push(r.txn_id);
+        }
+        for other in nodes.iter().filter(|n| n.node_id() != old.node_id()) {
+            router.partition(old.node_id(), other.node_id());
+        }
+        let lost = commit(0, b"isolated");
+        let err = old.commit(lost.clone()).await.unwrap_err();
+        assert!(matches!(err, WalError::Unavailable(_)), "{err}");
+        assert!(old.linearizable_last_lsn().await.is_err());
+        let new = wait_leader(Some(old.node_id())).await;
+        for i in 0..5 {
+            let r = commit(0, format!("after-{i}").as_bytes());
+            assert!(matches!(
+                new.commit(r.clone()).await.unwrap(),
+                CommitOutcome::Committed(_)
+            ));
+            acknowledged.push(r.txn_id);
+        }
+        router.heal();
+        // Everyone converges on the majority's history.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let last = new.last_committed_lsn().await.unwrap();
+        loop {
+            let lsns: Vec<Lsn> = nodes.iter().map(|n| n.status().applied_lsn).collect();
+            if lsns.iter().all(|l| *l == last) && old.status().state == "follower" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no convergence: {lsns:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for node in &nodes {
+            let records: Vec<_> = node
+                .subscribe(Lsn(1))
+                .take(last.0 as usize)
+                .map(|r| r.unwrap())
+                .collect()
+                .await;
+            let txns: Vec<TxnId> = records.iter().map(|r| r.txn_id).collect();
+            assert_eq!(txns, acknowledged, "node {}", node.node_id());
+            assert!(!txns.contains(&lost.txn_id));
+        }
+        for node in &nodes {
+            node.shutdown().await;
+        }
     }
 }

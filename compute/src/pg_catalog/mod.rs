@@ -10,6 +10,7 @@ mod rewrite;
 mod rows;
 mod subquery;
 mod tables;
+mod thunder;
 mod types;
 
 #[cfg(test)]
@@ -48,6 +49,7 @@ pub(crate) struct Shared {
     superuser: String,
     database: String,
     pages: Option<Arc<dyn thunderdb_pageserver::PageService>>,
+    wal: Option<Arc<dyn thunderdb_walservice::WalService>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -85,6 +87,7 @@ impl Shared {
         let mut view =
             CatalogView::new(catalog, &self.superuser, &self.user, &self.database).with_path(path);
         view.pages = self.pages.clone();
+        view.wal = self.wal.clone();
         view
     }
 }
@@ -102,6 +105,7 @@ pub fn schema(
             superuser: engine.superuser().to_string(),
             database: engine.database().to_string(),
             pages: Some(engine.pages.clone()),
+            wal: Some(engine.wal.clone()),
         }),
         tables: tables::TABLES,
     })
@@ -169,6 +173,7 @@ fn shared_of(ctx: &SessionContext, user: &str, database: &str) -> Arc<Shared> {
                 superuser: user.to_string(),
                 database: database.to_string(),
                 pages: None,
+                wal: None,
             })
         })
 }

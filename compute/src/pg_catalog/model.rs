@@ -255,6 +255,8 @@ pub struct CatalogView {
     by_oid: HashMap<i64, usize>,
     /// The pageserver, for the storage views.
     pub pages: Option<Arc<dyn thunderdb_pageserver::PageService>>,
+    /// The WAL group, for the cluster view.
+    pub wal: Option<Arc<dyn thunderdb_walservice::WalService>>,
 }
 
 impl CatalogView {
@@ -383,6 +385,7 @@ impl CatalogView {
             constraints,
             by_oid,
             pages: None,
+            wal: None,
         }
     }
 

@@ -157,6 +157,7 @@ pub struct TableSpec {
 }
 
 use super::rows::*;
+use super::thunder::{cluster_nodes, storage, storage_layers, storage_segments};
 
 /// Every table and view of `pg_catalog`.
 pub const TABLES: &[TableSpec] = &[
@@ -492,6 +493,14 @@ pub const TABLES: &[TableSpec] = &[
         rows: storage_segments,
         columns: "table_name text, table_id int8, lsn int8, lag_lsn int8, row_count int8, \
                   files int8, size_bytes int8",
+    },
+    TableSpec {
+        name: "thunder_cluster_nodes",
+        oid: 12103,
+        view: true,
+        rows: cluster_nodes,
+        columns: "node text, role text, address text, state text, raft_term int8, \
+                  raft_leader bool, applied_lsn int8",
     },
 ];
 
