@@ -23,9 +23,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use common::{env_number, start_thunderdb, thunderdb_bin};
+use common::{env_number, postgres_peer, start_thunderdb, thunderdb_bin, write_report};
 use harness::{connect_with, describe};
-use stock_postgres::{StockPostgres, StockPostgresOptions};
 
 struct Settings {
     secs: Duration,
@@ -145,28 +144,12 @@ async fn run(settings: Settings, base_port: u16) -> Result<()> {
         }
         points.extend(measured?);
     }
-    if StockPostgres::is_installed() {
-        let mut pg = StockPostgres::init(StockPostgresOptions {
-            database: "bench".into(),
-            own_process_group: false,
-            // fsync and synchronous_commit are always on.
-            ..StockPostgresOptions::default()
-        })
-        .context("start PostgreSQL")?;
+    if let Some(mut pg) = postgres_peer("bench")? {
         let measured = measure_system("postgresql 15", &pg.conn_str(), &settings).await;
         pg.stop();
         points.extend(measured?);
-    } else {
-        println!(
-            "PostgreSQL 15 not installed (scripts/install-bench-deps): ThunderDB figures only"
-        );
     }
-    let report = render(&points);
-    println!("\n{report}");
-    let out = harness::target_dir().join("bench-cluster.txt");
-    if let Err(e) = std::fs::write(&out, report.as_bytes()) {
-        eprintln!("could not write {}: {e}", out.display());
-    }
+    write_report("bench-cluster.txt", &render(&points));
     Ok(())
 }
 

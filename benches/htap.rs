@@ -31,7 +31,6 @@ use anyhow::{Context, Result, bail};
 
 use common::{env_number, start_thunderdb, thunderdb_bin};
 use pg::{Target, field, find_pgbench};
-use stock_postgres::{StockPostgres, StockPostgresOptions};
 
 #[derive(Clone)]
 struct Settings {
@@ -71,26 +70,13 @@ fn main() -> Result<()> {
         }
         figures.push(measured?);
     }
-    if StockPostgres::is_installed() {
-        let mut pg = StockPostgres::init(StockPostgresOptions {
-            database: "htap".into(),
-            own_process_group: false,
-            ..StockPostgresOptions::default()
-        })
-        .context("start PostgreSQL")?;
+    if let Some(mut pg) = common::postgres_peer("htap")? {
         let target = Target::postgres(&pg);
         let measured = runtime.block_on(measure("postgresql", &target, &data, &settings, false));
         pg.stop();
         figures.push(measured?);
-    } else {
-        println!("PostgreSQL 15 not found: run scripts/install-bench-deps");
     }
-    let report = render(scale, &settings, &figures);
-    println!("\n{report}");
-    let out = harness::target_dir().join("bench-htap.txt");
-    if let Err(e) = std::fs::write(&out, report.as_bytes()) {
-        eprintln!("could not write {}: {e}", out.display());
-    }
+    common::write_report("bench-htap.txt", &render(scale, &settings, &figures));
     Ok(())
 }
 

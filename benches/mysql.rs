@@ -18,7 +18,7 @@ mod harness;
 #[path = "../tests/e2e/stock_postgres.rs"]
 mod stock_postgres;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -210,11 +210,7 @@ fn main() -> Result<()> {
             theirs.2
         ));
     }
-    println!("{report}");
-    let _ = std::fs::write(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-mysql.txt"),
-        &report,
-    );
+    common::write_report("bench-mysql.txt", &report);
     for (_, port) in systems {
         let _ = sysbench(port, &shape, "oltp_read_write", &["cleanup"]);
     }

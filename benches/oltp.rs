@@ -28,7 +28,6 @@ use tokio_postgres::Client;
 
 use common::{env_number, start_thunderdb, thunderdb_bin};
 use harness::{connect_with, describe};
-use stock_postgres::{StockPostgres, StockPostgresOptions};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Workload {
@@ -110,30 +109,12 @@ async fn run(settings: Settings) -> Result<()> {
         figures.extend(measured?);
     }
 
-    if StockPostgres::is_installed() {
-        let mut pg = StockPostgres::init(StockPostgresOptions {
-            database: "bench".into(),
-            own_process_group: false,
-            ..StockPostgresOptions::default()
-        })
-        .context("start PostgreSQL")?;
+    if let Some(mut pg) = common::postgres_peer("bench")? {
         let measured = measure_system("postgresql", &pg.conn_str(), &settings, true).await;
         pg.stop();
         figures.extend(measured?);
-    } else {
-        println!(
-            "PostgreSQL 15 not found in {}: run scripts/install-bench-deps; ThunderDB figures only",
-            StockPostgres::bin_dir().display()
-        );
     }
-
-    let report = render_report(&figures);
-    println!("\n{report}");
-    let out = harness::target_dir().join("bench-oltp.txt");
-    match std::fs::write(&out, report.as_bytes()) {
-        Ok(()) => println!("(also written to {})", out.display()),
-        Err(e) => eprintln!("could not write {}: {e}", out.display()),
-    }
+    common::write_report("bench-oltp.txt", &render_report(&figures));
     Ok(())
 }
 

@@ -27,7 +27,6 @@ use anyhow::{Context, Result};
 
 use common::{env_number, start_thunderdb, thunderdb_bin};
 use pg::{Target, field, find_pgbench};
-use stock_postgres::{StockPostgres, StockPostgresOptions};
 
 const SCRIPTS: [&str; 2] = ["select-only", "tpcb-like"];
 /// Isolation levels, as `default_transaction_isolation` spells them in `options`.
@@ -76,26 +75,13 @@ fn main() -> Result<()> {
         }
         figures.extend(measured?);
     }
-    if StockPostgres::is_installed() {
-        let mut pg = StockPostgres::init(StockPostgresOptions {
-            database: "bench".into(),
-            own_process_group: false,
-            ..StockPostgresOptions::default()
-        })
-        .context("start PostgreSQL")?;
+    if let Some(mut pg) = common::postgres_peer("bench")? {
         let target = Target::postgres(&pg);
         let measured = measure("postgresql", pgbench, &target, &settings);
         pg.stop();
         figures.extend(measured?);
-    } else {
-        println!("PostgreSQL 15 not found: run scripts/install-bench-deps; ThunderDB figures only");
     }
-    let report = render(&figures);
-    println!("\n{report}");
-    let out = harness::target_dir().join("bench-pgbench.txt");
-    if let Err(e) = std::fs::write(&out, report.as_bytes()) {
-        eprintln!("could not write {}: {e}", out.display());
-    }
+    common::write_report("bench-pgbench.txt", &render(&figures));
     Ok(())
 }
 

@@ -16,7 +16,6 @@ mod harness;
 #[path = "../tests/e2e/stock_postgres.rs"]
 mod stock_postgres;
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -137,11 +136,7 @@ fn main() -> Result<()> {
             ));
         }
     }
-    println!("{report}");
-    let _ = std::fs::write(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-redis.txt"),
-        &report,
-    );
+    common::write_report("bench-redis.txt", &report);
     drop(stock);
     if let Err(e) = server.terminate(Duration::from_secs(30)) {
         eprintln!("stopping thunderdb: {e}");

@@ -33,7 +33,6 @@ use tokio_postgres::{Client, NoTls};
 
 use common::{env_number, start_thunderdb, thunderdb_bin};
 use pg::Target;
-use stock_postgres::{StockPostgres, StockPostgresOptions};
 
 struct Timings {
     load_secs: f64,
@@ -68,27 +67,19 @@ fn main() -> Result<()> {
         }
         timings?
     };
-    let postgres = if StockPostgres::is_installed() {
-        let mut pg = StockPostgres::init(StockPostgresOptions {
-            database: "tpch".into(),
-            own_process_group: false,
-            ..StockPostgresOptions::default()
-        })
-        .context("start PostgreSQL")?;
-        let target = Target::postgres(&pg);
-        let timings = runtime.block_on(measure("postgresql", &target, &data, timeout, false));
-        pg.stop();
-        Some(timings?)
-    } else {
-        println!("PostgreSQL 15 not found: run scripts/install-bench-deps");
-        None
+    let postgres = match common::postgres_peer("tpch")? {
+        Some(mut pg) => {
+            let target = Target::postgres(&pg);
+            let timings = runtime.block_on(measure("postgresql", &target, &data, timeout, false));
+            pg.stop();
+            Some(timings?)
+        }
+        None => None,
     };
-    let report = render(scale, &thunder, &duckdb, postgres.as_ref());
-    println!("\n{report}");
-    let out = harness::target_dir().join("bench-tpch.txt");
-    if let Err(e) = std::fs::write(&out, report.as_bytes()) {
-        eprintln!("could not write {}: {e}", out.display());
-    }
+    common::write_report(
+        "bench-tpch.txt",
+        &render(scale, &thunder, &duckdb, postgres.as_ref()),
+    );
     Ok(())
 }
 

@@ -40,3 +40,34 @@ pub fn start_thunderdb(bin: PathBuf) -> crate::harness::TestServer {
         env: Vec::new(),
     })
 }
+
+#[allow(dead_code)] // the MySQL and Redis benchmarks have other peers
+/// The PostgreSQL 15 peer of a benchmark, on database `database` (fsync and
+/// synchronous_commit on), or `None` — said on stdout — when it is not installed.
+pub fn postgres_peer(database: &str) -> Result<Option<crate::stock_postgres::StockPostgres>> {
+    use crate::stock_postgres::{StockPostgres, StockPostgresOptions};
+    if !StockPostgres::is_installed() {
+        println!(
+            "PostgreSQL 15 not found in {}: run scripts/install-bench-deps; ThunderDB figures only",
+            StockPostgres::bin_dir().display()
+        );
+        return Ok(None);
+    }
+    let pg = StockPostgres::init(StockPostgresOptions {
+        database: database.into(),
+        own_process_group: false,
+        ..StockPostgresOptions::default()
+    })
+    .map_err(|e| anyhow::anyhow!("start PostgreSQL: {e:#}"))?;
+    Ok(Some(pg))
+}
+
+/// Prints a benchmark's report and writes it to `target/<file>`.
+pub fn write_report(file: &str, report: &str) {
+    println!("\n{report}");
+    let out = crate::harness::target_dir().join(file);
+    match std::fs::write(&out, report.as_bytes()) {
+        Ok(()) => println!("(also written to {})", out.display()),
+        Err(e) => eprintln!("could not write {}: {e}", out.display()),
+    }
+}
